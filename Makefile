@@ -1,0 +1,47 @@
+# Set-up is two commands: `make plan STACK=dev` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STACK  ?= dev
+FORMAT ?= tree
+STAMP  := $(VENV)/.installed
+
+.PHONY: help venv plan plans test lint format bench clean
+
+help:
+	@echo "make plan STACK=dev|staging|prod [FORMAT=tree|json|markdown]  offline plan of a stack"
+	@echo "make test                                                       lint + whole test suite"
+	@echo "make lint | format | bench | clean"
+
+# The venv is (re)built when it is missing or the pinned requirements change.
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+plan: $(STAMP)
+	@$(PY) -m infra.plan --stack $(STACK) --format $(FORMAT)
+
+plans: $(STAMP)
+	@for s in dev staging prod; do $(PY) -m infra.plan --stack $$s --format $(FORMAT) || exit $$?; done
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+test: lint
+	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage htmlcov build dist *.egg-info

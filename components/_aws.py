@@ -1,0 +1,41 @@
+"""Small helpers around the AWS provider shared by the components."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass(frozen=True)
+class AwsContext:
+    """Where a component is being deployed, as reported by its provider."""
+
+    partition: str
+    account_id: str
+    region: str
+
+
+def aws_context(parent: pulumi.Resource) -> pulumi.Output[AwsContext]:
+    """Partition, account and region of the provider ``parent`` uses (invokes inherit it)."""
+    opts = pulumi.InvokeOutputOptions(parent=parent)
+    partition = aws.get_partition_output(opts=opts).partition
+    account = aws.get_caller_identity_output(opts=opts).account_id
+    region = aws.get_region_output(opts=opts).region
+    return pulumi.Output.all(partition, account, region).apply(lambda v: AwsContext(*v))
+
+
+def merge_tags(*maps: Mapping[str, str] | None) -> dict[str, str]:
+    """Later maps win; the provider's default tags are merged by AWS itself."""
+    merged: dict[str, str] = {}
+    for tags in maps:
+        merged.update(tags or {})
+    return merged
+
+
+def policy_json(document: Mapping) -> str:
+    """Stable JSON for IAM/KMS/S3 policy documents (sorted keys keep diffs quiet)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,94 @@
+"""Validation helpers shared by every ``<Noun>Args`` dataclass.
+
+Each check raises :class:`ArgsError`, a ``ValueError`` that carries the field name, the bad value
+and a description of what is allowed, so that ``infra.settings`` can translate it into a
+``ConfigError`` naming the stack config key instead of the Python field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pulumi
+
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+IAM_PRINCIPAL_ARN = re.compile(
+    r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::\d{12}:(?:root|(?:role|user)/[\w+=,.@/-]{1,512})$"
+)
+KMS_KEY_ARN = re.compile(
+    r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:kms:[a-z0-9-]+:\d{12}:(?:key|alias)/[\w/-]+$"
+)
+SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9][a-z0-9.-]*\.amazonaws\.com(?:\.cn)?$")
+# S3 object keys may hold almost anything; a DVC/artifact prefix should be a plain path.
+KEY_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(?:/[A-Za-z0-9!_.*'()-]+)*$")
+TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$", re.UNICODE)
+
+
+class ArgsError(ValueError):
+    """An invalid component argument: which field, what was given, what is allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field}: got {value!r}; {allowed}")
+
+
+def is_known(value: Any) -> bool:
+    """True for plain values; Pulumi Outputs are only known at deployment time."""
+    return not isinstance(value, pulumi.Output)
+
+
+def check_int(field: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ArgsError(field, value, f"expected an integer from {low} to {high}")
+
+
+def check_optional_int(field: str, value: Any, low: int, high: int) -> None:
+    if value is not None:
+        check_int(field, value, low, high)
+
+
+def check_bool(field: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ArgsError(field, value, "expected true or false")
+
+
+def check_choice(field: str, value: Any, choices: Iterable[str]) -> None:
+    choices = tuple(choices)
+    if value not in choices:
+        raise ArgsError(field, value, f"expected one of {', '.join(choices)}")
+
+
+def check_pattern(field: str, value: Any, pattern: re.Pattern[str], what: str) -> None:
+    """Checks a plain string against ``pattern``; Outputs pass (they are unknown until deploy)."""
+    if not is_known(value):
+        return
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ArgsError(field, value, f"expected {what}")
+
+
+def check_each(field: str, values: Any, pattern: re.Pattern[str], what: str) -> None:
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ArgsError(field, values, f"expected a list of {what}")
+    for index, value in enumerate(values):
+        check_pattern(f"{field}[{index}]", value, pattern, what)
+
+
+def check_tags(field: str, tags: Any) -> None:
+    """AWS tag limits: keys 1-128 characters, values up to 256, no ``aws:`` prefix."""
+    if not isinstance(tags, Mapping):
+        raise ArgsError(field, tags, "expected a map of tag keys to string values")
+    for key, value in tags.items():
+        if not isinstance(key, str) or not TAG_KEY.match(key) or key.lower().startswith("aws:"):
+            raise ArgsError(
+                f"{field}.{key}",
+                key,
+                "tag keys are 1-128 characters and must not start with 'aws:'",
+            )
+        if not isinstance(value, str) or len(value) > 256:
+            raise ArgsError(
+                f"{field}.{key}", value, "tag values are strings of at most 256 characters"
+            )

@@ -1,0 +1,1 @@
+"""The mlops-platform stack program: settings, composition, offline plan."""

@@ -1,0 +1,433 @@
+"""A recording mock engine: runs a Pulumi program with no cloud and no CLI.
+
+:class:`RecordingMocks` fabricates what AWS would compute (ids, ARNs with the configured
+region and account, autonamed physical names with a stable pseudo-random suffix, ECR URLs)
+and refuses any invoke it does not know, so nothing passes because a call silently returned
+nothing. :class:`RecordingMonitor` records every registration request as the engine sees it:
+parent, provider, dependencies, protect, retainOnDelete, inputs with secrets masked, and the
+state the mocks returned. A duplicate URN, which the stock mock monitor accepts silently, is an
+error here.
+
+The offline plan (``infra.plan``) and the test suite (``tests/conftest.py``) share this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+
+
+class UnmockedInvokeError(Exception):
+    """The program called a provider function the mocks cannot answer."""
+
+
+class DuplicateUrnError(Exception):
+    """Two resources were registered with the same URN (a name collision)."""
+
+
+@dataclass
+class Registration:
+    """One resource registration, in the shape of the plan's JSON contract."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    dependencies: list[str]
+    protect: bool
+    retain_on_delete: bool
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+    raw_inputs: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "custom": self.custom,
+            "parent": self.parent or None,
+            "provider": self.provider or None,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "dependencies": self.dependencies,
+            "protect": self.protect,
+            "retainOnDelete": self.retain_on_delete,
+        }
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy of an engine value: secrets masked, unknowns marked."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if value == rpc.UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf carries every number as a double
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, pulumi.Resource):
+        return f"[resource {type(value).__name__}]"
+    return str(value)
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("eusc-"):
+        return "aws-eusc"
+    return "aws"
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+# --- what AWS computes, by resource type -------------------------------------------------------
+
+Fabricator = Callable[["RecordingMocks", pulumi_mocks.MockResourceArgs, dict, str], str]
+
+
+def _physical_name(args: pulumi_mocks.MockResourceArgs, state: dict, suffix: str, prop: str) -> str:
+    """Pulumi autonaming: an explicit name, a name prefix, or ``<logical name>-<7 hex>``."""
+    if state.get(prop):
+        return state[prop]
+    prefix = state.get(f"{prop}Prefix") or state.get("namePrefix")
+    state[prop] = f"{prefix}{suffix}" if prefix else f"{args.name}-{suffix}"
+    return state[prop]
+
+
+def _bucket(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    bucket = _physical_name(args, state, suffix, "bucket")
+    state.update(
+        arn=f"arn:{m.partition}:s3:::{bucket}",
+        bucketDomainName=f"{bucket}.s3.amazonaws.com",
+        bucketRegionalDomainName=f"{bucket}.s3.{m.region}.amazonaws.com",
+        hostedZoneId="Z1BKCTXD74EZPE",
+    )
+    return bucket
+
+
+def _bucket_child(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    return state.get("bucket") or f"{args.name}-{suffix}"
+
+
+def _kms_key(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    h = _digest(m.stack, args.typ, args.name)
+    key_id = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
+    state.update(keyId=key_id, arn=f"arn:{m.partition}:kms:{m.region}:{m.account_id}:key/{key_id}")
+    return key_id
+
+
+def _kms_alias(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    name = _physical_name(args, state, suffix, "name")
+    key = state.get("targetKeyId", "")
+    state.update(
+        arn=f"arn:{m.partition}:kms:{m.region}:{m.account_id}:{name}",
+        targetKeyArn=f"arn:{m.partition}:kms:{m.region}:{m.account_id}:key/{key}",
+    )
+    return name
+
+
+def _ecr_repository(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    name = _physical_name(args, state, suffix, "name")
+    registry = f"{m.account_id}.dkr.ecr.{m.region}.amazonaws.com"
+    state.update(
+        arn=f"arn:{m.partition}:ecr:{m.region}:{m.account_id}:repository/{name}",
+        registryId=m.account_id,
+        repositoryUrl=f"{registry}/{name}",
+    )
+    return name
+
+
+def _ecr_repository_child(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    state["registryId"] = m.account_id
+    return state.get("repository") or f"{args.name}-{suffix}"
+
+
+def _iam(kind: str, id_from: str) -> Fabricator:
+    def fabricate(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+        name = _physical_name(args, state, suffix, "name")
+        path = state.setdefault("path", "/")
+        arn = f"arn:{m.partition}:iam::{m.account_id}:{kind}{path}{name}"
+        state.update(arn=arn, uniqueId=f"AID{_digest(arn)[:17].upper()}")
+        if kind == "policy":
+            state["policyId"] = f"ANPA{_digest(arn)[:17].upper()}"
+        return arn if id_from == "arn" else name
+
+    return fabricate
+
+
+def _generic(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    """Any other AWS resource: an id and, unless given, an ARN of the service's usual shape."""
+    resource_id = f"{args.name}-{suffix}"
+    if args.typ.startswith("aws:"):
+        service = args.typ.split(":")[1].split("/")[0]
+        state.setdefault(
+            "arn", f"arn:{m.partition}:{service}:{m.region}:{m.account_id}:{resource_id}"
+        )
+    return resource_id
+
+
+FABRICATORS: dict[str, Fabricator] = {
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _bucket_child,
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": _bucket_child,
+    "aws:s3/bucketVersioning:BucketVersioning": _bucket_child,
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
+        _bucket_child
+    ),
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _bucket_child,
+    "aws:s3/bucketPolicy:BucketPolicy": _bucket_child,
+    "aws:kms/key:Key": _kms_key,
+    "aws:kms/alias:Alias": _kms_alias,
+    "aws:ecr/repository:Repository": _ecr_repository,
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": _ecr_repository_child,
+    "aws:ecr/repositoryPolicy:RepositoryPolicy": _ecr_repository_child,
+    "aws:iam/policy:Policy": _iam("policy", "arn"),
+    "aws:iam/role:Role": _iam("role", "name"),
+}
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Fabricates provider results; every registration is recorded by :class:`RecordingMonitor`."""
+
+    def __init__(
+        self, *, stack: str = "test", region: str = "us-east-1", account_id: str = "123456789012"
+    ) -> None:
+        self.stack = stack
+        self.region = region
+        self.account_id = account_id
+        self.partition = partition_of(region)
+        self.registrations: list[Registration] = []
+        self.invokes: list[tuple[str, dict[str, Any]]] = []
+        self.log: list[tuple[str, str]] = []
+        self.constructed: list[pulumi.Resource] = []
+
+    # -- the Mocks interface
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        state = dict(args.inputs)
+        if not args.custom:
+            return None, {}
+        if args.typ.startswith("pulumi:providers:"):
+            return f"{args.name}-provider-id", state
+        suffix = _digest(self.stack, args.typ, args.name)[:7]
+        if args.typ.startswith("aws:"):
+            state.setdefault("region", self.region)
+        resource_id = FABRICATORS.get(args.typ, _generic)(self, args, state, suffix)
+        return resource_id, state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict:
+        self.invokes.append((args.token, dict(args.args)))
+        answer = INVOKES.get(args.token)
+        if answer is None:
+            raise UnmockedInvokeError(
+                f"no mock for invoke {args.token!r} (args {args.args!r}); add one to infra/mocks.py"
+            )
+        return answer(self, args.args)
+
+    def _record_construction(self, args: pulumi.ResourceTransformationArgs) -> None:
+        """A stack transformation: runs synchronously as each resource is constructed."""
+        self.constructed.append(args.resource)
+
+    async def in_construction_order(self) -> None:
+        """Sorts the registrations into the order the program constructed the resources.
+
+        The SDK sends registrations to the monitor from a thread pool, so their arrival order
+        varies between runs; construction order does not.
+        """
+        position = {}
+        for index, resource in enumerate(self.constructed):
+            position[await resource.urn.future()] = index
+        self.registrations.sort(key=lambda reg: position.get(reg.urn, -1))
+
+    # -- queries for tests and reports
+
+    def find(self, type_: str, name: str) -> Registration:
+        """The registration of ``type_`` named ``name``; fails loudly if absent."""
+        for reg in self.registrations:
+            if reg.type == type_ and reg.name == name:
+                return reg
+        known = sorted(r.name for r in self.registrations if r.type == type_)
+        raise LookupError(f"no {type_} named {name!r}; registered: {known}")
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def children(self, parent_urn: str) -> list[Registration]:
+        return [r for r in self.registrations if r.parent == parent_urn]
+
+    def warnings(self) -> list[str]:
+        return [message for level, message in self.log if level in ("WARNING", "ERROR")]
+
+
+INVOKES: dict[str, Callable[[RecordingMocks, dict], dict]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda m, a: {
+        "accountId": m.account_id,
+        "arn": f"arn:{m.partition}:sts::{m.account_id}:assumed-role/offline-plan/mlops",
+        "userId": "AROAOFFLINEPLAN:mlops",
+        "id": m.account_id,
+    },
+    "aws:index/getPartition:getPartition": lambda m, a: {
+        "partition": m.partition,
+        "dnsSuffix": "amazonaws.com.cn" if m.partition == "aws-cn" else "amazonaws.com",
+        "reverseDnsPrefix": "cn.com.amazonaws" if m.partition == "aws-cn" else "com.amazonaws",
+        "id": m.partition,
+    },
+    "aws:index/getRegion:getRegion": lambda m, a: {
+        "region": m.region,
+        "name": m.region,
+        "endpoint": f"ec2.{m.region}.amazonaws.com",
+        "description": m.region,
+        "id": m.region,
+    },
+}
+
+
+_MONITORS: list[RecordingMonitor] = []
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The stock mock monitor, plus a record of each request and a duplicate-URN check."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recorder = mocks
+        self._by_urn: dict[str, Registration] = {}
+        _MONITORS.append(self)
+        # The stock monitor opens an event loop in each SDK worker thread it runs on.
+        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
+
+    def _remember_thread_loop(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            return
+        # A thread may have none: the root stack's registration opens none.
+        with contextlib.suppress(RuntimeError):
+            self.thread_loops.add(asyncio.get_event_loop())
+
+    def Invoke(self, request):
+        response = super().Invoke(request)
+        self._remember_thread_loop()
+        return response
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """URNs as the Pulumi engine makes them: the qualified type chains every ancestor's
+        type except the root stack's (the stock mock keeps only the parent's, stack included)."""
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != "pulumi:pulumi:Stack":
+                type_ = f"{parent_type}${type_}"
+        return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
+
+    def RegisterResource(self, request):
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if urn in self._by_urn:
+            raise DuplicateUrnError(f"duplicate URN {urn}: two resources share a type and name")
+        raw = (
+            rpc.deserialize_properties(request.object)
+            if request.type != "pulumi:pulumi:Stack"
+            else {}
+        )
+        reg = Registration(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent,
+            provider=request.provider,
+            dependencies=sorted(set(request.dependencies)),
+            protect=request.protect if request.HasField("protect") else False,
+            retain_on_delete=(
+                request.retainOnDelete if request.HasField("retainOnDelete") else False
+            ),
+            inputs=plain(raw),
+            raw_inputs=raw,
+        )
+        self._by_urn[urn] = reg
+        self.recorder.registrations.append(reg)
+        response = super().RegisterResource(request)
+        self._remember_thread_loop()
+        if urn in self.resources:
+            reg.id = self.resources[urn].id or ""
+            reg.outputs = plain(self.resources[urn].state)
+        return response
+
+    def RegisterResourceOutputs(self, request):
+        reg = self._by_urn.get(request.urn)
+        if reg is not None and not reg.custom:
+            reg.outputs = plain(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+class _LogRecorder(logging.Handler):
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(logging.DEBUG)
+        self.mocks = mocks
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.mocks.log.append((record.levelname, record.getMessage()))
+
+
+def release_threads() -> None:
+    """Stops the SDK's executor threads and frees the event loops the mock monitor opened in
+    them, so that none is garbage-collected noisily at interpreter exit."""
+    loop = asyncio.get_event_loop()
+    loop.run_until_complete(loop.shutdown_default_executor())
+    while _MONITORS:
+        for thread_loop in _MONITORS.pop().thread_loops:
+            if not thread_loop.is_closed():
+                thread_loop.close()
+
+
+def install(
+    *,
+    project: str,
+    stack: str,
+    region: str = "us-east-1",
+    account_id: str = "123456789012",
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+) -> RecordingMocks:
+    """Installs fresh recording mocks and config; call before any resource is constructed."""
+    mocks = RecordingMocks(stack=stack, region=region, account_id=account_id)
+    logger = logging.getLogger(f"mlops.mocks.{id(mocks)}")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(_LogRecorder(mocks))
+    # A fresh root stack resource, so that it registers with this monitor too.
+    pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
+    pulumi.runtime.set_mocks(
+        mocks,
+        project=project,
+        stack=stack,
+        preview=False,
+        logger=logger,
+        monitor=RecordingMonitor(mocks),
+    )
+    pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys or []))
+    pulumi.runtime.register_stack_transformation(mocks._record_construction)
+    return mocks

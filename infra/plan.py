@@ -1,0 +1,388 @@
+"""The offline plan: what ``pulumi up --stack <stack>`` would create, without AWS or the CLI.
+
+    python -m infra.plan --stack dev                     # human tree
+    python -m infra.plan --stack prod --format json      # machine-readable (DESIGN.md contract)
+    python -m infra.plan --stack prod --format markdown  # pull-request comment
+
+It runs the real program (``main`` of Pulumi.yaml, i.e. ``infra/__main__.py``) under Pulumi's
+mock engine with the stack's configuration from ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml``.
+
+Exit status: 0 planned; 1 mandatory policy violation(s), the full plan still printed;
+2 invalid configuration or usage, one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import runpy
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FORMATS = ("tree", "json", "markdown")
+STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SECRET_PLACEHOLDER = "offline-plan-secret"
+
+
+class PlanError(Exception):
+    """The plan cannot be made: bad usage, files or configuration. One line, exit 2."""
+
+
+@dataclass
+class Plan:
+    project: str
+    stack: str
+    resources: list[dict[str, Any]]
+    outputs: dict[str, Any]
+    policy: list[dict[str, Any]] = field(default_factory=list)
+    diagnostics: list[str] = field(default_factory=list)
+
+    @property
+    def mandatory_violations(self) -> list[dict[str, Any]]:
+        return [v for v in self.policy if v.get("severity") == "mandatory"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "stack": self.stack,
+            "resources": self.resources,
+            "outputs": self.outputs,
+            "policy": self.policy,
+            "diagnostics": self.diagnostics,
+        }
+
+
+# --- reading the project and stack files ---------------------------------------------------------
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The nearest directory holding Pulumi.yaml, from ``start`` (default: cwd) upwards, else
+    the source checkout this module belongs to."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / "Pulumi.yaml").is_file():
+            return directory
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "Pulumi.yaml").is_file():
+        return checkout
+    raise PlanError(f"no Pulumi.yaml in {here} or its parents; run from the project directory")
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise PlanError(f"{path.name}{where}: {problem}") from None
+
+
+def config_string(value: Any) -> str:
+    """A config value as the Pulumi CLI hands it to the program: strings as they are,
+    everything else JSON-encoded (``true``, ``7``, ``{"a": 1}``)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _without_secure(value: Any) -> tuple[Any, bool]:
+    """Replaces ``{secure: ...}`` ciphertexts (unreadable offline) by a placeholder."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET_PLACEHOLDER, True
+        items = {k: _without_secure(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in items.items()}, any(s for _, s in items.values())
+    if isinstance(value, list):
+        items = [_without_secure(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+def _full_key(key: str, project: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+@dataclass(frozen=True)
+class StackFiles:
+    project: str
+    main: Path
+    config: dict[str, str]
+    secret_keys: list[str]
+
+
+def load_stack_files(project_dir: Path, stack: str) -> StackFiles:
+    """Project name, program path and the merged config of ``Pulumi.yaml`` + stack file."""
+    if not STACK_NAME.match(stack):
+        raise PlanError(f"--stack: got {stack!r}; expected a stack name such as dev")
+    project_file = _read_yaml(project_dir / "Pulumi.yaml")
+    if not isinstance(project_file, dict) or not project_file.get("name"):
+        raise PlanError("Pulumi.yaml: expected a project with a name")
+    project = str(project_file["name"])
+    main = project_dir / str(project_file.get("main", "."))
+
+    stack_path = project_dir / f"Pulumi.{stack}.yaml"
+    if not stack_path.is_file():
+        known = sorted(
+            p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")
+        )
+        raise PlanError(
+            f"--stack: got {stack!r}; no Pulumi.{stack}.yaml (stacks: {', '.join(known)})"
+        )
+    stack_file = _read_yaml(stack_path) or {}
+    if not isinstance(stack_file, dict) or not isinstance(stack_file.get("config") or {}, dict):
+        raise PlanError(f"Pulumi.{stack}.yaml: expected a 'config' map")
+
+    raw: dict[str, Any] = {}
+    # Project-level declarations: shorthand values and `default`s apply unless the stack sets
+    # the key; a `value` always applies.
+    for key, declared in (project_file.get("config") or {}).items():
+        if isinstance(declared, dict) and ("default" in declared or "value" in declared):
+            raw[_full_key(key, project)] = declared.get("value", declared.get("default"))
+        elif not isinstance(declared, dict):
+            raw[_full_key(key, project)] = declared
+    for key, value in (stack_file.get("config") or {}).items():
+        raw[_full_key(str(key), project)] = value
+
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        clear, secret = _without_secure(value)
+        config[key] = config_string(clear)
+        if secret:
+            secret_keys.append(key)
+    return StackFiles(project, main, config, secret_keys)
+
+
+# --- running the program -------------------------------------------------------------------------
+
+
+def run_program(files: StackFiles, stack: str) -> Plan:
+    """Runs the stack program under the recording mocks and collects what it registered."""
+    import pulumi
+    from pulumi.runtime.settings import get_root_resource
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from infra import mocks as recording
+
+    accounts = _json_or_none(files.config.get("aws:allowedAccountIds"))
+    region = files.config.get("aws:region", "us-east-1")
+    account = (
+        accounts[0]
+        if isinstance(accounts, list) and accounts and isinstance(accounts[0], str)
+        else None
+    )
+    recorder = recording.install(
+        project=files.project,
+        stack=stack,
+        region=region if isinstance(region, str) else "us-east-1",
+        account_id=account or "123456789012",
+        config=files.config,
+        secret_keys=files.secret_keys,
+    )
+    exported: dict[str, Any] = {}
+
+    async def program() -> None:
+        runpy.run_path(str(files.main), run_name="__main__")
+        root = get_root_resource()
+        for name, value in dict(getattr(root, "outputs", {})).items():
+            output = pulumi.Output.from_input(value)
+            resolved = await output.future()
+            exported[name] = (
+                recording.SECRET if await output.is_secret() else recording.plain(resolved)
+            )
+        await recorder.in_construction_order()
+
+    _sync_await(run_pulumi_func(program))
+    recording.release_threads()
+
+    resources = []
+    for reg in recorder.registrations:
+        if reg.type == "pulumi:pulumi:Stack":
+            reg.outputs = dict(exported)
+        resources.append(reg.to_json())
+    return Plan(
+        project=files.project,
+        stack=stack,
+        resources=resources,
+        outputs=exported,
+        policy=[],  # the policy pack (policy/rules.py) fills this once it exists
+        diagnostics=recorder.warnings(),
+    )
+
+
+def _json_or_none(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def make_plan(stack: str, project_dir: Path | None = None) -> Plan:
+    """Loads the stack's files and runs the program; raises PlanError or ConfigError."""
+    files = load_stack_files(project_dir or find_project_dir(), stack)
+    return run_program(files, stack)
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+def _short_type(type_: str) -> str:
+    return type_
+
+
+def _label(res: dict[str, Any]) -> str:
+    flags = [f for f, on in (("protect", res["protect"]), ("retain", res["retainOnDelete"])) if on]
+    physical = ""
+    if res["custom"] and not res["type"].startswith("pulumi:providers:"):
+        outputs = res["outputs"]
+        name = outputs.get("bucket") or outputs.get("name") or outputs.get("arn")
+        if isinstance(name, str):
+            physical = f" -> {name}"
+    suffix = f"  [{', '.join(flags)}]" if flags else ""
+    return f"{res['type']}  {res['name']}{physical}{suffix}"
+
+
+def _tree_lines(resources: list[dict[str, Any]]) -> list[str]:
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for res in resources:
+        children.setdefault(res["parent"], []).append(res)
+    lines: list[str] = []
+
+    def walk(res: dict[str, Any], prefix: str, last: bool, root: bool) -> None:
+        lines.append(_label(res) if root else f"{prefix}{'└─ ' if last else '├─ '}{_label(res)}")
+        kids = children.get(res["urn"], [])
+        deeper = "" if root else prefix + ("   " if last else "│  ")
+        for index, kid in enumerate(kids):
+            walk(kid, deeper, index == len(kids) - 1, False)
+
+    for top in children.get(None, []):
+        walk(top, "", True, True)
+    return lines
+
+
+def _output_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text.replace("\n", "\\n")
+
+
+def _summary(plan: Plan) -> str:
+    custom = sum(1 for r in plan.resources if r["custom"])
+    protected = sum(1 for r in plan.resources if r["protect"])
+    return (
+        f"{len(plan.resources)} resources ({custom} cloud resources, "
+        f"{len(plan.resources) - custom} components/stack), {protected} protected"
+    )
+
+
+def _policy_lines(plan: Plan) -> list[str]:
+    if not plan.policy:
+        return ["no policy violations"]
+    return [f"{v['severity']}: {v['rule']}: {v['message']} ({v['urn']})" for v in plan.policy]
+
+
+def render_tree(plan: Plan) -> str:
+    lines = [f"{plan.project} / {plan.stack}: {_summary(plan)}", ""]
+    lines += _tree_lines(plan.resources)
+    lines += ["", "Outputs:"]
+    lines += [f"  {k}: {_output_text(v)}" for k, v in sorted(plan.outputs.items())]
+    lines += ["", "Policy:"] + [f"  {line}" for line in _policy_lines(plan)]
+    if plan.diagnostics:
+        lines += ["", "Diagnostics:"] + [f"  {d}" for d in plan.diagnostics]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(plan: Plan) -> str:
+    return json.dumps(plan.to_json(), indent=2, sort_keys=False) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+def render_markdown(plan: Plan) -> str:
+    by_type = Counter(r["type"] for r in plan.resources if r["custom"])
+    verdict = (
+        f"❌ {len(plan.mandatory_violations)} mandatory policy violation(s)"
+        if plan.mandatory_violations
+        else "✅ no mandatory policy violation"
+    )
+    lines = [
+        f"### Offline plan: `{plan.project}` / `{plan.stack}`",
+        "",
+        f"{_summary(plan)} · {verdict}",
+        "",
+        "| resource type | count |",
+        "| --- | ---: |",
+    ]
+    lines += [f"| `{t}` | {n} |" for t, n in sorted(by_type.items())]
+    lines += ["", "<details><summary>Resource tree</summary>", "", "```"]
+    lines += _tree_lines(plan.resources)
+    lines += ["```", "", "</details>", "", "<details><summary>Stack outputs</summary>", ""]
+    lines += ["| output | value |", "| --- | --- |"]
+    lines += [f"| `{k}` | `{_md_cell(_output_text(v))}` |" for k, v in sorted(plan.outputs.items())]
+    lines += ["", "</details>", "", "**Policy**", ""]
+    lines += [f"- {_md_cell(line)}" for line in _policy_lines(plan)]
+    if plan.diagnostics:
+        lines += ["", "**Diagnostics**", ""] + [f"- {_md_cell(d)}" for d in plan.diagnostics]
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS = {"tree": render_tree, "json": render_json, "markdown": render_markdown}
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise PlanError(message)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = _Parser(
+        prog="python -m infra.plan",
+        description="Show what `pulumi up` would create for a stack, offline.",
+    )
+    parser.add_argument("--stack", required=True, help="stack name: dev, staging or prod")
+    parser.add_argument("--format", choices=FORMATS, default="tree", help="output format")
+    parser.add_argument(
+        "--project-dir", type=Path, help="directory of Pulumi.yaml (default: found from cwd)"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from infra.settings import ConfigError
+
+    try:
+        args = parse_args(argv)
+    except PlanError as error:
+        print(f"error: {error} (see --help)", file=sys.stderr)
+        return 2
+    try:
+        plan = make_plan(args.stack, args.project_dir)
+    except (PlanError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # a program error: still one line unless --debug
+        if args.debug:
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(
+            f"error: the stack program failed: {type(error).__name__}: {message}", file=sys.stderr
+        )
+        return 2
+    sys.stdout.write(RENDERERS[args.format](plan))
+    return 1 if plan.mandatory_violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""Typed, validated stack settings: the only module that reads Pulumi configuration.
+
+Every key of the project namespace is declared here; an unknown key is an error so that a typo
+never falls back to a default silently. Value ranges and enums are checked once, by the
+components' ``Args`` dataclasses; an :class:`~components.ArgsError` is translated into a
+:class:`ConfigError` naming the config key (``mlops-platform:registry.keepTaggedImages``), the
+bad value and what is allowed, in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from components import (
+    ArgsError,
+    ContainerRegistryArgs,
+    DataBucketArgs,
+    DvcRemoteArgs,
+    EncryptionKeyArgs,
+)
+from components._validate import ACCOUNT_ID, check_tags
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+REQUIRED_TAGS = ("env", "project", "owner")
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack configuration. ``pulumi up`` prints a RunError as one line, no traceback."""
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        shown = "nothing (the key is missing)" if value is _MISSING else _show(value)
+        super().__init__(f"invalid config {key}: got {shown}; {allowed}")
+
+
+_MISSING = object()
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# --- the declared keys ---------------------------------------------------------------------------
+
+# A value kind checks the JSON type of one config value and returns it as Python.
+Kind = Callable[[str, Any], Any]
+
+
+def _int(key: str, value: Any) -> int:
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, value, "expected an integer")
+    return value
+
+
+def _optional_int(key: str, value: Any) -> int | None:
+    return None if value is None else _int(key, value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, "expected true or false")
+    return value
+
+
+def _str(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(key, value, "expected a non-empty string")
+    return value
+
+
+def _str_list(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(key, value, "expected a list of strings")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of a config block: the Args field it sets and its JSON kind."""
+
+    field: str
+    kind: Kind
+    doc: str
+
+
+ENCRYPTION = {
+    "alias": Key("alias", _str, "alias of the platform key, e.g. alias/mlops-prod"),
+    "deletionWindowInDays": Key("deletion_window_in_days", _int, "7-30 days"),
+    "rotationPeriodInDays": Key("rotation_period_in_days", _int, "90-2560 days"),
+    "administratorArns": Key("administrator_arns", _str_list, "IAM roles that manage the key"),
+    "servicePrincipals": Key("service_principals", _str_list, "AWS services that use the key"),
+}
+REGISTRY = {
+    "repositories": Key("repositories", _str_list, "ECR repository names"),
+    "namespace": Key("namespace", _str, "name prefix; default <project>/<stack>"),
+    "imageTagMutability": Key("image_tag_mutability", _str, "IMMUTABLE or MUTABLE"),
+    "scanOnPush": Key("scan_on_push", _bool, "scan images on push"),
+    "keepTaggedImages": Key("keep_tagged_images", _int, "tagged images kept (1-10000)"),
+    "untaggedExpiryDays": Key("untagged_expiry_days", _int, "untagged image expiry (1-3650)"),
+    "pullPrincipalArns": Key("pull_principal_arns", _str_list, "IAM principals allowed to pull"),
+    "forceDelete": Key("force_delete", _bool, "delete repositories with images on destroy"),
+}
+DVC = {
+    "dvcPrefix": Key("prefix", _str, "key prefix of the DVC remote"),
+    "dvcRemoteName": Key("remote_name", _str, "remote name in .dvc/config"),
+}
+BUCKETS = {
+    "noncurrentVersionExpiryDays": Key(
+        "noncurrent_version_expiry_days", _optional_int, "1-3650 days, or null to keep forever"
+    ),
+    "abortIncompleteMultipartUploadDays": Key(
+        "abort_incomplete_multipart_upload_days", _int, "1-365 days"
+    ),
+    "forceDestroy": Key("force_destroy", _bool, "delete non-empty buckets on destroy"),
+}
+BLOCKS: dict[str, dict[str, Key]] = {
+    "encryption": ENCRYPTION,
+    "registry": REGISTRY,
+    "data": {**DVC, **BUCKETS},
+}
+PROJECT_KEYS = ("environment", "protectStatefulResources", *BLOCKS)
+AWS_KEYS = ("region", "allowedAccountIds", "defaultTags", "profile")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the stack program needs, validated."""
+
+    project: str
+    stack: str
+    environment: str
+    region: str
+    allowed_account_ids: tuple[str, ...]
+    default_tags: Mapping[str, str]
+    profile: str | None
+    protect: bool
+    encryption: EncryptionKeyArgs
+    registry: ContainerRegistryArgs
+    dvc: DvcRemoteArgs
+    artifacts: DataBucketArgs
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def all_config() -> dict[str, Any]:
+    """The raw config map the engine handed the program (``namespace:key`` -> string)."""
+    merged = dict(runtime_config.get_config_env())
+    merged.update(runtime_config.CONFIG.get())
+    return merged
+
+
+@cache
+def aws_regions() -> frozenset[str]:
+    """Every region botocore knows, in every partition (offline, from its endpoint data)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    )
+
+
+def _parse_json(key: str, raw: Any, what: str) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ConfigError(key, raw, f"expected {what}") from None
+
+
+def _block(key: str, raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    value = _parse_json(key, raw, "a map of settings")
+    if not isinstance(value, dict):
+        raise ConfigError(key, value, "expected a map of settings")
+    return value
+
+
+def _fields(key: str, spec: Mapping[str, Key], block: Mapping[str, Any]) -> dict[str, Any]:
+    """Checks a block's keys and JSON types, returning Args keyword arguments."""
+    unknown = sorted(set(block) - set(spec))
+    if unknown:
+        raise ConfigError(
+            f"{key}.{unknown[0]}", block[unknown[0]], f"unknown key; allowed: {', '.join(spec)}"
+        )
+    return {
+        k.field: k.kind(f"{key}.{name}", block[name]) for name, k in spec.items() if name in block
+    }
+
+
+def _args(factory: Callable[..., Any], key: str, names: Mapping[str, str], **kwargs: Any) -> Any:
+    """Builds an Args object, translating ArgsError field names into config keys."""
+    try:
+        return factory(**kwargs)
+    except ArgsError as error:
+        head, *tail = re.split(r"(?=[.\[])", error.field, maxsplit=1)
+        config_key = names.get(head, head) + "".join(tail)
+        allowed = re.sub(
+            r"\b(" + "|".join(map(re.escape, names)) + r")\b",
+            lambda m: names[m.group(1)],
+            error.allowed,
+        )
+        raise ConfigError(f"{key}.{config_key}", error.value, allowed) from None
+
+
+def _names(spec: Mapping[str, Key], project: str) -> dict[str, str]:
+    names = {k.field: name for name, k in spec.items()}
+    names["protect"] = f"{project}:protectStatefulResources"
+    return names
+
+
+def load() -> Settings:
+    """Reads and validates the current stack's configuration."""
+    project, stack = pulumi.get_project(), pulumi.get_stack()
+    config = all_config()
+    ns = f"{project}:"
+
+    for full_key in sorted(config):
+        namespace, _, name = full_key.partition(":")
+        if namespace == project and name not in PROJECT_KEYS:
+            raise ConfigError(
+                full_key, config[full_key], f"unknown key; allowed: {', '.join(PROJECT_KEYS)}"
+            )
+        if namespace == "aws" and name not in AWS_KEYS:
+            raise ConfigError(
+                full_key,
+                config[full_key],
+                f"not used by this platform's AWS provider; allowed: aws:{', aws:'.join(AWS_KEYS)}",
+            )
+
+    def get(key: str) -> Any:
+        return config.get(key, _MISSING)
+
+    environment = get(ns + "environment")
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(
+            ns + "environment", environment, f"expected one of {', '.join(ENVIRONMENTS)}"
+        )
+
+    region = get("aws:region")
+    if region not in aws_regions():
+        raise ConfigError("aws:region", region, "expected an AWS region such as eu-west-1")
+
+    accounts = get("aws:allowedAccountIds")
+    if accounts is _MISSING:
+        raise ConfigError(
+            "aws:allowedAccountIds", accounts, "expected the account ids this stack may deploy to"
+        )
+    accounts = _parse_json("aws:allowedAccountIds", accounts, "a list of account ids")
+    if (
+        not isinstance(accounts, list)
+        or not accounts
+        or not all(isinstance(a, str) and ACCOUNT_ID.match(a) for a in accounts)
+    ):
+        raise ConfigError(
+            "aws:allowedAccountIds", accounts, "expected a list of 12-digit account ids as strings"
+        )
+
+    tags_raw = get("aws:defaultTags")
+    tags_doc = _block("aws:defaultTags", None if tags_raw is _MISSING else tags_raw)
+    if set(tags_doc) != {"tags"} or not isinstance(tags_doc["tags"], dict):
+        raise ConfigError(
+            "aws:defaultTags", tags_doc, "expected {tags: {env: ..., project: ..., owner: ...}}"
+        )
+    tags = tags_doc["tags"]
+    try:
+        check_tags("tags", tags)
+    except ArgsError as error:
+        raise ConfigError(f"aws:defaultTags.{error.field}", error.value, error.allowed) from None
+    for required in REQUIRED_TAGS:
+        if not tags.get(required):
+            raise ConfigError(
+                f"aws:defaultTags.tags.{required}",
+                tags.get(required, _MISSING),
+                f"the tags {', '.join(REQUIRED_TAGS)} are required on every resource",
+            )
+    if tags["env"] != environment:
+        raise ConfigError(
+            "aws:defaultTags.tags.env", tags["env"], f"must equal {ns}environment ({environment!r})"
+        )
+
+    profile = get("aws:profile")
+    profile = None if profile is _MISSING else _str("aws:profile", profile)
+
+    protect_raw = get(ns + "protectStatefulResources")
+    protect = (
+        True if protect_raw is _MISSING else _bool(ns + "protectStatefulResources", protect_raw)
+    )
+
+    blocks = {name: _block(ns + name, config.get(ns + name)) for name in BLOCKS}
+
+    encryption = _args(
+        EncryptionKeyArgs,
+        ns + "encryption",
+        _names(ENCRYPTION, project),
+        description=f"{project} {stack}: buckets, registry, logs",
+        protect=protect,
+        **_fields(ns + "encryption", ENCRYPTION, blocks["encryption"]),
+    )
+    registry = _args(
+        ContainerRegistryArgs,
+        ns + "registry",
+        _names(REGISTRY, project),
+        **{"namespace": f"{project}/{stack}", "protect": protect},
+        **_fields(ns + "registry", REGISTRY, blocks["registry"]),
+    )
+    data = _fields(ns + "data", BLOCKS["data"], blocks["data"])
+    bucket_fields = {k.field for k in BUCKETS.values()}
+    bucket = _args(
+        DataBucketArgs,
+        ns + "data",
+        _names(BUCKETS, project),
+        protect=protect,
+        **{k: v for k, v in data.items() if k in bucket_fields},
+    )
+    dvc = _args(
+        DvcRemoteArgs,
+        ns + "data",
+        _names(DVC, project),
+        bucket=bucket,
+        **{k: v for k, v in data.items() if k not in bucket_fields},
+    )
+
+    return Settings(
+        project=project,
+        stack=stack,
+        environment=environment,
+        region=region,
+        allowed_account_ids=tuple(accounts),
+        default_tags=dict(tags),
+        profile=profile,
+        protect=protect,
+        encryption=encryption,
+        registry=registry,
+        dvc=dvc,
+        artifacts=bucket,
+    )

@@ -148,7 +148,7 @@ class ContainerRegistryArgs:
             raise ArgsError(
                 "force_delete",
                 True,
-                "force_delete needs protect=False (a protected repository is retained)",
+                "force_delete=True needs protect=False (a protected repository is retained)",
             )
         check_tags("tags", self.tags)
 

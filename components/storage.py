@@ -190,7 +190,7 @@ class DataBucketArgs:
             raise ArgsError(
                 "force_destroy",
                 True,
-                "force_destroy needs protect=False (a protected bucket is retained, never emptied)",
+                "force_destroy=True needs protect=False (a protected bucket is retained)",
             )
         check_tags("tags", self.tags)
 

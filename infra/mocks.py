@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -392,15 +392,26 @@ class _LogRecorder(logging.Handler):
         self.mocks.log.append((record.levelname, record.getMessage()))
 
 
-def release_threads() -> None:
-    """Stops the SDK's executor threads and frees the event loops the mock monitor opened in
-    them, so that none is garbage-collected noisily at interpreter exit."""
-    loop = asyncio.get_event_loop()
-    loop.run_until_complete(loop.shutdown_default_executor())
-    while _MONITORS:
-        for thread_loop in _MONITORS.pop().thread_loops:
-            if not thread_loop.is_closed():
-                thread_loop.close()
+@contextlib.contextmanager
+def private_event_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """Runs a whole program on an event loop of its own and releases everything it opened.
+
+    Afterwards the SDK's executor threads are stopped and the event loops the mock monitor
+    opened in them are closed, so that none is garbage-collected noisily at interpreter exit,
+    and the next program (another plan, a test) starts on a fresh loop.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        while _MONITORS:
+            for thread_loop in _MONITORS.pop().thread_loops:
+                if not thread_loop.is_closed():
+                    thread_loop.close()
+        loop.close()
+        asyncio.set_event_loop(None)
 
 
 def install(
@@ -413,6 +424,10 @@ def install(
     secret_keys: list[str] | None = None,
 ) -> RecordingMocks:
     """Installs fresh recording mocks and config; call before any resource is constructed."""
+    try:  # the SDK schedules the root stack's registration on the current loop
+        asyncio.get_event_loop()
+    except RuntimeError:  # none since a previous program's private loop was closed
+        asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks(stack=stack, region=region, account_id=account_id)
     logger = logging.getLogger(f"mlops.mocks.{id(mocks)}")
     logger.propagate = False

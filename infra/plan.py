@@ -178,29 +178,28 @@ def run_program(files: StackFiles, stack: str) -> Plan:
         if isinstance(accounts, list) and accounts and isinstance(accounts[0], str)
         else None
     )
-    recorder = recording.install(
-        project=files.project,
-        stack=stack,
-        region=region if isinstance(region, str) else "us-east-1",
-        account_id=account or "123456789012",
-        config=files.config,
-        secret_keys=files.secret_keys,
-    )
     exported: dict[str, Any] = {}
+    with recording.private_event_loop():
+        recorder = recording.install(
+            project=files.project,
+            stack=stack,
+            region=region if isinstance(region, str) else "us-east-1",
+            account_id=account or "123456789012",
+            config=files.config,
+            secret_keys=files.secret_keys,
+        )
 
-    async def program() -> None:
-        runpy.run_path(str(files.main), run_name="__main__")
-        root = get_root_resource()
-        for name, value in dict(getattr(root, "outputs", {})).items():
-            output = pulumi.Output.from_input(value)
-            resolved = await output.future()
-            exported[name] = (
-                recording.SECRET if await output.is_secret() else recording.plain(resolved)
-            )
-        await recorder.in_construction_order()
+        async def program() -> None:
+            runpy.run_path(str(files.main), run_name="__main__")
+            root = get_root_resource()
+            for name, value in dict(getattr(root, "outputs", {})).items():
+                output = pulumi.Output.from_input(value)
+                resolved = await output.future()
+                secret = await output.is_secret()
+                exported[name] = recording.SECRET if secret else recording.plain(resolved)
+            await recorder.in_construction_order()
 
-    _sync_await(run_pulumi_func(program))
-    recording.release_threads()
+        _sync_await(run_pulumi_func(program))
 
     resources = []
     for reg in recorder.registrations:

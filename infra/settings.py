@@ -47,7 +47,11 @@ _MISSING = object()
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    """A value as it would be written in the stack's YAML/JSON config (true, null, "text")."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
 
 
@@ -215,8 +219,9 @@ def _args(factory: Callable[..., Any], key: str, names: Mapping[str, str], **kwa
     except ArgsError as error:
         head, *tail = re.split(r"(?=[.\[])", error.field, maxsplit=1)
         config_key = names.get(head, head) + "".join(tail)
+        # Cross-field rules name the other field as ``field=value``; say it in config terms.
         allowed = re.sub(
-            r"\b(" + "|".join(map(re.escape, names)) + r")\b",
+            r"\b(" + "|".join(map(re.escape, names)) + r")(?==)",
             lambda m: names[m.group(1)],
             error.allowed,
         )

@@ -1,0 +1,374 @@
+"""The offline plan CLI: JSON contract, formats, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from infra import plan
+
+STACK_KEYS = {
+    "urn",
+    "type",
+    "name",
+    "custom",
+    "parent",
+    "inputs",
+    "outputs",
+    "dependencies",
+    "protect",
+    "retainOnDelete",
+}
+
+
+def stack_config(stack: str = "dev") -> dict[str, Any]:
+    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+def write_project(tmp_path: Path, config: dict[str, Any], stack: str = "bad") -> Path:
+    """A project dir whose Pulumi.yaml runs this repo's program with the given stack config."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    project["main"] = str(ROOT / "infra")
+    (tmp_path / "Pulumi.yaml").write_text(yaml.safe_dump(project))
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+    return tmp_path
+
+
+def run_main(capsys, *argv: str) -> tuple[int, str, str]:
+    code = plan.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def prod_json() -> dict[str, Any]:
+    return plan.make_plan("prod", ROOT).to_json()
+
+
+def test_json_contract(prod_json):
+    assert prod_json["project"] == "mlops-platform"
+    assert prod_json["stack"] == "prod"
+    assert prod_json["policy"] == []
+    resources = prod_json["resources"]
+    assert resources[0]["type"] == "pulumi:pulumi:Stack"
+    assert (
+        resources[0]["urn"]
+        == "urn:pulumi:prod::mlops-platform::pulumi:pulumi:Stack::mlops-platform-prod"
+    )
+    assert any(r["type"] == "pulumi:providers:aws" for r in resources)
+    assert {r["custom"] for r in resources} == {True, False}
+    urns = [r["urn"] for r in resources]
+    assert len(urns) == len(set(urns))
+    for res in resources:
+        assert set(res) >= STACK_KEYS, res["urn"]
+        assert res["urn"].endswith(f"::{res['name']}")
+        if res["type"] != "pulumi:pulumi:Stack":
+            assert res["parent"] in urns, f"{res['urn']} has an unknown parent"
+            assert urns.index(res["parent"]) < urns.index(res["urn"]), "parents come first"
+        assert set(res["dependencies"]) <= set(urns)
+    json.dumps(prod_json)  # serialisable as is
+
+
+def test_json_outputs_are_realistic(prod_json):
+    outputs = prod_json["outputs"]
+    assert outputs["registryUrl"] == "333333333333.dkr.ecr.eu-west-1.amazonaws.com"
+    assert outputs["repositoryUrls"]["serving"] == (
+        "333333333333.dkr.ecr.eu-west-1.amazonaws.com/mlops-platform/prod/serving"
+    )
+    assert outputs["dvcRemoteUrl"].startswith("s3://dvc-data-bucket-")
+    assert outputs["kmsKeyArn"].startswith("arn:aws:kms:eu-west-1:333333333333:key/")
+    bucket = next(r for r in prod_json["resources"] if r["name"] == "artifacts-bucket")
+    assert bucket["outputs"]["bucket"] == outputs["artifactsBucket"]
+    assert bucket["outputs"]["arn"] == f"arn:aws:s3:::{outputs['artifactsBucket']}"
+    assert bucket["protect"] is True and bucket["retainOnDelete"] is True
+    stack = prod_json["resources"][0]
+    assert stack["outputs"] == outputs
+
+
+def test_dependencies_include_implicit_and_explicit_edges(prod_json):
+    by_name = {r["name"]: r for r in prod_json["resources"]}
+    policy = by_name["artifacts-policy"]
+    assert by_name["artifacts-bucket"]["urn"] in policy["dependencies"]  # output used as input
+    assert by_name["artifacts-public-access"]["urn"] in policy["dependencies"]  # depends_on
+
+
+def test_plan_is_identical_between_runs(prod_json):
+    assert plan.make_plan("prod", ROOT).to_json() == prod_json
+
+
+@pytest.mark.parametrize("fmt", ["tree", "markdown", "json"])
+def test_formats_print_the_plan(capsys, fmt):
+    code, out, err = run_main(
+        capsys, "--stack", "staging", "--format", fmt, "--project-dir", str(ROOT)
+    )
+    assert code == 0 and err == ""
+    assert "mlops-platform" in out and "staging" in out
+    assert "registry-serving" in out
+    if fmt == "markdown":
+        assert "| `aws:s3/bucket:Bucket` | 2 |" in out
+        assert "<details>" in out
+    if fmt == "tree":
+        assert "└─ " in out and "Outputs:" in out
+
+
+def test_project_dir_is_found_from_a_subdirectory(monkeypatch):
+    monkeypatch.chdir(ROOT / "components")
+    assert plan.find_project_dir() == ROOT
+
+
+def test_config_strings_match_what_the_cli_passes():
+    assert plan.config_string("eu-west-1") == "eu-west-1"
+    assert plan.config_string(True) == "true"
+    assert plan.config_string(7) == "7"
+    assert json.loads(plan.config_string({"a": [1]})) == {"a": [1]}
+
+
+def test_secure_values_become_secret_placeholders(tmp_path):
+    config = stack_config()
+    config["mlops-platform:registry"]["namespace"] = {"secure": "v1:abc"}
+    files = plan.load_stack_files(write_project(tmp_path, config), "bad")
+    assert files.secret_keys == ["mlops-platform:registry"]
+    assert plan.SECRET_PLACEHOLDER in files.config["mlops-platform:registry"]
+
+
+def test_project_defaults_apply_and_stack_keys_without_namespace(tmp_path):
+    config = stack_config()
+    del config["mlops-platform:protectStatefulResources"]
+    config["environment"] = config.pop("mlops-platform:environment")
+    files = plan.load_stack_files(write_project(tmp_path, config), "bad")
+    assert files.config["mlops-platform:protectStatefulResources"] == "true"  # Pulumi.yaml default
+    assert files.config["mlops-platform:environment"] == "dev"
+
+
+# --- bad input: exit 2, one line naming the key, the value and what is allowed -----------------
+
+REGISTRY = "mlops-platform:registry"
+DATA = "mlops-platform:data"
+ENCRYPTION = "mlops-platform:encryption"
+TAGS = "aws:defaultTags"
+
+
+def _set(path: tuple[str, ...], value: Any):
+    def mutate(config: dict[str, Any]) -> None:
+        target = config
+        for key in path[:-1]:
+            target = target.setdefault(key, {})
+        target[path[-1]] = value
+
+    return mutate
+
+
+def _delete(*path: str):
+    def mutate(config: dict[str, Any]) -> None:
+        target = config
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+
+    return mutate
+
+
+BAD_CONFIGS = [
+    # (case id, mutation, text the error line must contain)
+    (
+        "missing environment",
+        _delete("mlops-platform:environment"),
+        "mlops-platform:environment: got nothing",
+    ),
+    (
+        "bad environment",
+        _set(("mlops-platform:environment",), "production"),
+        '"production"; expected one of dev, staging, prod',
+    ),
+    ("unknown project key", _set(("mlops-platform:regsitry",), {}), "mlops-platform:regsitry"),
+    (
+        "unknown registry key",
+        _set((REGISTRY, "imageTagMutabilty"), "MUTABLE"),
+        f"{REGISTRY}.imageTagMutabilty",
+    ),
+    (
+        "bad tag mutability",
+        _set((REGISTRY, "imageTagMutability"), "immutable"),
+        "expected one of IMMUTABLE, MUTABLE",
+    ),
+    (
+        "zero images kept",
+        _set((REGISTRY, "keepTaggedImages"), 0),
+        f"{REGISTRY}.keepTaggedImages: got 0; expected an integer from 1 to 10000",
+    ),
+    (
+        "images kept not a number",
+        _set((REGISTRY, "keepTaggedImages"), "many"),
+        f'{REGISTRY}.keepTaggedImages: got "many"; expected an integer',
+    ),
+    (
+        "repositories a string",
+        _set((REGISTRY, "repositories"), "serving"),
+        f"{REGISTRY}.repositories",
+    ),
+    (
+        "bad repository name",
+        _set((REGISTRY, "repositories"), ["Serving Image"]),
+        f"{REGISTRY}.repositories[0]",
+    ),
+    (
+        "bad pull principal",
+        _set((REGISTRY, "pullPrincipalArns"), ["*"]),
+        f"{REGISTRY}.pullPrincipalArns[0]",
+    ),
+    (
+        "registry not a map",
+        _set((REGISTRY,), "serving"),
+        f'{REGISTRY}: got "serving"; expected a map',
+    ),
+    (
+        "force delete protected",
+        _set(("mlops-platform:protectStatefulResources",), True),
+        f"{REGISTRY}.forceDelete: got true; forceDelete=True needs mlops-platform:protectStatefulResources=False",
+    ),
+    (
+        "zero noncurrent days",
+        _set((DATA, "noncurrentVersionExpiryDays"), 0),
+        f"{DATA}.noncurrentVersionExpiryDays: got 0",
+    ),
+    ("absolute dvc prefix", _set((DATA, "dvcPrefix"), "/dvc"), f'{DATA}.dvcPrefix: got "/dvc"'),
+    ("unknown data key", _set((DATA, "bucketName"), "x"), f"{DATA}.bucketName"),
+    (
+        "force destroy not bool",
+        _set((DATA, "forceDestroy"), "yes"),
+        f'{DATA}.forceDestroy: got "yes"; expected true or false',
+    ),
+    (
+        "long deletion window",
+        _set((ENCRYPTION, "deletionWindowInDays"), 45),
+        f"{ENCRYPTION}.deletionWindowInDays: got 45; expected an integer from 7 to 30",
+    ),
+    (
+        "short rotation",
+        _set((ENCRYPTION, "rotationPeriodInDays"), 30),
+        f"{ENCRYPTION}.rotationPeriodInDays",
+    ),
+    (
+        "bad admin arn",
+        _set((ENCRYPTION, "administratorArns"), ["admin"]),
+        f"{ENCRYPTION}.administratorArns[0]",
+    ),
+    (
+        "protect not bool",
+        _set(("mlops-platform:protectStatefulResources",), "maybe"),
+        'protectStatefulResources: got "maybe"',
+    ),
+    ("unknown region", _set(("aws:region",), "eu-west-9"), 'aws:region: got "eu-west-9"'),
+    ("missing region", _delete("aws:region"), "aws:region: got nothing"),
+    ("missing accounts", _delete("aws:allowedAccountIds"), "aws:allowedAccountIds: got nothing"),
+    (
+        "short account id",
+        _set(("aws:allowedAccountIds",), ["123"]),
+        'aws:allowedAccountIds: got ["123"]',
+    ),
+    (
+        "numeric account id",
+        _set(("aws:allowedAccountIds",), [111111111111]),
+        "12-digit account ids as strings",
+    ),
+    ("missing owner tag", _delete(TAGS, "tags", "owner"), f"{TAGS}.tags.owner"),
+    (
+        "env tag mismatch",
+        _set((TAGS, "tags", "env"), "prod"),
+        f'{TAGS}.tags.env: got "prod"; must equal',
+    ),
+    ("tags not nested", _set((TAGS,), {"env": "dev"}), f"{TAGS}: got"),
+    ("reserved tag", _set((TAGS, "tags", "aws:x"), "y"), f"{TAGS}.tags.aws:x"),
+    ("unsupported aws key", _set(("aws:accessKey",), "AKIA"), "aws:accessKey"),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS]
+)
+def test_bad_config_exits_2_with_one_line(tmp_path, capsys, mutate, expected):
+    config = copy.deepcopy(stack_config("dev"))
+    mutate(config)
+    code, out, err = run_main(
+        capsys, "--stack", "bad", "--project-dir", str(write_project(tmp_path, config))
+    )
+    assert code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: invalid config ")
+    assert expected in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--stack", "qa"], "no Pulumi.qa.yaml (stacks: dev, prod, staging)"),
+        (["--stack", "../etc"], "expected a stack name"),
+        (["--stack", "dev", "--format", "html"], "invalid choice: 'html'"),
+        ([], "the following arguments are required: --stack"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(capsys, argv, expected):
+    code, out, err = run_main(capsys, *argv, "--project-dir", str(ROOT))
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and expected in err
+
+
+def test_broken_yaml_exits_2(tmp_path, capsys):
+    write_project(tmp_path, {})
+    (tmp_path / "Pulumi.bad.yaml").write_text("config:\n  aws:region: [unclosed\n")
+    code, _, err = run_main(capsys, "--stack", "bad", "--project-dir", str(tmp_path))
+    assert code == 2 and err.startswith("error: Pulumi.bad.yaml line ")
+
+
+def test_program_errors_are_one_line_unless_debug(tmp_path, capsys):
+    (tmp_path / "prog").mkdir()
+    (tmp_path / "prog" / "__main__.py").write_text("raise RuntimeError('boom\\nsecond line')\n")
+    (tmp_path / "Pulumi.yaml").write_text("name: demo\nmain: prog/\n")
+    (tmp_path / "Pulumi.x.yaml").write_text("config: {}\n")
+    code, _, err = run_main(capsys, "--stack", "x", "--project-dir", str(tmp_path))
+    assert code == 2
+    assert err == "error: the stack program failed: RuntimeError: boom second line\n"
+    with pytest.raises(RuntimeError, match="boom"):
+        plan.main(["--stack", "x", "--project-dir", str(tmp_path), "--debug"])
+
+
+def test_cli_subprocess_bad_config_has_no_traceback(tmp_path):
+    config = stack_config("dev")
+    config["mlops-platform:registry"]["keepTaggedImages"] = -1
+    project = write_project(tmp_path, config)
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.plan", "--stack", "bad", "--format", "json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: invalid config mlops-platform:registry.keepTaggedImages: got -1; "
+        "expected an integer from 1 to 10000\n"
+    )
+
+
+def test_cli_subprocess_prints_the_json_plan():
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.plan", "--stack", "dev", "--format", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert json.loads(result.stdout)["stack"] == "dev"

@@ -1,0 +1,94 @@
+"""Offline-plan speed, in fresh processes, as a user runs it.
+
+Prints:
+- the import floor: ``import pulumi, pulumi_aws, pulumi_kubernetes, pulumi_docker``;
+- the prod plan: ``python -m infra.plan --stack prod --format json``, and its ratio to the floor
+  (target: within 4x on a 2-core machine);
+- the cost of each additional resource: the prod stack plus N extra DataBuckets (8 resources
+  each), plan time against resource count (target: under 10 ms per resource).
+
+Each figure is the median of ``--repeat`` runs (default 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+IMPORTS = "import pulumi, pulumi_aws, pulumi_kubernetes, pulumi_docker"
+GROWN_PROGRAM = """
+import os
+from components import DataBucket, DataBucketArgs
+from infra import settings, stack
+
+platform = stack.build(settings.load())
+opts = __import__("pulumi").ResourceOptions(providers={"aws": platform.provider})
+for i in range(int(os.environ["EXTRA_BUCKETS"])):
+    DataBucket(f"extra-{i}", DataBucketArgs(kms_key_arn=platform.key.arn, protect=False), opts)
+"""
+
+
+def row(what: str, figure: str, note: str) -> None:
+    print(f"{what:<28} {figure:>16}   {note}")
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str]:
+    start = time.perf_counter()
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=env, check=True)
+    return time.perf_counter() - start, result.stdout
+
+
+def median_time(argv: list[str], cwd: Path, repeat: int, env: dict[str, str] | None = None):
+    runs = [timed(argv, cwd, env) for _ in range(repeat)]
+    return statistics.median(t for t, _ in runs), runs[-1][1]
+
+
+def grown_project(directory: Path) -> Path:
+    (directory / "prog").mkdir()
+    (directory / "prog" / "__main__.py").write_text(GROWN_PROGRAM)
+    project = (ROOT / "Pulumi.yaml").read_text().replace("main: infra/", "main: prog/")
+    (directory / "Pulumi.yaml").write_text(project)
+    (directory / "Pulumi.prod.yaml").write_text((ROOT / "Pulumi.prod.yaml").read_text())
+    return directory
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--extra", type=int, default=40, help="extra DataBuckets for the slope")
+    args = parser.parse_args()
+    py = sys.executable
+
+    floor, _ = median_time([py, "-c", IMPORTS], ROOT, args.repeat)
+    prod, out = median_time(
+        [py, "-m", "infra.plan", "--stack", "prod", "--format", "json"], ROOT, args.repeat
+    )
+    resources = len(json.loads(out)["resources"])
+    row("import floor", f"{floor * 1000:.0f} ms", IMPORTS)
+    row("prod plan", f"{prod * 1000:.0f} ms", f"{resources} resources")
+    row("prod plan / import floor", f"{prod / floor:.2f}x", "target: at most 4x")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = grown_project(Path(tmp))
+        argv = [py, "-m", "infra.plan", "--stack", "prod", "--format", "json"]
+        figures = []
+        for extra in (0, args.extra):
+            env = {**os.environ, "EXTRA_BUCKETS": str(extra)}
+            seconds, out = median_time(argv, project, args.repeat, env)
+            figures.append((len(json.loads(out)["resources"]), seconds))
+    (n0, t0), (n1, t1) = figures
+    per_resource = (t1 - t0) / (n1 - n0) * 1000
+    row("grown plan", f"{t0 * 1000:.0f} -> {t1 * 1000:.0f} ms", f"{n0} -> {n1} resources")
+    row("per additional resource", f"{per_resource:.2f} ms", "target: under 10 ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -28,14 +28,6 @@ def aws_context(parent: pulumi.Resource) -> pulumi.Output[AwsContext]:
     return pulumi.Output.all(partition, account, region).apply(lambda v: AwsContext(*v))
 
 
-def merge_tags(*maps: Mapping[str, str] | None) -> dict[str, str]:
-    """Later maps win; the provider's default tags are merged by AWS itself."""
-    merged: dict[str, str] = {}
-    for tags in maps:
-        merged.update(tags or {})
-    return merged
-
-
 def policy_json(document: Mapping) -> str:
     """Stable JSON for IAM/KMS/S3 policy documents (sorted keys keep diffs quiet)."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"))

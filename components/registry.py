@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import merge_tags, policy_json
+from components._aws import policy_json
 from components._validate import (
     IAM_PRINCIPAL_ARN,
     KMS_KEY_ARN,
@@ -188,7 +188,7 @@ class ContainerRegistry(pulumi.ComponentResource):
                 image_scanning_configuration={"scan_on_push": args.scan_on_push},
                 encryption_configurations=[encryption],
                 force_delete=args.force_delete,
-                tags=merge_tags(args.tags),
+                tags=dict(args.tags),
                 opts=stateful,
             )
             aws.ecr.LifecyclePolicy(

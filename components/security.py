@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import aws_context, merge_tags, policy_json
+from components._aws import aws_context, policy_json
 from components._validate import (
     IAM_PRINCIPAL_ARN,
     SERVICE_PRINCIPAL,
@@ -209,7 +209,7 @@ class EncryptionKey(pulumi.ComponentResource):
             deletion_window_in_days=args.deletion_window_in_days,
             bypass_policy_lockout_safety_check=False,
             policy=policy,
-            tags=merge_tags(args.tags),
+            tags=dict(args.tags),
             opts=stateful,
         )
         self.alias = aws.kms.Alias(

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import merge_tags, policy_json
+from components._aws import policy_json
 from components._validate import (
     KEY_PREFIX,
     KMS_KEY_ARN,
@@ -207,7 +207,7 @@ class DataBucket(pulumi.ComponentResource):
     ) -> None:
         super().__init__(DATA_BUCKET_TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        tags = merge_tags(args.tags)
+        tags = dict(args.tags)
 
         self.key: EncryptionKey | None = None
         if args.kms_key_arn is None:
@@ -335,7 +335,7 @@ class DvcRemote(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         self.bucket = DataBucket(f"{name}-data", args.bucket, child)
-        tags = merge_tags(args.bucket.tags)
+        tags = dict(args.bucket.tags)
 
         def access_policy(write: bool) -> pulumi.Output[str]:
             return pulumi.Output.all(self.bucket.arn, self.bucket.kms_key_arn).apply(

@@ -55,7 +55,6 @@ class Registration:
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     id: str = ""
-    raw_inputs: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -365,7 +364,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 request.retainOnDelete if request.HasField("retainOnDelete") else False
             ),
             inputs=plain(raw),
-            raw_inputs=raw,
         )
         self._by_urn[urn] = reg
         self.recorder.registrations.append(reg)

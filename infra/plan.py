@@ -232,10 +232,6 @@ def make_plan(stack: str, project_dir: Path | None = None) -> Plan:
 # --- rendering -----------------------------------------------------------------------------------
 
 
-def _short_type(type_: str) -> str:
-    return type_
-
-
 def _label(res: dict[str, Any]) -> str:
     flags = [f for f, on in (("protect", res["protect"]), ("retain", res["retainOnDelete"])) if on]
     physical = ""

@@ -282,7 +282,11 @@ def load() -> Settings:
         )
 
     tags_raw = get("aws:defaultTags")
-    tags_doc = _block("aws:defaultTags", None if tags_raw is _MISSING else tags_raw)
+    if tags_raw is _MISSING:
+        raise ConfigError(
+            "aws:defaultTags", tags_raw, "expected {tags: {env: ..., project: ..., owner: ...}}"
+        )
+    tags_doc = _block("aws:defaultTags", tags_raw)
     if set(tags_doc) != {"tags"} or not isinstance(tags_doc["tags"], dict):
         raise ConfigError(
             "aws:defaultTags", tags_doc, "expected {tags: {env: ..., project: ..., owner: ...}}"

@@ -286,6 +286,7 @@ BAD_CONFIGS = [
         f'{TAGS}.tags.env: got "prod"; must equal',
     ),
     ("tags not nested", _set((TAGS,), {"env": "dev"}), f"{TAGS}: got"),
+    ("missing default tags", _delete(TAGS), f"{TAGS}: got nothing (the key is missing)"),
     ("reserved tag", _set((TAGS, "tags", "aws:x"), "y"), f"{TAGS}.tags.aws:x"),
     ("unsupported aws key", _set(("aws:accessKey",), "AKIA"), "aws:accessKey"),
 ]

@@ -28,6 +28,12 @@ def aws_context(parent: pulumi.Resource) -> pulumi.Output[AwsContext]:
     return pulumi.Output.all(partition, account, region).apply(lambda v: AwsContext(*v))
 
 
+def stateful(parent: pulumi.Resource, protect: bool) -> pulumi.ResourceOptions:
+    """Options for a child that holds state (a bucket, key or repository): with ``protect``,
+    ``pulumi destroy`` refuses to delete it and a removal from the program leaves it in AWS."""
+    return pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect)
+
+
 def policy_json(document: Mapping) -> str:
     """Stable JSON for IAM/KMS/S3 policy documents (sorted keys keep diffs quiet)."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"))

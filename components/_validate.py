@@ -77,6 +77,16 @@ def check_each(field: str, values: Any, pattern: re.Pattern[str], what: str) -> 
         check_pattern(f"{field}[{index}]", value, pattern, what)
 
 
+def check_force_delete(field: str, force: Any, protect: Any, what: str) -> None:
+    """``force_*`` (delete a non-empty bucket/repository) contradicts ``protect`` (retain it)."""
+    check_bool(field, force)
+    check_bool("protect", protect)
+    if force and protect:
+        raise ArgsError(
+            field, force, f"{field}=True needs protect=False (a protected {what} is retained)"
+        )
+
+
 def check_tags(field: str, tags: Any) -> None:
     """AWS tag limits: keys 1-128 characters, values up to 256, no ``aws:`` prefix."""
     if not isinstance(tags, Mapping):

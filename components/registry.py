@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import policy_json
+from components._aws import policy_json, stateful
 from components._validate import (
     IAM_PRINCIPAL_ARN,
     KMS_KEY_ARN,
@@ -18,6 +18,7 @@ from components._validate import (
     check_bool,
     check_choice,
     check_each,
+    check_force_delete,
     check_int,
     check_pattern,
     check_tags,
@@ -142,14 +143,7 @@ class ContainerRegistryArgs:
             IAM_PRINCIPAL_ARN,
             "IAM principal ARNs (arn:aws:iam::<account>:root|role/...|user/...)",
         )
-        check_bool("force_delete", self.force_delete)
-        check_bool("protect", self.protect)
-        if self.force_delete and self.protect:
-            raise ArgsError(
-                "force_delete",
-                True,
-                "force_delete=True needs protect=False (a protected repository is retained)",
-            )
+        check_force_delete("force_delete", self.force_delete, self.protect, "repository")
         check_tags("tags", self.tags)
 
 
@@ -165,9 +159,6 @@ class ContainerRegistry(pulumi.ComponentResource):
     ) -> None:
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        stateful = pulumi.ResourceOptions(
-            parent=self, protect=args.protect, retain_on_delete=args.protect
-        )
         encryption: dict[str, Any] = {"encryption_type": "KMS"}
         if args.kms_key_arn is not None:
             encryption["kms_key"] = args.kms_key_arn
@@ -189,7 +180,7 @@ class ContainerRegistry(pulumi.ComponentResource):
                 encryption_configurations=[encryption],
                 force_delete=args.force_delete,
                 tags=dict(args.tags),
-                opts=stateful,
+                opts=stateful(self, args.protect),
             )
             aws.ecr.LifecyclePolicy(
                 f"{child_name}-lifecycle", repository=repo.name, policy=lifecycle, opts=child

@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import aws_context, policy_json
+from components._aws import aws_context, policy_json, stateful
 from components._validate import (
     IAM_PRINCIPAL_ARN,
     SERVICE_PRINCIPAL,
@@ -185,9 +185,6 @@ class EncryptionKey(pulumi.ComponentResource):
     ) -> None:
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        stateful = pulumi.ResourceOptions(
-            parent=self, protect=args.protect, retain_on_delete=args.protect
-        )
 
         policy = pulumi.Output.all(aws_context(self), list(args.administrator_arns)).apply(
             lambda v: policy_json(
@@ -210,7 +207,7 @@ class EncryptionKey(pulumi.ComponentResource):
             bypass_policy_lockout_safety_check=False,
             policy=policy,
             tags=dict(args.tags),
-            opts=stateful,
+            opts=stateful(self, args.protect),
         )
         self.alias = aws.kms.Alias(
             f"{name}-alias",

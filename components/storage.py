@@ -14,12 +14,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import policy_json
+from components._aws import policy_json, stateful
 from components._validate import (
     KEY_PREFIX,
     KMS_KEY_ARN,
     ArgsError,
-    check_bool,
+    check_force_delete,
     check_int,
     check_optional_int,
     check_pattern,
@@ -184,14 +184,7 @@ class DataBucketArgs:
             1,
             365,
         )
-        check_bool("force_destroy", self.force_destroy)
-        check_bool("protect", self.protect)
-        if self.force_destroy and self.protect:
-            raise ArgsError(
-                "force_destroy",
-                True,
-                "force_destroy=True needs protect=False (a protected bucket is retained)",
-            )
+        check_force_delete("force_destroy", self.force_destroy, self.protect, "bucket")
         check_tags("tags", self.tags)
 
 
@@ -227,9 +220,7 @@ class DataBucket(pulumi.ComponentResource):
             force_destroy=args.force_destroy,
             object_lock_enabled=False,
             tags=tags,
-            opts=pulumi.ResourceOptions(
-                parent=self, protect=args.protect, retain_on_delete=args.protect
-            ),
+            opts=stateful(self, args.protect),
         )
         public_access = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access",

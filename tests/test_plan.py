@@ -343,17 +343,22 @@ def test_program_errors_are_one_line_unless_debug(tmp_path, capsys):
         plan.main(["--stack", "x", "--project-dir", str(tmp_path), "--debug"])
 
 
-def test_cli_subprocess_bad_config_has_no_traceback(tmp_path):
-    config = stack_config("dev")
-    config["mlops-platform:registry"]["keepTaggedImages"] = -1
-    project = write_project(tmp_path, config)
-    result = subprocess.run(
-        [sys.executable, "-m", "infra.plan", "--stack", "bad", "--format", "json"],
-        cwd=project,
+def cli(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -m infra.plan`` in a fresh interpreter, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "infra.plan", *argv],
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_cli_subprocess_bad_config_has_no_traceback(tmp_path):
+    config = stack_config("dev")
+    config["mlops-platform:registry"]["keepTaggedImages"] = -1
+    project = write_project(tmp_path, config)
+    result = cli(project, "--stack", "bad", "--format", "json")
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == (
@@ -363,13 +368,7 @@ def test_cli_subprocess_bad_config_has_no_traceback(tmp_path):
 
 
 def test_cli_subprocess_prints_the_json_plan():
-    result = subprocess.run(
-        [sys.executable, "-m", "infra.plan", "--stack", "dev", "--format", "json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cli(ROOT, "--stack", "dev", "--format", "json")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert json.loads(result.stdout)["stack"] == "dev"

@@ -46,8 +46,17 @@ class ConfigError(pulumi.RunError):
 _MISSING = object()
 
 
+class SecretValue:
+    """Stands for a secret config value in error messages."""
+
+    def __repr__(self) -> str:
+        return "[secret]"
+
+
 def _show(value: Any) -> str:
     """A value as it would be written in the stack's YAML/JSON config (true, null, "text")."""
+    if isinstance(value, SecretValue):
+        return repr(value)
     try:
         text = json.dumps(value)
     except (TypeError, ValueError):
@@ -234,24 +243,72 @@ def _names(spec: Mapping[str, Key], project: str) -> dict[str, str]:
     return names
 
 
+def _check_keys(config: Mapping[str, Any], project: str) -> None:
+    """Unknown keys are errors, and so are secret values: no setting here is secret, so one
+    would end up in plain text in the state. A secret is never echoed."""
+    for full_key in sorted(config):
+        namespace, _, name = full_key.partition(":")
+        if namespace not in (project, "aws"):
+            continue
+        secret = runtime_config.is_config_secret(full_key)
+        shown = SecretValue() if secret else config[full_key]
+        allowed_keys = PROJECT_KEYS if namespace == project else AWS_KEYS
+        if name not in allowed_keys:
+            listing = ", ".join(f"{namespace}:{k}" for k in allowed_keys)
+            raise ConfigError(full_key, shown, f"unknown key; allowed: {listing}")
+        if secret:
+            raise ConfigError(
+                full_key, shown, "not a secret setting: set it without --secret (or 'secure:')"
+            )
+
+
+def _account_ids(raw: Any) -> tuple[str, ...]:
+    key = "aws:allowedAccountIds"
+    if raw is _MISSING:
+        raise ConfigError(key, raw, "expected the account ids this stack may deploy to")
+    accounts = _parse_json(key, raw, "a list of account ids")
+    if (
+        not isinstance(accounts, list)
+        or not accounts
+        or not all(isinstance(a, str) and ACCOUNT_ID.match(a) for a in accounts)
+    ):
+        raise ConfigError(key, accounts, "expected a list of 12-digit account ids as strings")
+    return tuple(accounts)
+
+
+def _default_tags(raw: Any, environment: str, environment_key: str) -> dict[str, str]:
+    key = "aws:defaultTags"
+    shape = "expected {tags: {env: ..., project: ..., owner: ...}}"
+    if raw is _MISSING:
+        raise ConfigError(key, raw, shape)
+    document = _block(key, raw)
+    if set(document) != {"tags"} or not isinstance(document["tags"], dict):
+        raise ConfigError(key, document, shape)
+    tags = document["tags"]
+    try:
+        check_tags("tags", tags)
+    except ArgsError as error:
+        raise ConfigError(f"{key}.{error.field}", error.value, error.allowed) from None
+    for required in REQUIRED_TAGS:
+        if not tags.get(required):
+            raise ConfigError(
+                f"{key}.tags.{required}",
+                tags.get(required, _MISSING),
+                f"the tags {', '.join(REQUIRED_TAGS)} are required on every resource",
+            )
+    if tags["env"] != environment:
+        raise ConfigError(
+            f"{key}.tags.env", tags["env"], f"must equal {environment_key} ({environment!r})"
+        )
+    return dict(tags)
+
+
 def load() -> Settings:
     """Reads and validates the current stack's configuration."""
     project, stack = pulumi.get_project(), pulumi.get_stack()
     config = all_config()
     ns = f"{project}:"
-
-    for full_key in sorted(config):
-        namespace, _, name = full_key.partition(":")
-        if namespace == project and name not in PROJECT_KEYS:
-            raise ConfigError(
-                full_key, config[full_key], f"unknown key; allowed: {', '.join(PROJECT_KEYS)}"
-            )
-        if namespace == "aws" and name not in AWS_KEYS:
-            raise ConfigError(
-                full_key,
-                config[full_key],
-                f"not used by this platform's AWS provider; allowed: aws:{', aws:'.join(AWS_KEYS)}",
-            )
+    _check_keys(config, project)
 
     def get(key: str) -> Any:
         return config.get(key, _MISSING)
@@ -261,63 +318,19 @@ def load() -> Settings:
         raise ConfigError(
             ns + "environment", environment, f"expected one of {', '.join(ENVIRONMENTS)}"
         )
-
     region = get("aws:region")
     if region not in aws_regions():
         raise ConfigError("aws:region", region, "expected an AWS region such as eu-west-1")
-
-    accounts = get("aws:allowedAccountIds")
-    if accounts is _MISSING:
-        raise ConfigError(
-            "aws:allowedAccountIds", accounts, "expected the account ids this stack may deploy to"
-        )
-    accounts = _parse_json("aws:allowedAccountIds", accounts, "a list of account ids")
-    if (
-        not isinstance(accounts, list)
-        or not accounts
-        or not all(isinstance(a, str) and ACCOUNT_ID.match(a) for a in accounts)
-    ):
-        raise ConfigError(
-            "aws:allowedAccountIds", accounts, "expected a list of 12-digit account ids as strings"
-        )
-
-    tags_raw = get("aws:defaultTags")
-    if tags_raw is _MISSING:
-        raise ConfigError(
-            "aws:defaultTags", tags_raw, "expected {tags: {env: ..., project: ..., owner: ...}}"
-        )
-    tags_doc = _block("aws:defaultTags", tags_raw)
-    if set(tags_doc) != {"tags"} or not isinstance(tags_doc["tags"], dict):
-        raise ConfigError(
-            "aws:defaultTags", tags_doc, "expected {tags: {env: ..., project: ..., owner: ...}}"
-        )
-    tags = tags_doc["tags"]
-    try:
-        check_tags("tags", tags)
-    except ArgsError as error:
-        raise ConfigError(f"aws:defaultTags.{error.field}", error.value, error.allowed) from None
-    for required in REQUIRED_TAGS:
-        if not tags.get(required):
-            raise ConfigError(
-                f"aws:defaultTags.tags.{required}",
-                tags.get(required, _MISSING),
-                f"the tags {', '.join(REQUIRED_TAGS)} are required on every resource",
-            )
-    if tags["env"] != environment:
-        raise ConfigError(
-            "aws:defaultTags.tags.env", tags["env"], f"must equal {ns}environment ({environment!r})"
-        )
-
+    accounts = _account_ids(get("aws:allowedAccountIds"))
+    tags = _default_tags(get("aws:defaultTags"), environment, ns + "environment")
     profile = get("aws:profile")
     profile = None if profile is _MISSING else _str("aws:profile", profile)
-
     protect_raw = get(ns + "protectStatefulResources")
     protect = (
         True if protect_raw is _MISSING else _bool(ns + "protectStatefulResources", protect_raw)
     )
 
     blocks = {name: _block(ns + name, config.get(ns + name)) for name in BLOCKS}
-
     encryption = _args(
         EncryptionKeyArgs,
         ns + "encryption",
@@ -355,8 +368,8 @@ def load() -> Settings:
         stack=stack,
         environment=environment,
         region=region,
-        allowed_account_ids=tuple(accounts),
-        default_tags=dict(tags),
+        allowed_account_ids=accounts,
+        default_tags=tags,
         profile=profile,
         protect=protect,
         encryption=encryption,

@@ -289,6 +289,16 @@ BAD_CONFIGS = [
     ("missing default tags", _delete(TAGS), f"{TAGS}: got nothing (the key is missing)"),
     ("reserved tag", _set((TAGS, "tags", "aws:x"), "y"), f"{TAGS}.tags.aws:x"),
     ("unsupported aws key", _set(("aws:accessKey",), "AKIA"), "aws:accessKey"),
+    (
+        "secret unknown key is not echoed",
+        _set(("aws:secretKey",), {"secure": "v1:x"}),
+        "aws:secretKey: got [secret]; unknown key",
+    ),
+    (
+        "secret for a plain setting",
+        _set(("aws:profile",), {"secure": "v1:x"}),
+        "aws:profile: got [secret]; not a secret setting",
+    ),
 ]
 
 

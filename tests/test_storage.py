@@ -231,6 +231,21 @@ def test_dvc_remote_works_with_defaults_only(mocks):
     return remote.dvc_remote_url.apply(lambda url: after_registration(mocks, lambda _: check(url)))
 
 
+@pulumi.runtime.test
+def test_two_dvc_remotes_do_not_collide(mocks):
+    DvcRemote("team-a", DvcRemoteArgs(bucket=DataBucketArgs(kms_key_arn=KEY_ARN)))
+    DvcRemote("team-b", DvcRemoteArgs(bucket=DataBucketArgs(kms_key_arn=KEY_ARN)))
+
+    def check(m):
+        buckets = {r.outputs["bucket"] for r in m.of_type(BUCKET)}
+        policies = {r.outputs["arn"] for r in m.of_type("aws:iam/policy:Policy")}
+        assert len(buckets) == 2 and len(policies) == 4
+        for name in ("team-a", "team-b"):
+            component_children_ok(m, "mlops:storage:DvcRemote", name)
+
+    return after_registration(mocks, check)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [

@@ -34,6 +34,21 @@ def stateful(parent: pulumi.Resource, protect: bool) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect)
 
 
+def retained_with(
+    parent: pulumi.Resource, protect: bool, depends_on: list[pulumi.Resource] | None = None
+) -> pulumi.ResourceOptions:
+    """Options for a child that guards a stateful resource (its public access block, policy,
+    encryption, lifecycle, alias): retained along with it, so that a bucket, repository or key
+    left in AWS keeps its controls."""
+    return pulumi.ResourceOptions(parent=parent, retain_on_delete=protect, depends_on=depends_on)
+
+
+def service_endpoint(service: str, region: str) -> str:
+    """The regional endpoint name of an AWS service, as ``kms:ViaService`` expects it."""
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{service}.{region}.{suffix}"
+
+
 def policy_json(document: Mapping) -> str:
     """Stable JSON for IAM/KMS/S3 policy documents (sorted keys keep diffs quiet)."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"))

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import policy_json, stateful
+from components._aws import policy_json, retained_with, stateful
 from components._validate import (
     IAM_PRINCIPAL_ARN,
     KMS_KEY_ARN,
@@ -158,7 +158,6 @@ class ContainerRegistry(pulumi.ComponentResource):
         self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         encryption: dict[str, Any] = {"encryption_type": "KMS"}
         if args.kms_key_arn is not None:
             encryption["kms_key"] = args.kms_key_arn
@@ -183,7 +182,10 @@ class ContainerRegistry(pulumi.ComponentResource):
                 opts=stateful(self, args.protect),
             )
             aws.ecr.LifecyclePolicy(
-                f"{child_name}-lifecycle", repository=repo.name, policy=lifecycle, opts=child
+                f"{child_name}-lifecycle",
+                repository=repo.name,
+                policy=lifecycle,
+                opts=retained_with(self, args.protect),
             )
             if args.pull_principal_arns:
                 aws.ecr.RepositoryPolicy(
@@ -192,7 +194,7 @@ class ContainerRegistry(pulumi.ComponentResource):
                     policy=pulumi.Output.all(*args.pull_principal_arns).apply(
                         lambda arns: policy_json(pull_policy(arns))
                     ),
-                    opts=child,
+                    opts=retained_with(self, args.protect),
                 )
             self.repositories[repository] = repo
 

@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import aws_context, policy_json, stateful
+from components._aws import aws_context, policy_json, retained_with, stateful
 from components._validate import (
     IAM_PRINCIPAL_ARN,
     SERVICE_PRINCIPAL,
@@ -29,9 +29,12 @@ from components._validate import (
 
 TYPE = "mlops:security:EncryptionKey"
 
+LOGS_PRINCIPAL = re.compile(r"^logs\.[a-z]{2}(?:-[a-z]+)+-\d\.amazonaws\.com(?:\.cn)?$")
 ALIAS = re.compile(r"^alias/[A-Za-z0-9/_-]{1,250}$")
 
-# The administrator statement of the AWS default key policy: manage, never use.
+# The administrator statement of the AWS default key policy: key management, no cryptographic
+# operations. Administrators are still trusted: kms:Create* includes CreateGrant and kms:Put*
+# PutKeyPolicy, with which they could grant themselves use.
 KEY_ADMIN_ACTIONS = (
     "kms:CancelKeyDeletion",
     "kms:Create*",
@@ -169,6 +172,13 @@ class EncryptionKeyArgs:
             SERVICE_PRINCIPAL,
             "AWS service principals such as sns.amazonaws.com",
         )
+        for index, service in enumerate(self.service_principals):
+            if service.startswith("logs.") and not LOGS_PRINCIPAL.match(service):
+                raise ArgsError(
+                    f"service_principals[{index}]",
+                    service,
+                    "CloudWatch Logs is named with its region: logs.<region>.amazonaws.com",
+                )
         check_bool("protect", self.protect)
         check_tags("tags", self.tags)
 
@@ -184,7 +194,6 @@ class EncryptionKey(pulumi.ComponentResource):
         self, name: str, args: EncryptionKeyArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
 
         policy = pulumi.Output.all(aws_context(self), list(args.administrator_arns)).apply(
             lambda v: policy_json(
@@ -214,7 +223,7 @@ class EncryptionKey(pulumi.ComponentResource):
             name=args.alias,
             name_prefix=None if args.alias else f"alias/{name}-",
             target_key_id=self.key.key_id,
-            opts=child,
+            opts=retained_with(self, args.protect),
         )
 
         self.arn = self.key.arn

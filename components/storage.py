@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import policy_json, stateful
+from components._aws import policy_json, retained_with, service_endpoint, stateful
 from components._validate import (
     KEY_PREFIX,
     KMS_KEY_ARN,
@@ -108,14 +108,14 @@ DVC_WRITE_ACTIONS = (
 
 
 def dvc_access_policy(
-    *, bucket_arn: str, prefix: str, kms_key_arn: str, write: bool
+    *, bucket_arn: str, prefix: str, kms_key_arn: str, region: str, write: bool
 ) -> dict[str, Any]:
     """Least-privilege policy for DVC against ``s3://<bucket>/<prefix>``.
 
     Listing is granted on the whole bucket (it is dedicated to the remote): S3 answers a
     ``HeadObject`` for a missing key with 403 instead of 404 unless the caller may list the
     bucket, which breaks ``dvc push``/``status``. Object access is confined to the prefix, and the
-    key may be used only through S3.
+    key may be used only through S3 in the bucket's region.
     """
     bucket_actions = ["s3:GetBucketLocation", "s3:ListBucket"]
     if write:
@@ -140,7 +140,7 @@ def dvc_access_policy(
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"] if write else ["kms:Decrypt"],
                 "Resource": kms_key_arn,
-                "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}},
+                "Condition": {"StringEquals": {"kms:ViaService": service_endpoint("s3", region)}},
             },
         ],
     }
@@ -229,19 +229,19 @@ class DataBucket(pulumi.ComponentResource):
             block_public_policy=True,
             ignore_public_acls=True,
             restrict_public_buckets=True,
-            opts=child,
+            opts=retained_with(self, args.protect),
         )
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
             bucket=self.bucket.id,
             rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
+            opts=retained_with(self, args.protect),
         )
         versioning = aws.s3.BucketVersioning(
             f"{name}-versioning",
             bucket=self.bucket.id,
             versioning_configuration={"status": "Enabled"},
-            opts=child,
+            opts=retained_with(self, args.protect),
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
@@ -253,9 +253,11 @@ class DataBucket(pulumi.ComponentResource):
                         "kms_master_key_id": key_arn,
                     },
                     "bucket_key_enabled": True,
+                    # Customer-provided keys bypass KMS and its audit trail.
+                    "blocked_encryption_types": ["SSE-C"],
                 }
             ],
-            opts=child,
+            opts=retained_with(self, args.protect),
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
@@ -265,14 +267,14 @@ class DataBucket(pulumi.ComponentResource):
                 noncurrent_version_expiry_days=args.noncurrent_version_expiry_days,
             ),
             # Noncurrent-version rules act on versions: enable versioning first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            opts=retained_with(self, args.protect, depends_on=[versioning]),
         )
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=self.bucket.id,
             policy=self.bucket.arn.apply(lambda arn: policy_json(tls_only_bucket_policy(arn))),
             # S3 rejects concurrent changes to the policy and the public access block.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
+            opts=retained_with(self, args.protect, depends_on=[public_access]),
         )
 
         self.bucket_name = self.bucket.bucket
@@ -329,10 +331,16 @@ class DvcRemote(pulumi.ComponentResource):
         tags = dict(args.bucket.tags)
 
         def access_policy(write: bool) -> pulumi.Output[str]:
-            return pulumi.Output.all(self.bucket.arn, self.bucket.kms_key_arn).apply(
+            return pulumi.Output.all(
+                self.bucket.arn, self.bucket.kms_key_arn, self.bucket.bucket.region
+            ).apply(
                 lambda v: policy_json(
                     dvc_access_policy(
-                        bucket_arn=v[0], prefix=args.prefix, kms_key_arn=v[1], write=write
+                        bucket_arn=v[0],
+                        prefix=args.prefix,
+                        kms_key_arn=v[1],
+                        region=v[2],
+                        write=write,
                     )
                 )
             )

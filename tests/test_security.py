@@ -80,6 +80,7 @@ def test_secure_defaults(mocks):
         assert alias.inputs["namePrefix"] == "alias/platform-key-"
         assert alias.inputs["targetKeyId"] == key.outputs["keyId"]
         assert not alias.protect, "only the key itself is stateful"
+        assert alias.retain_on_delete, "a retained key keeps its alias"
         component_children_ok(m, "mlops:security:EncryptionKey", "platform-key")
 
     return after_registration(mocks, check)
@@ -153,6 +154,10 @@ def test_component_outputs_are_the_keys(mocks):
         ({"administrator_arns": ["arn:aws:iam::1:role/x"]}, "administrator_arns[0]"),
         ({"administrator_arns": "arn:aws:iam::123456789012:root"}, "administrator_arns"),
         ({"service_principals": ["sns"]}, "service_principals[0]"),
+        (
+            {"service_principals": ["sns.amazonaws.com", "logs.amazonaws.com"]},
+            "service_principals[1]",
+        ),
         ({"protect": "yes"}, "protect"),
         ({"tags": {"aws:reserved": "x"}}, "tags.aws:reserved"),
     ],

@@ -11,6 +11,16 @@ from conftest import ROOT
 from infra import plan
 
 STATEFUL = ("aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:ecr/repository:Repository")
+GUARDS = (
+    "aws:kms/alias:Alias",
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketPolicy:BucketPolicy",
+)
 STABLE_OUTPUTS = {
     "environment",
     "region",
@@ -75,7 +85,12 @@ def test_prod_protects_and_retains_stateful_resources(plans):
         for res in stateful:
             assert res["protect"] is protected, (stack, res["name"])
             assert res["retainOnDelete"] is protected, (stack, res["name"])
-        others = [r for r in plans[stack]["resources"] if r["type"] not in STATEFUL]
+        # Their guards (policies, public access blocks, encryption, lifecycle, alias) stay with
+        # them when retained; nothing else is protected or retained.
+        guards = [r for r in plans[stack]["resources"] if r["type"] in GUARDS]
+        assert len(guards) == 15
+        assert {(r["protect"], r["retainOnDelete"]) for r in guards} == {(False, protected)}
+        others = [r for r in plans[stack]["resources"] if r["type"] not in STATEFUL + GUARDS]
         assert not any(r["protect"] or r["retainOnDelete"] for r in others)
 
 

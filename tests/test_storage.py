@@ -46,7 +46,9 @@ def test_lifecycle_rules_without_noncurrent_expiry_only_abort_uploads():
 
 
 def test_dvc_read_only_policy_cannot_write_or_delete():
-    doc = dvc_access_policy(bucket_arn=BUCKET_ARN, prefix="dvc", kms_key_arn=KEY_ARN, write=False)
+    doc = dvc_access_policy(
+        bucket_arn=BUCKET_ARN, prefix="dvc", kms_key_arn=KEY_ARN, region="eu-west-1", write=False
+    )
     objects = statement(doc, "Read")
     assert objects["Action"] == ["s3:GetObject"]
     assert objects["Resource"] == f"{BUCKET_ARN}/dvc/*"
@@ -56,7 +58,11 @@ def test_dvc_read_only_policy_cannot_write_or_delete():
 
 def test_dvc_read_write_policy_is_scoped_to_prefix_and_key():
     doc = dvc_access_policy(
-        bucket_arn=BUCKET_ARN, prefix="team/dvc", kms_key_arn=KEY_ARN, write=True
+        bucket_arn=BUCKET_ARN,
+        prefix="team/dvc",
+        kms_key_arn=KEY_ARN,
+        region="cn-north-1",
+        write=True,
     )
     objects = statement(doc, "ReadWrite")
     assert {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"} <= set(
@@ -66,7 +72,9 @@ def test_dvc_read_write_policy_is_scoped_to_prefix_and_key():
     key = statement(doc, "UseKeyThroughS3")
     assert key["Resource"] == KEY_ARN
     assert set(key["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
-    assert key["Condition"] == {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}
+    assert key["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.cn-north-1.amazonaws.com.cn"}
+    }
     assert all("*" not in a for s in doc["Statement"] for a in s["Action"])
 
 
@@ -112,6 +120,7 @@ def test_data_bucket_secure_defaults(mocks):
                     "kmsMasterKeyId": KEY_ARN,
                 },
                 "bucketKeyEnabled": True,
+                "blockedEncryptionTypes": ["SSE-C"],
             }
         ]
         lifecycle = m.find(
@@ -133,6 +142,7 @@ def test_data_bucket_secure_defaults(mocks):
             assert child.inputs.get("bucket", name) == name
             if child.type != BUCKET:
                 assert not child.protect, f"{child.name} is configuration, not state"
+                assert child.retain_on_delete, f"a retained bucket keeps its {child.name}"
         assert not m.of_type("aws:kms/key:Key"), "a given key means no dedicated key"
         component_children_ok(m, "mlops:storage:DataBucket", "data")
 
@@ -209,7 +219,11 @@ def test_dvc_remote_outputs_and_least_privilege_policies(mocks):
         assert ro.outputs["arn"] == ro_arn and rw.outputs["arn"] == rw_arn
         assert statement(policy(ro), "Read")["Resource"] == f"arn:aws:s3:::{bucket}/ml/dvc/*"
         assert "s3:PutObject" in statement(policy(rw), "ReadWrite")["Action"]
-        assert statement(policy(rw), "UseKeyThroughS3")["Resource"] == KEY_ARN
+        use_key = statement(policy(rw), "UseKeyThroughS3")
+        assert use_key["Resource"] == KEY_ARN
+        assert use_key["Condition"] == {
+            "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+        }
         component_children_ok(mocks, "mlops:storage:DvcRemote", "dvc")
 
     return pulumi.Output.all(

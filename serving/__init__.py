@@ -1,0 +1,10 @@
+"""Reference SageMaker-compatible inference server for a scikit-learn model.
+
+- :mod:`serving.payload`: pure request/response logic (content types, JSON and CSV instances,
+  predictions to JSON), tested without HTTP.
+- :mod:`serving.model`: loading ``model.joblib`` and ``metadata.json`` from a model directory.
+- :mod:`serving.server`: the HTTP server (``GET /ping``, ``POST /invocations``) and
+  :func:`serving.server.make_server`.
+- :mod:`serving.demo_model`: trains the iris demo model (``python -m serving.demo_model``).
+- ``python -m serving``: the command-line entry point the container runs.
+"""

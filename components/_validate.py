@@ -56,10 +56,10 @@ def check_bool(field: str, value: Any) -> None:
         raise ArgsError(field, value, "expected true or false")
 
 
-def check_choice(field: str, value: Any, choices: Iterable[str]) -> None:
+def check_choice(field: str, value: Any, choices: Iterable[Any]) -> None:
     choices = tuple(choices)
-    if value not in choices:
-        raise ArgsError(field, value, f"expected one of {', '.join(choices)}")
+    if isinstance(value, bool) or value not in choices:
+        raise ArgsError(field, value, f"expected one of {', '.join(map(str, choices))}")
 
 
 def check_pattern(field: str, value: Any, pattern: re.Pattern[str], what: str) -> None:

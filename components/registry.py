@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import policy_json, retained_with, stateful
+from components._aws import aws_context, policy_json, retained_with, stateful
 from components._validate import (
     IAM_PRINCIPAL_ARN,
     KMS_KEY_ARN,
@@ -23,6 +23,8 @@ from components._validate import (
     check_pattern,
     check_tags,
 )
+from components.serving import sagemaker_trust_policy
+from components.storage import DataBucket, DataBucketArgs
 
 TYPE = "mlops:registry:ContainerRegistry"
 
@@ -209,5 +211,219 @@ class ContainerRegistry(pulumi.ComponentResource):
                 "repositoryUrls": self.repository_urls,
                 "repositoryArns": self.repository_arns,
                 "registryUrl": self.registry_url,
+            }
+        )
+
+
+# --- ModelRegistry -------------------------------------------------------------------------------
+
+MODEL_REGISTRY_TYPE = "mlops:registry:ModelRegistry"
+GROUP_NAME = re.compile(r"^[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62}$")
+MLFLOW_SIZES = ("Small", "Medium", "Large")
+MLFLOW_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
+MAINTENANCE_WINDOW = re.compile(r"^(?:MON|TUE|WED|THU|FRI|SAT|SUN):(?:[01]\d|2[0-3]):[0-5]\d$")
+MLFLOW_PREFIX = "mlflow"
+
+
+def mlflow_role_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    bucket_arn: str,
+    kms_key_arn: str,
+    automatic_model_registration: bool,
+) -> dict[str, Any]:
+    """The tracking server's role: its artifact prefix, the key through S3 and, with automatic
+    registration, the model package groups it creates."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ListArtifacts",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
+            "Resource": bucket_arn,
+        },
+        {
+            "Sid": "Artifacts",
+            "Effect": "Allow",
+            "Action": [
+                "s3:AbortMultipartUpload",
+                "s3:DeleteObject",
+                "s3:GetObject",
+                "s3:PutObject",
+            ],
+            "Resource": f"{bucket_arn}/{MLFLOW_PREFIX}/*",
+        },
+        {
+            "Sid": "UseKeyThroughS3",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": kms_key_arn,
+        },
+    ]
+    if automatic_model_registration:
+        base = f"arn:{partition}:sagemaker:{region}:{account_id}"
+        statements.append(
+            {
+                "Sid": "RegisterModels",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:AddTags",
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:CreateModelPackageGroup",
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:UpdateModelPackage",
+                ],
+                "Resource": [
+                    f"{base}:model-package-group/*",
+                    f"{base}:model-package/*",
+                ],
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRegistryArgs:
+    """Arguments of :class:`ModelRegistry`: package groups, and optionally MLflow tracking."""
+
+    models: Sequence[str] = ("demo",)
+    """One SageMaker model package group per model."""
+    name_prefix: str | None = None
+    """Group names are ``<prefix>-<model>``; the component name by default."""
+    enable_mlflow: bool = False
+    """Create a managed MLflow tracking server with its own artifact bucket."""
+    mlflow_version: str | None = None
+    """MLflow version, e.g. ``3.0``; SageMaker's default when omitted."""
+    mlflow_size: str = "Small"
+    """``Small``, ``Medium`` or ``Large``."""
+    automatic_model_registration: bool = False
+    """Let MLflow register models into SageMaker Model Registry by itself. It creates groups of
+    its own (``<model>-<suffix>``), so the platform registers explicitly by default."""
+    weekly_maintenance_window_start: str | None = None
+    """Maintenance window start such as ``TUE:03:30`` (UTC)."""
+    artifact_bucket: DataBucketArgs = field(default_factory=DataBucketArgs)
+    """The MLflow artifact bucket (its key, retention and protection)."""
+    protect: bool = True
+    """Protect the package groups (they hold every registered model version) and retain them."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.models, str) or not self.models:
+            raise ArgsError("models", self.models, "expected a non-empty list of model names")
+        prefix = self.name_prefix or "x"
+        check_each("models", self.models, GROUP_NAME, "model names of letters, digits and -")
+        for index, model in enumerate(self.models):
+            check_pattern(
+                f"models[{index}]",
+                f"{prefix}-{model}",
+                GROUP_NAME,
+                "a group name of at most 63 characters",
+            )
+        if len(set(self.models)) != len(self.models):
+            raise ArgsError("models", list(self.models), "names must be unique")
+        if self.name_prefix is not None:
+            check_pattern("name_prefix", self.name_prefix, GROUP_NAME, "letters, digits and -")
+        check_bool("enable_mlflow", self.enable_mlflow)
+        if self.mlflow_version is not None:
+            check_pattern(
+                "mlflow_version", self.mlflow_version, MLFLOW_VERSION, "a version such as 3.0"
+            )
+        check_choice("mlflow_size", self.mlflow_size, MLFLOW_SIZES)
+        check_bool("automatic_model_registration", self.automatic_model_registration)
+        if self.weekly_maintenance_window_start is not None:
+            check_pattern(
+                "weekly_maintenance_window_start",
+                self.weekly_maintenance_window_start,
+                MAINTENANCE_WINDOW,
+                "DDD:HH:MM such as TUE:03:30",
+            )
+        if not isinstance(self.artifact_bucket, DataBucketArgs):
+            raise ArgsError("artifact_bucket", self.artifact_bucket, "expected DataBucketArgs")
+        check_bool("protect", self.protect)
+        check_tags("tags", self.tags)
+
+
+class ModelRegistry(pulumi.ComponentResource):
+    """SageMaker model package groups, and an optional managed MLflow tracking server."""
+
+    group_names: dict[str, str]
+    tracking_server_arn: pulumi.Output[str] | None
+    tracking_server_url: pulumi.Output[str] | None
+
+    def __init__(
+        self, name: str, args: ModelRegistryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(MODEL_REGISTRY_TYPE, name, None, opts)
+        prefix = args.name_prefix or name
+        tags = dict(args.tags)
+        self.group_names = {model: f"{prefix}-{model}" for model in args.models}
+        self.groups = {
+            model: aws.sagemaker.ModelPackageGroup(
+                f"{name}-{model}",
+                model_package_group_name=group,
+                model_package_group_description=f"Versions of the {model} model",
+                tags=tags,
+                opts=stateful(self, args.protect),
+            )
+            for model, group in self.group_names.items()
+        }
+
+        self.tracking_server_arn = None
+        self.tracking_server_url = None
+        if args.enable_mlflow:
+            bucket = DataBucket(
+                f"{name}-mlflow", args.artifact_bucket, pulumi.ResourceOptions(parent=self)
+            )
+            context = aws_context(self)
+            role = aws.iam.Role(
+                f"{name}-mlflow",
+                description=f"MLflow tracking server of {prefix}",
+                assume_role_policy=context.apply(
+                    lambda c: policy_json(sagemaker_trust_policy(c.account_id))
+                ),
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            role_policy = aws.iam.RolePolicy(
+                f"{name}-mlflow",
+                role=role.id,
+                policy=pulumi.Output.all(context, bucket.arn, bucket.kms_key_arn).apply(
+                    lambda v: policy_json(
+                        mlflow_role_policy(
+                            partition=v[0].partition,
+                            region=v[0].region,
+                            account_id=v[0].account_id,
+                            bucket_arn=v[1],
+                            kms_key_arn=v[2],
+                            automatic_model_registration=args.automatic_model_registration,
+                        )
+                    )
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            server = aws.sagemaker.MlflowTrackingServer(
+                f"{name}-tracking",
+                tracking_server_name=f"{prefix}-mlflow",
+                artifact_store_uri=pulumi.Output.concat(
+                    "s3://", bucket.bucket_name, f"/{MLFLOW_PREFIX}"
+                ),
+                role_arn=role.arn,
+                tracking_server_size=args.mlflow_size,
+                mlflow_version=args.mlflow_version,
+                automatic_model_registration=args.automatic_model_registration,
+                weekly_maintenance_window_start=args.weekly_maintenance_window_start,
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            )
+            self.tracking_server_arn = server.arn
+            self.tracking_server_url = server.tracking_server_url
+
+        self.register_outputs(
+            {
+                "groupNames": self.group_names,
+                "trackingServerArn": self.tracking_server_arn,
+                "trackingServerUrl": self.tracking_server_url,
             }
         )

@@ -180,6 +180,54 @@ def _iam(kind: str, id_from: str) -> Fabricator:
     return fabricate
 
 
+def _named(service: str, resource: str, prop: str = "name", id_from: str = "name") -> Fabricator:
+    """A resource whose ARN is ``arn:<partition>:<service>:<region>:<account>:<resource>``."""
+
+    def fabricate(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+        name = _physical_name(args, state, suffix, prop)
+        arn = f"arn:{m.partition}:{service}:{m.region}:{m.account_id}:{resource.format(name=name)}"
+        state["arn"] = arn
+        return arn if id_from == "arn" else name
+
+    return fabricate
+
+
+def _mlflow(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    name = _named("sagemaker", "mlflow-tracking-server/{name}", "trackingServerName")(
+        m, args, state, suffix
+    )
+    state["trackingServerUrl"] = f"https://t-{suffix}.{m.region}.experiments.sagemaker.aws"
+    return name
+
+
+def _topic_subscription(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    state["arn"] = f"{state.get('topic', 'topic')}:{_digest(suffix)[:8]}-{suffix}"
+    return state["arn"]
+
+
+def _role_policy(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    name = _physical_name(args, state, suffix, "name")
+    return f"{state.get('role', '')}:{name}"
+
+
+def _scaling_target(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    state.setdefault(
+        "arn",
+        f"arn:{m.partition}:application-autoscaling:{m.region}:{m.account_id}:scalable-target/{suffix}",
+    )
+    return state.get("resourceId", suffix)
+
+
+def _docker_image(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    image = state.get("imageName", f"{args.name}:latest")
+    repository = image.rsplit(":", 1)[0]
+    state.update(
+        baseImageName=image,
+        repoDigest=f"{repository}@sha256:{_digest(m.stack, image)}",
+    )
+    return state["repoDigest"]
+
+
 def _generic(m: RecordingMocks, args, state: dict, suffix: str) -> str:
     """Any other AWS resource: an id and, unless given, an ARN of the service's usual shape."""
     resource_id = f"{args.name}-{suffix}"
@@ -208,6 +256,24 @@ FABRICATORS: dict[str, Fabricator] = {
     "aws:ecr/repositoryPolicy:RepositoryPolicy": _ecr_repository_child,
     "aws:iam/policy:Policy": _iam("policy", "arn"),
     "aws:iam/role:Role": _iam("role", "name"),
+    "aws:iam/rolePolicy:RolePolicy": _role_policy,
+    "aws:sagemaker/model:Model": _named("sagemaker", "model/{name}"),
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": _named(
+        "sagemaker", "endpoint-config/{name}"
+    ),
+    "aws:sagemaker/endpoint:Endpoint": _named("sagemaker", "endpoint/{name}"),
+    "aws:sagemaker/modelPackageGroup:ModelPackageGroup": _named(
+        "sagemaker", "model-package-group/{name}", "modelPackageGroupName"
+    ),
+    "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer": _mlflow,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _named("cloudwatch", "alarm:{name}"),
+    "aws:sns/topic:Topic": _named("sns", "{name}", id_from="arn"),
+    "aws:sns/topicSubscription:TopicSubscription": _topic_subscription,
+    "aws:appautoscaling/target:Target": _scaling_target,
+    "aws:appautoscaling/policy:Policy": _named(
+        "autoscaling", "scalingPolicy:{name}", id_from="name"
+    ),
+    "docker:index/image:Image": _docker_image,
 }
 
 
@@ -264,6 +330,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
             position[await resource.urn.future()] = index
         self.registrations.sort(key=lambda reg: position.get(reg.urn, -1))
 
+    def latest_approved_package(self, group: str, **_: object) -> str:
+        """Stands in for the boto3 look-up of the newest approved model package (no AWS here)."""
+        self.invokes.append(("ops.models.latest_approved_package", {"group": group}))
+        base = f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}"
+        return f"{base}:model-package/{group}/1"
+
     # -- queries for tests and reports
 
     def find(self, type_: str, name: str) -> Registration:
@@ -296,6 +368,15 @@ INVOKES: dict[str, Callable[[RecordingMocks, dict], dict]] = {
         "dnsSuffix": "amazonaws.com.cn" if m.partition == "aws-cn" else "amazonaws.com",
         "reverseDnsPrefix": "cn.com.amazonaws" if m.partition == "aws-cn" else "com.amazonaws",
         "id": m.partition,
+    },
+    "aws:ecr/getAuthorizationToken:getAuthorizationToken": lambda m, a: {
+        "authorizationToken": "QVdTOm9mZmxpbmUtcGxhbi10b2tlbg==",
+        "userName": "AWS",
+        "password": "offline-plan-token",
+        "proxyEndpoint": f"https://{m.account_id}.dkr.ecr.{m.region}.amazonaws.com",
+        "expiresAt": "2030-01-01T00:00:00Z",
+        "registryId": a.get("registryId", m.account_id),
+        "id": m.region,
     },
     "aws:index/getRegion:getRegion": lambda m, a: {
         "region": m.region,

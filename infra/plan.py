@@ -199,7 +199,14 @@ def run_program(files: StackFiles, stack: str) -> Plan:
                 exported[name] = recording.SECRET if secret else recording.plain(resolved)
             await recorder.in_construction_order()
 
-        _sync_await(run_pulumi_func(program))
+        from infra import stack as stack_module
+
+        resolve = stack_module.resolve_latest_package
+        stack_module.resolve_latest_package = recorder.latest_approved_package
+        try:
+            _sync_await(run_pulumi_func(program))
+        finally:
+            stack_module.resolve_latest_package = resolve
 
     resources = []
     for reg in recorder.registrations:
@@ -355,7 +362,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from infra.settings import ConfigError
+    from pulumi import RunError  # ConfigError is one: a clean, one-line stop
 
     try:
         args = parse_args(argv)
@@ -364,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         plan = make_plan(args.stack, args.project_dir)
-    except (PlanError, ConfigError) as error:
+    except (PlanError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # a program error: still one line unless --debug

@@ -27,6 +27,8 @@ from components import (
     EncryptionKeyArgs,
 )
 from components._validate import ACCOUNT_ID, check_tags
+from components.registry import ModelRegistryArgs
+from components.serving import AlarmSubscription, ModelEndpointArgs, ServingImageArgs
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 REQUIRED_TAGS = ("env", "project", "owner")
@@ -102,6 +104,31 @@ def _str_list(key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(key, value, "expected a number")
+    return float(value)
+
+
+def _subscriptions(key: str, value: Any) -> tuple[AlarmSubscription, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(key, value, "expected a list of {protocol, endpoint}")
+    subscriptions = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) != {"protocol", "endpoint"}:
+            raise ConfigError(f"{key}[{index}]", item, "expected {protocol: ..., endpoint: ...}")
+        try:
+            subscriptions.append(AlarmSubscription(**item))
+        except ArgsError as error:
+            raise ConfigError(f"{key}[{index}].{error.field}", error.value, error.allowed) from None
+    return tuple(subscriptions)
+
+
 @dataclass(frozen=True)
 class Key:
     """One key of a config block: the Args field it sets and its JSON kind."""
@@ -141,13 +168,73 @@ BUCKETS = {
     ),
     "forceDestroy": Key("force_destroy", _bool, "delete non-empty buckets on destroy"),
 }
+MODEL_REGISTRY = {
+    "models": Key("models", _str_list, "one model package group per model"),
+    "mlflow": Key("enable_mlflow", _bool, "create a managed MLflow tracking server"),
+    "mlflowVersion": Key("mlflow_version", _str, "MLflow version, e.g. 3.0"),
+    "mlflowSize": Key("mlflow_size", _str, "Small, Medium or Large"),
+    "automaticModelRegistration": Key(
+        "automatic_model_registration", _bool, "MLflow registers models by itself"
+    ),
+    "maintenanceWindow": Key("weekly_maintenance_window_start", _str, "e.g. TUE:03:30"),
+}
+# Keys of the serving block that choose what is released; the rest configure the endpoint.
+RELEASE = {
+    "model": Key("model", _str, "the model to serve (a modelRegistry model)"),
+    "modelSource": Key("model_source", _str, "data, latest-approved or pinned"),
+    "imageTag": Key("image_tag", _str, "serving image tag (the release version)"),
+    "buildImage": Key("build_image", _bool, "build and push serving/ on pulumi up"),
+}
+ENDPOINT = {
+    "endpointName": Key("endpoint_name", _str, "default <project>-<stack>-<model>"),
+    "modelDataKey": Key("model_data_key", _str, "default models/<model>/model.tar.gz"),
+    "modelPackageArn": Key("model_package_arn", _str, "with modelSource: pinned"),
+    "mode": Key("mode", _str, "provisioned or serverless"),
+    "instanceType": Key("instance_type", _str, "ml.* instance type"),
+    "instanceCount": Key("instance_count", _int, "1-100"),
+    "minInstances": Key("min_instances", _int, "autoscaling floor"),
+    "maxInstances": Key("max_instances", _int, "autoscaling ceiling"),
+    "targetInvocationsPerInstance": Key("target_invocations_per_instance", _int, "per minute"),
+    "serverlessMemoryMb": Key("serverless_memory_mb", _int, "1024-6144 in steps of 1024"),
+    "serverlessMaxConcurrency": Key("serverless_max_concurrency", _int, "1-200"),
+    "dataCapturePercent": Key("data_capture_percent", _int, "1-100 (provisioned only)"),
+    "trafficRouting": Key("traffic_routing", _str, "CANARY, LINEAR or ALL_AT_ONCE"),
+    "canaryPercent": Key("canary_percent", _int, "1-50"),
+    "linearStepPercent": Key("linear_step_percent", _int, "10-50"),
+    "bakeSeconds": Key("bake_seconds", _int, "0-3600"),
+    "terminationWaitSeconds": Key("termination_wait_seconds", _int, "0-3600"),
+    "maxExecutionSeconds": Key("max_execution_seconds", _int, "600-14400"),
+    "errorRatePercent": Key("error_rate_percent", _number, "5XX rollback threshold (%)"),
+    "p99LatencyMs": Key("p99_latency_ms", _number, "p99 ModelLatency rollback threshold"),
+    "clientErrorRatePercent": Key("client_error_rate_percent", _number, "4XX threshold (%)"),
+    "alarmSubscriptions": Key("alarm_subscriptions", _subscriptions, "[{protocol, endpoint}]"),
+    "networkIsolation": Key("enable_network_isolation", _bool, "default: where supported"),
+}
+MODEL_SOURCES = ("data", "latest-approved", "pinned")
+# The endpoint's wiring comes from other components; settings validate the rest against these.
+WIRED_BY_STACK = "wired-by-the-stack"
+PLACEHOLDER_KEY_ARN = "arn:aws:kms:us-east-1:000000000000:key/wired-by-the-stack"
 BLOCKS: dict[str, dict[str, Key]] = {
     "encryption": ENCRYPTION,
     "registry": REGISTRY,
     "data": {**DVC, **BUCKETS},
+    "modelRegistry": MODEL_REGISTRY,
+    "serving": {**RELEASE, **ENDPOINT},
 }
 PROJECT_KEYS = ("environment", "protectStatefulResources", *BLOCKS)
 AWS_KEYS = ("region", "allowedAccountIds", "defaultTags", "profile")
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """What to release and how; the endpoint's wiring fields hold placeholders."""
+
+    model: str
+    model_source: str
+    package_group: str | None
+    image_tag: str
+    build_image: bool
+    endpoint: ModelEndpointArgs
 
 
 @dataclass(frozen=True)
@@ -166,6 +253,8 @@ class Settings:
     registry: ContainerRegistryArgs
     dvc: DvcRemoteArgs
     artifacts: DataBucketArgs
+    model_registry: ModelRegistryArgs | None = None
+    serving: ServingSettings | None = None
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -363,6 +452,28 @@ def load() -> Settings:
         **{k: v for k, v in data.items() if k not in bucket_fields},
     )
 
+    model_registry = None
+    if ns + "modelRegistry" in config:
+        model_registry = _args(
+            ModelRegistryArgs,
+            ns + "modelRegistry",
+            _names(MODEL_REGISTRY, project),
+            name_prefix=f"{project}-{stack}",
+            artifact_bucket=bucket,
+            protect=protect,
+            **_fields(ns + "modelRegistry", MODEL_REGISTRY, blocks["modelRegistry"]),
+        )
+    serving = None
+    if ns + "serving" in config:
+        serving = _serving(
+            ns,
+            project=project,
+            stack=stack,
+            block=blocks["serving"],
+            registry=registry,
+            model_registry=model_registry,
+        )
+
     return Settings(
         project=project,
         stack=stack,
@@ -376,4 +487,84 @@ def load() -> Settings:
         registry=registry,
         dvc=dvc,
         artifacts=bucket,
+        model_registry=model_registry,
+        serving=serving,
+    )
+
+
+def _serving(
+    ns: str,
+    *,
+    project: str,
+    stack: str,
+    block: Mapping[str, Any],
+    registry: ContainerRegistryArgs,
+    model_registry: ModelRegistryArgs | None,
+) -> ServingSettings:
+    """The serving block: what to release (model, source, image) and the endpoint's settings."""
+    key = ns + "serving"
+    values = _fields(key, BLOCKS["serving"], block)
+    release = {k.field: values.pop(k.field) for k in RELEASE.values() if k.field in values}
+    for name, spec in RELEASE.items():
+        if spec.field not in release and name not in ("buildImage", "modelSource"):
+            raise ConfigError(f"{key}.{name}", _MISSING, f"required: {spec.doc}")
+    model = release["model"]
+    source = release.get("model_source", "data")
+    if source not in MODEL_SOURCES:
+        raise ConfigError(
+            f"{key}.modelSource", source, f"expected one of {', '.join(MODEL_SOURCES)}"
+        )
+    if "serving" not in registry.repositories:
+        raise ConfigError(
+            f"{ns}registry.repositories",
+            list(registry.repositories),
+            f"{key} needs a 'serving' repository for its image",
+        )
+    _args(
+        ServingImageArgs,
+        key,
+        {"tag": "imageTag"},
+        repository_url=WIRED_BY_STACK,
+        tag=release["image_tag"],
+    )
+
+    for config_key, wanted in (("modelPackageArn", "pinned"), ("modelDataKey", "data")):
+        field_name = ENDPOINT[config_key].field
+        if field_name in values and source != wanted:
+            raise ConfigError(
+                f"{key}.{config_key}", values[field_name], f"only with modelSource: {wanted}"
+            )
+    package_group = None
+    if source == "latest-approved":
+        if model_registry is None or model not in model_registry.models:
+            raise ConfigError(
+                f"{key}.model",
+                model,
+                f"modelSource latest-approved needs the model in {ns}modelRegistry.models",
+            )
+        package_group = f"{model_registry.name_prefix}-{model}"
+        # Resolved at program time; validated here with a well-formed stand-in.
+        values["model_package_arn"] = (
+            f"arn:aws:sagemaker:us-east-1:000000000000:model-package/{package_group}/1"
+        )
+    elif source == "data":
+        values.setdefault("model_data_key", f"models/{model}/model.tar.gz")
+
+    endpoint = _args(
+        ModelEndpointArgs,
+        key,
+        _names(ENDPOINT, project),
+        image_uri=WIRED_BY_STACK,
+        repository_arn=WIRED_BY_STACK,
+        artifacts_bucket_arn=WIRED_BY_STACK,
+        kms_key_arn=PLACEHOLDER_KEY_ARN,
+        **{"endpoint_name": f"{project}-{stack}-{model}", **values},
+    )
+    return ServingSettings(
+        model=model,
+        model_source=source,
+        package_group=package_group,
+        image_tag=release["image_tag"],
+        build_image=release.get("build_image", False),
+        endpoint=endpoint,
     )

@@ -6,10 +6,12 @@ Environment differences live in ``Pulumi.<stack>.yaml`` and reach the components
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_docker as docker
 
 from components import (
     ContainerRegistry,
@@ -17,7 +19,17 @@ from components import (
     DvcRemote,
     EncryptionKey,
 )
+from components.registry import ModelRegistry
+from components.serving import ModelEndpoint, ServingImage, ServingImageArgs
 from infra.settings import Settings
+from ops.models import latest_approved_package
+
+# Finds the newest approved model package of a group at program time, with boto3 and the
+# deploying credentials. The offline plan swaps in the mock engine's stand-in (no AWS there).
+resolve_latest_package: Callable[..., str | None] = latest_approved_package
+
+# CloudWatch publishes alarm notifications to the topic encrypted with the platform key.
+ALARM_PUBLISHER = "cloudwatch.amazonaws.com"
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,8 @@ class Platform:
     registry: ContainerRegistry
     dvc: DvcRemote
     artifacts: DataBucket
+    models: ModelRegistry | None = None
+    endpoint: ModelEndpoint | None = None
 
 
 def provider(settings: Settings) -> aws.Provider:
@@ -42,12 +56,33 @@ def provider(settings: Settings) -> aws.Provider:
     )
 
 
+def release_package(settings: Settings) -> str | None:
+    """The model package to serve when the stack follows the registry's newest approval."""
+    serving = settings.serving
+    if serving is None or serving.package_group is None:
+        return None
+    arn = resolve_latest_package(serving.package_group, region=settings.region)
+    if arn is None:
+        raise pulumi.RunError(
+            f"no approved model package in group '{serving.package_group}': approve one in "
+            f"SageMaker Model Registry, or set {settings.project}:serving.modelSource to data "
+            "or pinned"
+        )
+    return arn
+
+
 def build(settings: Settings) -> Platform:
     """Creates the platform for one environment and exports its stable outputs."""
+    # Look-ups that can fail come first: a failure then leaves nothing half-built.
+    package_arn = release_package(settings)
     aws_provider = provider(settings)
     opts = pulumi.ResourceOptions(providers={"aws": aws_provider})
 
-    key = EncryptionKey("platform-key", settings.encryption, opts)
+    encryption = settings.encryption
+    if settings.serving is not None:
+        principals = {*encryption.service_principals, ALARM_PUBLISHER}
+        encryption = replace(encryption, service_principals=tuple(sorted(principals)))
+    key = EncryptionKey("platform-key", encryption, opts)
     registry = ContainerRegistry("registry", replace(settings.registry, kms_key_arn=key.arn), opts)
     dvc = DvcRemote(
         "dvc",
@@ -70,4 +105,70 @@ def build(settings: Settings) -> Platform:
     pulumi.export("dvcReadWritePolicyArn", dvc.read_write_policy_arn)
     pulumi.export("artifactsBucket", artifacts.bucket_name)
     pulumi.export("artifactsBucketArn", artifacts.arn)
-    return Platform(aws_provider, key, registry, dvc, artifacts)
+
+    models = None
+    if settings.model_registry is not None:
+        registry_args = settings.model_registry
+        bucket_args = replace(registry_args.artifact_bucket, kms_key_arn=key.arn)
+        models = ModelRegistry("models", replace(registry_args, artifact_bucket=bucket_args), opts)
+        pulumi.export("modelPackageGroups", models.group_names)
+        if models.tracking_server_url is not None:
+            pulumi.export("mlflowTrackingServerArn", models.tracking_server_arn)
+            pulumi.export("mlflowTrackingServerUrl", models.tracking_server_url)
+
+    endpoint = None
+    if settings.serving is not None:
+        endpoint = serve(
+            settings,
+            aws_provider=aws_provider,
+            key=key,
+            registry=registry,
+            artifacts=artifacts,
+            package_arn=package_arn,
+        )
+    return Platform(aws_provider, key, registry, dvc, artifacts, models, endpoint)
+
+
+def serve(
+    settings: Settings,
+    *,
+    aws_provider: aws.Provider,
+    key: EncryptionKey,
+    registry: ContainerRegistry,
+    artifacts: DataBucket,
+    package_arn: str | None,
+) -> ModelEndpoint:
+    """The serving image (built here, or pushed by CI) and the endpoint that runs it."""
+    serving = settings.serving
+    assert serving is not None
+    repository = registry.repositories["serving"]
+    if serving.build_image:
+        image = ServingImage(
+            "serving-image",
+            ServingImageArgs(repository_url=repository.repository_url, tag=serving.image_tag),
+            pulumi.ResourceOptions(
+                providers={"aws": aws_provider, "docker": docker.Provider("docker")}
+            ),
+        )
+        image_uri = image.image_uri
+    else:
+        image_uri = pulumi.Output.concat(repository.repository_url, ":", serving.image_tag)
+    wiring = {"model_package_arn": package_arn} if package_arn else {}
+    endpoint_args = replace(
+        serving.endpoint,
+        image_uri=image_uri,
+        repository_arn=repository.arn,
+        artifacts_bucket_arn=artifacts.arn,
+        kms_key_arn=key.arn,
+        **wiring,
+    )
+    endpoint = ModelEndpoint(
+        "endpoint", endpoint_args, pulumi.ResourceOptions(providers={"aws": aws_provider})
+    )
+    if endpoint_args.model_package_arn is None:  # a model package names its own image
+        pulumi.export("servingImageUri", image_uri)
+    pulumi.export("endpointName", endpoint.endpoint_name)
+    pulumi.export("endpointConfigName", endpoint.endpoint_config_name)
+    pulumi.export("alarmTopicArn", endpoint.topic_arn)
+    pulumi.export("rollbackAlarmNames", endpoint.alarm_names)
+    return endpoint

@@ -43,12 +43,12 @@ def test_secret_inputs_are_masked(mocks):
 
 @pulumi.runtime.test
 def test_generic_resources_get_an_id_and_arn(mocks):
-    aws.sns.Topic("alerts")
+    aws.cloudwatch.LogGroup("logs")
 
     def check(m):
-        topic = m.find("aws:sns/topic:Topic", "alerts")
-        assert topic.id.startswith("alerts-")
-        assert topic.outputs["arn"].startswith(f"arn:aws:sns:eu-west-1:{ACCOUNT}:alerts-")
+        group = m.find("aws:cloudwatch/logGroup:LogGroup", "logs")
+        assert group.id.startswith("logs-")
+        assert group.outputs["arn"].startswith(f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:logs-")
 
     return after_registration(mocks, check)
 

@@ -113,7 +113,7 @@ def test_formats_print_the_plan(capsys, fmt):
     assert "mlops-platform" in out and "staging" in out
     assert "registry-serving" in out
     if fmt == "markdown":
-        assert "| `aws:s3/bucket:Bucket` | 2 |" in out
+        assert "| `aws:s3/bucket:Bucket` | 3 |" in out  # DVC, artifacts, MLflow
         assert "<details>" in out
     if fmt == "tree":
         assert "└─ " in out and "Outputs:" in out
@@ -154,6 +154,7 @@ REGISTRY = "mlops-platform:registry"
 DATA = "mlops-platform:data"
 ENCRYPTION = "mlops-platform:encryption"
 TAGS = "aws:defaultTags"
+SERVING = "mlops-platform:serving"
 
 
 def _set(path: tuple[str, ...], value: Any):
@@ -172,6 +173,14 @@ def _delete(*path: str):
         for key in path[:-1]:
             target = target[key]
         del target[path[-1]]
+
+    return mutate
+
+
+def _all(*mutations):
+    def mutate(config: dict[str, Any]) -> None:
+        for mutation in mutations:
+            mutation(config)
 
     return mutate
 
@@ -289,6 +298,80 @@ BAD_CONFIGS = [
     ("missing default tags", _delete(TAGS), f"{TAGS}: got nothing (the key is missing)"),
     ("reserved tag", _set((TAGS, "tags", "aws:x"), "y"), f"{TAGS}.tags.aws:x"),
     ("unsupported aws key", _set(("aws:accessKey",), "AKIA"), "aws:accessKey"),
+    (
+        "canary size 0",
+        _set((SERVING, "canaryPercent"), 0),
+        f"{SERVING}.canaryPercent: got 0; expected an integer from 1 to 50",
+    ),
+    ("canary above 50%", _set((SERVING, "canaryPercent"), 60), f"{SERVING}.canaryPercent: got 60"),
+    (
+        "bake beyond the provider wait",
+        _set((SERVING, "bakeSeconds"), 3000),
+        f"{SERVING}.bakeSeconds: got 3000; the deployment's waits",
+    ),
+    ("instance count 0", _set((SERVING, "instanceCount"), 0), f"{SERVING}.instanceCount: got 0"),
+    (
+        "not an ml. instance",
+        _set((SERVING, "instanceType"), "m5.large"),
+        f'{SERVING}.instanceType: got "m5.large"; expected an ml.* instance type',
+    ),
+    (
+        "capture on serverless",
+        _set((SERVING, "dataCapturePercent"), 10),
+        f"{SERVING}.dataCapturePercent: got 10; serverless endpoints support no data capture",
+    ),
+    (
+        "canary on serverless",
+        _set((SERVING, "trafficRouting"), "CANARY"),
+        f'{SERVING}.trafficRouting: got "CANARY"',
+    ),
+    (
+        "alarm threshold 0",
+        _set((SERVING, "errorRatePercent"), 0),
+        f"{SERVING}.errorRatePercent: got 0.0; expected a number above 0",
+    ),
+    ("latency threshold negative", _set((SERVING, "p99LatencyMs"), -5), f"{SERVING}.p99LatencyMs"),
+    (
+        "unknown serving key",
+        _set((SERVING, "canarySize"), 5),
+        f"{SERVING}.canarySize: got 5; unknown key",
+    ),
+    ("missing image tag", _delete(SERVING, "imageTag"), f"{SERVING}.imageTag: got nothing"),
+    ("bad image tag", _set((SERVING, "imageTag"), "v 1"), f"{SERVING}.imageTag"),
+    ("bad model source", _set((SERVING, "modelSource"), "newest"), f"{SERVING}.modelSource"),
+    (
+        "package arn with data source",
+        _set(
+            (SERVING, "modelPackageArn"),
+            "arn:aws:sagemaker:eu-west-1:111111111111:model-package/x/1",
+        ),
+        f"{SERVING}.modelPackageArn: got",
+    ),
+    (
+        "latest approved, model not registered",
+        _all(_set((SERVING, "modelSource"), "latest-approved"), _set((SERVING, "model"), "other")),
+        f'{SERVING}.model: got "other"; modelSource latest-approved needs',
+    ),
+    (
+        "bad subscription protocol",
+        _set((SERVING, "alarmSubscriptions"), [{"protocol": "pager", "endpoint": "x"}]),
+        f"{SERVING}.alarmSubscriptions[0].protocol",
+    ),
+    (
+        "no serving repository",
+        _set((REGISTRY, "repositories"), ["training"]),
+        f"{REGISTRY}.repositories",
+    ),
+    (
+        "bad mlflow size",
+        _set(("mlops-platform:modelRegistry", "mlflowSize"), "tiny"),
+        "mlops-platform:modelRegistry.mlflowSize",
+    ),
+    (
+        "bad memory size",
+        _set((SERVING, "serverlessMemoryMb"), 1500),
+        f"{SERVING}.serverlessMemoryMb: got 1500; expected one of 1024",
+    ),
     (
         "secret unknown key is not echoed",
         _set(("aws:secretKey",), {"secure": "v1:x"}),

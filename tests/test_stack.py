@@ -10,7 +10,12 @@ from conftest import ROOT
 
 from infra import plan
 
-STATEFUL = ("aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:ecr/repository:Repository")
+STATEFUL = (
+    "aws:s3/bucket:Bucket",
+    "aws:kms/key:Key",
+    "aws:ecr/repository:Repository",
+    "aws:sagemaker/modelPackageGroup:ModelPackageGroup",
+)
 GUARDS = (
     "aws:kms/alias:Alias",
     "aws:ecr/lifecyclePolicy:LifecyclePolicy",
@@ -21,6 +26,13 @@ GUARDS = (
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     "aws:s3/bucketPolicy:BucketPolicy",
 )
+SERVING_OUTPUTS = {
+    "modelPackageGroups",
+    "endpointName",
+    "endpointConfigName",
+    "alarmTopicArn",
+    "rollbackAlarmNames",
+}
 STABLE_OUTPUTS = {
     "environment",
     "region",
@@ -50,7 +62,7 @@ def of_type(p: dict[str, Any], type_: str) -> list[dict[str, Any]]:
 def test_stack_builds_cleanly(plans, stack):
     p = plans[stack]
     assert p["diagnostics"] == [], "no warnings (deprecated APIs report here)"
-    assert set(p["outputs"]) == STABLE_OUTPUTS
+    assert set(p["outputs"]) >= STABLE_OUTPUTS | SERVING_OUTPUTS
     assert p["outputs"]["environment"] == stack
     providers = of_type(p, "pulumi:providers:aws")
     assert len(providers) == 1
@@ -81,14 +93,15 @@ def test_everything_is_encrypted_with_the_platform_key(plans, stack):
 def test_prod_protects_and_retains_stateful_resources(plans):
     for stack, protected in (("dev", False), ("staging", False), ("prod", True)):
         stateful = [r for r in plans[stack]["resources"] if r["type"] in STATEFUL]
-        assert len(stateful) == 5  # key, two buckets, two repositories
+        buckets = 2 if stack == "dev" else 3  # DVC, artifacts (+ MLflow)
+        assert len(stateful) == 1 + buckets + 2 + 1  # key, buckets, repositories, group
         for res in stateful:
             assert res["protect"] is protected, (stack, res["name"])
             assert res["retainOnDelete"] is protected, (stack, res["name"])
         # Their guards (policies, public access blocks, encryption, lifecycle, alias) stay with
         # them when retained; nothing else is protected or retained.
         guards = [r for r in plans[stack]["resources"] if r["type"] in GUARDS]
-        assert len(guards) == 15
+        assert len(guards) == 1 + 2 + 6 * buckets
         assert {(r["protect"], r["retainOnDelete"]) for r in guards} == {(False, protected)}
         others = [r for r in plans[stack]["resources"] if r["type"] not in STATEFUL + GUARDS]
         assert not any(r["protect"] or r["retainOnDelete"] for r in others)
@@ -134,3 +147,72 @@ def test_stack_files_disable_default_providers():
     for stack in ("dev", "staging", "prod"):
         config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         assert config["pulumi:disable-default-providers"] == ["*"]
+
+
+def _one(p: dict[str, Any], type_: str) -> dict[str, Any]:
+    (res,) = of_type(p, type_)
+    return res
+
+
+def test_serving_differs_per_environment(plans):
+    dev, staging, prod = plans["dev"], plans["staging"], plans["prod"]
+    dev_variant = _one(dev, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")["inputs"][
+        "productionVariants"
+    ][0]
+    assert "serverlessConfig" in dev_variant, "dev serves serverless"
+    assert of_type(dev, "docker:index/image:Image"), "dev builds the serving image"
+    assert not of_type(prod, "docker:index/image:Image"), "CI pushes the prod image"
+    for stack, p in (("staging", staging), ("prod", prod)):
+        config = _one(p, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")["inputs"]
+        assert config["dataCaptureConfig"]["enableCapture"] is True
+        model = _one(p, "aws:sagemaker/model:Model")["inputs"]["primaryContainer"]
+        assert model["modelPackageName"].endswith(f":model-package/mlops-platform-{stack}-demo/1")
+    routing = _one(prod, "aws:sagemaker/endpoint:Endpoint")["inputs"]["deploymentConfig"]
+    blue_green = routing["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
+    assert blue_green["type"] == "CANARY" and blue_green["canarySize"]["value"] == 5
+    prod_variant = _one(prod, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")[
+        "inputs"
+    ]["productionVariants"][0]
+    assert prod_variant["initialInstanceCount"] >= 2
+    assert of_type(prod, "aws:appautoscaling/policy:Policy")
+    staging_routing = _one(staging, "aws:sagemaker/endpoint:Endpoint")["inputs"]["deploymentConfig"]
+    assert staging_routing["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]["type"] == (
+        "ALL_AT_ONCE"
+    )
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_rollback_alarms_exist_by_name(plans, stack):
+    p = plans[stack]
+    endpoint = _one(p, "aws:sagemaker/endpoint:Endpoint")
+    rollback = endpoint["inputs"]["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]
+    alarms = {a["inputs"]["name"]: a for a in of_type(p, "aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert rollback and {a["alarmName"] for a in rollback} == set(alarms)
+    assert p["outputs"]["rollbackAlarmNames"] == [a["alarmName"] for a in rollback]
+    assert {alarm["urn"] for alarm in alarms.values()} <= set(endpoint["dependencies"])
+    topic = _one(p, "aws:sns/topic:Topic")
+    assert topic["inputs"]["kmsMasterKeyId"] == p["outputs"]["kmsKeyArn"]
+    key_policy = json.loads(_one(p, "aws:kms/key:Key")["inputs"]["policy"])
+    services = [s["Principal"].get("Service") for s in key_policy["Statement"]]
+    assert "cloudwatch.amazonaws.com" in services, "alarms can publish to the encrypted topic"
+
+
+def test_no_secret_reaches_the_plan(plans):
+    text = json.dumps(plans["dev"])
+    assert "offline-plan-token" not in text
+    image = _one(plans["dev"], "docker:index/image:Image")
+    assert image["inputs"]["registry"] == "[secret]"
+
+
+def test_no_approved_model_stops_the_plan_with_one_line(capsys, monkeypatch):
+    from infra.mocks import RecordingMocks
+
+    monkeypatch.setattr(RecordingMocks, "latest_approved_package", lambda self, group, **_: None)
+    code = plan.main(["--stack", "prod", "--project-dir", str(ROOT)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err == (
+        "error: no approved model package in group "
+        "'mlops-platform-prod-demo': approve one in SageMaker Model Registry, or set "
+        "mlops-platform:serving.modelSource to data or pinned\n"
+    )

@@ -1,0 +1,803 @@
+"""Model serving: ``ModelEndpoint`` (SageMaker endpoint with canary release and automatic rollback)
+and ``ServingImage`` (the serving container built and pushed to ECR).
+
+A release replaces the SageMaker ``Model`` (new image or model data), which replaces the always
+autonamed ``EndpointConfiguration``; the ``Endpoint`` then shifts traffic blue/green - by default
+a 5% canary, baked, then the rest - and SageMaker rolls back by itself when one of the endpoint's
+CloudWatch alarms fires. The variant name never changes between releases.
+
+The list of rollback alarms is part of the endpoint itself: the provider replaces the endpoint
+(a short outage) when it changes, e.g. when the 4XX alarm is switched on or off.
+
+Policy documents, alarm definitions and the deployment configuration are pure functions below.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_docker as docker
+
+from components._aws import aws_context, policy_json
+from components._validate import (
+    KMS_KEY_ARN,
+    ArgsError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_pattern,
+    check_tags,
+    is_known,
+)
+
+TYPE = "mlops:serving:ModelEndpoint"
+IMAGE_TYPE = "mlops:serving:ServingImage"
+
+ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62}$")
+VARIANT_NAME = ENDPOINT_NAME
+INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+# Accelerated (GPU/Inferentia/Trainium) instance families.
+ACCELERATED = re.compile(r"^ml\.(?:p\d|g\d|inf\d|trn\d)")
+S3_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
+MODEL_PACKAGE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]+(?:/\d+)?$"
+)
+SUBSCRIPTION_PROTOCOLS = ("email", "email-json", "https", "sqs", "lambda", "sms")
+
+MODES = ("provisioned", "serverless")
+TRAFFIC_ROUTING = ("CANARY", "LINEAR", "ALL_AT_ONCE")
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+# The provider waits for the endpoint to be InService for about an hour on create and update;
+# a blue/green deployment's waits, plus time to provision the new fleet, must fit inside it.
+PROVIDER_WAIT_SECONDS = 3600
+PROVISIONING_MARGIN_SECONDS = 900
+METRIC_NAMESPACE = "AWS/SageMaker"
+
+
+# --- pure definitions ----------------------------------------------------------------------------
+
+
+def traffic_shifts(traffic_routing: str, linear_step_percent: int) -> int:
+    """How many times traffic moves (each followed by a bake wait)."""
+    if traffic_routing == "LINEAR":
+        return math.ceil(100 / linear_step_percent)
+    return 2 if traffic_routing == "CANARY" else 1
+
+
+def deployment_wait_seconds(
+    *,
+    traffic_routing: str,
+    bake_seconds: int,
+    termination_wait_seconds: int,
+    linear_step_percent: int,
+) -> int:
+    """The waits a blue/green deployment adds up to, before the old fleet is terminated."""
+    shifts = traffic_shifts(traffic_routing, linear_step_percent)
+    return shifts * bake_seconds + termination_wait_seconds
+
+
+def deployment_config(
+    *,
+    traffic_routing: str,
+    canary_percent: int,
+    linear_step_percent: int,
+    bake_seconds: int,
+    termination_wait_seconds: int,
+    max_execution_seconds: int,
+    rollback_alarm_names: Sequence[str],
+) -> dict[str, Any]:
+    """The ``Endpoint.deployment_config`` input (snake_case)."""
+    routing: dict[str, Any] = {"type": traffic_routing, "wait_interval_in_seconds": bake_seconds}
+    if traffic_routing == "CANARY":
+        routing["canary_size"] = {"type": "CAPACITY_PERCENT", "value": canary_percent}
+    if traffic_routing == "LINEAR":
+        routing["linear_step_size"] = {"type": "CAPACITY_PERCENT", "value": linear_step_percent}
+    return {
+        "blue_green_update_policy": {
+            "traffic_routing_configuration": routing,
+            "termination_wait_in_seconds": termination_wait_seconds,
+            "maximum_execution_timeout_in_seconds": max_execution_seconds,
+        },
+        "auto_rollback_configuration": {
+            "alarms": [{"alarm_name": name} for name in rollback_alarm_names]
+        },
+    }
+
+
+def _metric(metric_id: str, name: str, dimensions: Mapping[str, str], period: int) -> dict:
+    return {
+        "id": metric_id,
+        "return_data": False,
+        "metric": {
+            "namespace": METRIC_NAMESPACE,
+            "metric_name": name,
+            "dimensions": dict(dimensions),
+            "period": period,
+            "stat": "Sum",
+        },
+    }
+
+
+def _error_rate_alarm(
+    name: str, metric: str, label: str, *, threshold: float, dims: Mapping[str, str], period: int
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "alarm_description": f"{label} above {threshold}% of invocations",
+        "comparison_operator": "GreaterThanThreshold",
+        "threshold": threshold,
+        "evaluation_periods": 3,
+        "datapoints_to_alarm": 2,
+        "treat_missing_data": "notBreaching",
+        "metric_queries": [
+            _metric("errors", metric, dims, period),
+            _metric("invocations", "Invocations", dims, period),
+            {
+                "id": "rate",
+                "label": f"{label} (%)",
+                "expression": "IF(invocations > 0, 100 * errors / invocations, 0)",
+                "return_data": True,
+            },
+        ],
+    }
+
+
+def alarm_definitions(
+    *,
+    endpoint_name: str,
+    variant_name: str,
+    error_rate_percent: float,
+    p99_latency_ms: float,
+    client_error_rate_percent: float | None,
+    period_seconds: int = 60,
+) -> list[dict[str, Any]]:
+    """MetricAlarm inputs, each with an explicit stable ``name``; all roll a deployment back."""
+    dims = {"EndpointName": endpoint_name, "VariantName": variant_name}
+    alarms = [
+        _error_rate_alarm(
+            f"{endpoint_name}-5xx-error-rate",
+            "Invocation5XXErrors",
+            "5XX errors",
+            threshold=error_rate_percent,
+            dims=dims,
+            period=period_seconds,
+        ),
+        {
+            "name": f"{endpoint_name}-p99-model-latency",
+            "alarm_description": f"p99 ModelLatency above {p99_latency_ms} ms",
+            "namespace": METRIC_NAMESPACE,
+            "metric_name": "ModelLatency",
+            "dimensions": dims,
+            "extended_statistic": "p99",
+            "period": period_seconds,
+            "evaluation_periods": 3,
+            "datapoints_to_alarm": 2,
+            "comparison_operator": "GreaterThanThreshold",
+            # ModelLatency is reported in microseconds.
+            "threshold": p99_latency_ms * 1000,
+            "treat_missing_data": "notBreaching",
+        },
+    ]
+    if client_error_rate_percent is not None:
+        alarms.append(
+            _error_rate_alarm(
+                f"{endpoint_name}-4xx-error-rate",
+                "Invocation4XXErrors",
+                "4XX errors",
+                threshold=client_error_rate_percent,
+                dims=dims,
+                period=period_seconds,
+            )
+        )
+    return alarms
+
+
+def sagemaker_trust_policy(account_id: str) -> dict[str, Any]:
+    """SageMaker may assume the role, only on behalf of this account."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def execution_role_policy(
+    *,
+    partition: str,
+    account_id: str,
+    region: str,
+    repository_arn: str,
+    bucket_arn: str,
+    model_prefix: str,
+    capture_prefix: str | None,
+    kms_key_arn: str,
+    alarm_names: Sequence[str],
+) -> dict[str, Any]:
+    """Least privilege for an endpoint: pull one repository, read one model prefix, write its
+    data capture, use the key through S3, write its logs and metrics, read its alarms."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "EcrAuth",
+            "Effect": "Allow",
+            "Action": "ecr:GetAuthorizationToken",
+            "Resource": "*",  # the action supports no resource-level permissions
+        },
+        {
+            "Sid": "PullImage",
+            "Effect": "Allow",
+            "Action": [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ],
+            "Resource": repository_arn,
+        },
+        {
+            "Sid": "ReadModel",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"{bucket_arn}/{model_prefix}/*",
+        },
+        {
+            "Sid": "UseKeyThroughS3",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"] if capture_prefix else "kms:Decrypt",
+            "Resource": kms_key_arn,
+        },
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:DescribeLogStreams",
+                "logs:PutLogEvents",
+            ],
+            "Resource": (
+                f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws/sagemaker/Endpoints/*"
+            ),
+        },
+        {
+            "Sid": "Metrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",  # PutMetricData supports no resource-level permissions
+        },
+        {
+            "Sid": "Guardrails",
+            "Effect": "Allow",
+            "Action": "cloudwatch:DescribeAlarms",
+            "Resource": [
+                f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{name}"
+                for name in alarm_names
+            ],
+        },
+    ]
+    if capture_prefix:
+        statements.insert(
+            3,
+            {
+                "Sid": "WriteDataCapture",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/{capture_prefix}/*",
+            },
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+# --- ModelEndpoint -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmSubscription:
+    """Who hears about the endpoint's alarms (an SNS subscription)."""
+
+    protocol: str
+    endpoint: str
+
+    def __post_init__(self) -> None:
+        check_choice("protocol", self.protocol, SUBSCRIPTION_PROTOCOLS)
+        if not isinstance(self.endpoint, str) or not self.endpoint:
+            raise ArgsError("endpoint", self.endpoint, "expected an address for the protocol")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelEndpointArgs:
+    """Arguments of :class:`ModelEndpoint`. Defaults: provisioned, 5% canary, rollback alarms."""
+
+    image_uri: pulumi.Input[str]
+    """Serving image, e.g. ``<account>.dkr.ecr.<region>.amazonaws.com/serving:v1.2.0``."""
+    repository_arn: pulumi.Input[str]
+    """ECR repository of the image; the execution role may pull from it only."""
+    artifacts_bucket_arn: pulumi.Input[str]
+    """Bucket holding model data (read) and data capture (write)."""
+    kms_key_arn: pulumi.Input[str]
+    """Key of the bucket, the endpoint's storage volume, data capture and the alarm topic."""
+    model_data_key: str | None = None
+    """S3 key of ``model.tar.gz`` inside the bucket, under ``model_prefix``."""
+    model_package_arn: pulumi.Input[str] | None = None
+    """A versioned model package from the registry, instead of ``model_data_key``."""
+    model_prefix: str = "models"
+    """The only prefix of the bucket the endpoint may read."""
+    endpoint_name: str | None = None
+    """Physical endpoint name (stable: clients and alarms use it); default: the component name."""
+    variant_name: str = "primary"
+    """Production variant name. Keep it across releases: blue/green needs the same variant."""
+    mode: str = "provisioned"
+    """``provisioned`` (instances, autoscaling, blue/green) or ``serverless``."""
+    instance_type: str = "ml.m5.large"
+    """Provisioned instance type (``ml.*``)."""
+    instance_count: int = 1
+    """Initial instance count (1-100); prod should run at least 2."""
+    min_instances: int | None = None
+    """Autoscaling floor; autoscaling is on when min and max are set (provisioned only)."""
+    max_instances: int | None = None
+    """Autoscaling ceiling."""
+    target_invocations_per_instance: int = 100
+    """Target-tracking value for ``SageMakerVariantInvocationsPerInstance`` (per minute)."""
+    serverless_memory_mb: int = 2048
+    """Serverless memory: 1024-6144 in steps of 1024."""
+    serverless_max_concurrency: int = 5
+    """Serverless concurrent invocations (1-200)."""
+    data_capture_percent: int | None = None
+    """Sample this % of requests and responses to ``s3://<bucket>/<capture_prefix>/``
+    (provisioned only); ``None`` disables capture."""
+    capture_prefix: str = "data-capture"
+    """Prefix for captured data inside the bucket."""
+    traffic_routing: str = "CANARY"
+    """Blue/green traffic shifting: ``CANARY``, ``LINEAR`` or ``ALL_AT_ONCE``."""
+    canary_percent: int = 5
+    """Share of capacity that takes traffic first in a canary (1-50)."""
+    linear_step_percent: int = 10
+    """Share of capacity added per linear step (10-50)."""
+    bake_seconds: int = 600
+    """Wait after each traffic shift while the alarms watch (0-3600)."""
+    termination_wait_seconds: int = 300
+    """Wait after the full shift before the old fleet is terminated (0-3600)."""
+    max_execution_seconds: int = 3600
+    """SageMaker's timeout for the whole deployment (600-14400); must exceed the waits."""
+    error_rate_percent: float = 1.0
+    """Rollback when 5XX errors exceed this % of invocations."""
+    p99_latency_ms: float = 1000.0
+    """Rollback when p99 ModelLatency exceeds this many milliseconds."""
+    client_error_rate_percent: float | None = None
+    """Optionally also roll back when 4XX errors exceed this % of invocations."""
+    alarm_subscriptions: Sequence[AlarmSubscription] = ()
+    """Subscriptions of the alarm topic."""
+    enable_network_isolation: bool | None = None
+    """The container gets no network access (the reference server needs none). Default: on
+    where supported, i.e. provisioned endpoints; serverless endpoints do not support it."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child."""
+
+    def __post_init__(self) -> None:  # noqa: PLR0915 - one check per field
+        if (self.model_data_key is None) == (self.model_package_arn is None):
+            raise ArgsError(
+                "model_data_key",
+                self.model_data_key,
+                "set exactly one of model_data_key and model_package_arn",
+            )
+        if self.model_data_key is not None:
+            check_pattern("model_data_key", self.model_data_key, S3_KEY, "an S3 key")
+            if not self.model_data_key.startswith(f"{self.model_prefix}/"):
+                raise ArgsError(
+                    "model_data_key",
+                    self.model_data_key,
+                    f"must be under model_prefix '{self.model_prefix}/'",
+                )
+        if self.model_package_arn is not None:
+            check_pattern(
+                "model_package_arn",
+                self.model_package_arn,
+                MODEL_PACKAGE_ARN,
+                "a model package ARN",
+            )
+        check_pattern("model_prefix", self.model_prefix, S3_KEY, "an S3 key prefix")
+        check_pattern("capture_prefix", self.capture_prefix, S3_KEY, "an S3 key prefix")
+        if is_known(self.kms_key_arn):
+            check_pattern("kms_key_arn", self.kms_key_arn, KMS_KEY_ARN, "a KMS key ARN")
+        if self.endpoint_name is not None:
+            check_pattern(
+                "endpoint_name", self.endpoint_name, ENDPOINT_NAME, "1-63 letters, digits and -"
+            )
+        check_pattern("variant_name", self.variant_name, VARIANT_NAME, "1-63 letters, digits and -")
+        check_choice("mode", self.mode, MODES)
+        check_pattern("instance_type", self.instance_type, INSTANCE_TYPE, "an ml.* instance type")
+        check_int("instance_count", self.instance_count, 1, 100)
+        if (self.min_instances is None) != (self.max_instances is None):
+            raise ArgsError(
+                "min_instances", self.min_instances, "set both min_instances and max_instances"
+            )
+        if self.min_instances is not None:
+            check_int("min_instances", self.min_instances, 1, 100)
+            check_int("max_instances", self.max_instances, 1, 100)
+            if self.min_instances > self.max_instances:
+                raise ArgsError(
+                    "min_instances",
+                    self.min_instances,
+                    f"must not exceed max_instances ({self.max_instances})",
+                )
+            if not self.min_instances <= self.instance_count <= self.max_instances:
+                raise ArgsError(
+                    "instance_count",
+                    self.instance_count,
+                    f"must lie between min_instances ({self.min_instances}) "
+                    f"and max_instances ({self.max_instances})",
+                )
+        check_int(
+            "target_invocations_per_instance", self.target_invocations_per_instance, 1, 100000
+        )
+        check_choice("serverless_memory_mb", self.serverless_memory_mb, SERVERLESS_MEMORY_MB)
+        check_int("serverless_max_concurrency", self.serverless_max_concurrency, 1, 200)
+        if self.data_capture_percent is not None:
+            check_int("data_capture_percent", self.data_capture_percent, 1, 100)
+        check_choice("traffic_routing", self.traffic_routing, TRAFFIC_ROUTING)
+        check_int("canary_percent", self.canary_percent, 1, 50)
+        check_int("linear_step_percent", self.linear_step_percent, 10, 50)
+        check_int("bake_seconds", self.bake_seconds, 0, 3600)
+        check_int("termination_wait_seconds", self.termination_wait_seconds, 0, 3600)
+        check_int("max_execution_seconds", self.max_execution_seconds, 600, 14400)
+        waits = deployment_wait_seconds(
+            traffic_routing=self.traffic_routing,
+            bake_seconds=self.bake_seconds,
+            termination_wait_seconds=self.termination_wait_seconds,
+            linear_step_percent=self.linear_step_percent,
+        )
+        if waits + PROVISIONING_MARGIN_SECONDS > PROVIDER_WAIT_SECONDS:
+            raise ArgsError(
+                "bake_seconds",
+                self.bake_seconds,
+                f"the deployment's waits ({waits}s) plus {PROVISIONING_MARGIN_SECONDS}s to "
+                f"provision must fit the provider's {PROVIDER_WAIT_SECONDS}s wait for InService",
+            )
+        if self.max_execution_seconds <= waits:
+            raise ArgsError(
+                "max_execution_seconds",
+                self.max_execution_seconds,
+                f"must exceed the deployment's waits ({waits}s)",
+            )
+        for name in ("error_rate_percent", "p99_latency_ms"):
+            _check_positive(name, getattr(self, name))
+        if self.client_error_rate_percent is not None:
+            _check_positive("client_error_rate_percent", self.client_error_rate_percent)
+        for index, sub in enumerate(self.alarm_subscriptions):
+            if not isinstance(sub, AlarmSubscription):
+                raise ArgsError(f"alarm_subscriptions[{index}]", sub, "expected AlarmSubscription")
+        if self.enable_network_isolation is not None:
+            check_bool("enable_network_isolation", self.enable_network_isolation)
+        check_tags("tags", self.tags)
+        if self.mode == "serverless":
+            self._check_serverless()
+
+    @property
+    def network_isolation(self) -> bool:
+        """Whether the container runs without network access."""
+        if self.enable_network_isolation is None:
+            return self.mode == "provisioned"
+        return self.enable_network_isolation
+
+    def _check_serverless(self) -> None:
+        """Serverless Inference excludes data capture, GPUs, network isolation and VPCs
+        (docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html, feature exclusions)."""
+        if self.data_capture_percent is not None:
+            raise ArgsError(
+                "data_capture_percent",
+                self.data_capture_percent,
+                "serverless endpoints support no data capture; use mode=provisioned",
+            )
+        if self.min_instances is not None:
+            raise ArgsError(
+                "min_instances", self.min_instances, "serverless endpoints scale by concurrency"
+            )
+        if ACCELERATED.match(self.instance_type):
+            raise ArgsError(
+                "instance_type", self.instance_type, "serverless endpoints support no GPU instances"
+            )
+        if self.enable_network_isolation:
+            raise ArgsError(
+                "enable_network_isolation",
+                True,
+                "serverless endpoints support no network isolation",
+            )
+        if self.traffic_routing != "ALL_AT_ONCE":
+            raise ArgsError(
+                "traffic_routing",
+                self.traffic_routing,
+                "canary and linear shift instance capacity, which serverless endpoints do not "
+                "have: use ALL_AT_ONCE",
+            )
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ArgsError(name, value, "expected a number above 0")
+
+
+class ModelEndpoint(pulumi.ComponentResource):
+    """A SageMaker endpoint released blue/green with rollback alarms (see module docstring)."""
+
+    endpoint_name: pulumi.Output[str]
+    endpoint_config_name: pulumi.Output[str]
+    alarm_names: list[str]
+    role_arn: pulumi.Output[str]
+    topic_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+        endpoint_name = args.endpoint_name or name
+        provisioned = args.mode == "provisioned"
+        capture = args.data_capture_percent is not None and provisioned
+        bucket_name = pulumi.Output.from_input(args.artifacts_bucket_arn).apply(
+            lambda arn: arn.split(":::", 1)[1]
+        )
+
+        definitions = alarm_definitions(
+            endpoint_name=endpoint_name,
+            variant_name=args.variant_name,
+            error_rate_percent=args.error_rate_percent,
+            p99_latency_ms=args.p99_latency_ms,
+            client_error_rate_percent=args.client_error_rate_percent,
+        )
+        self.alarm_names = [d["name"] for d in definitions]
+
+        self.topic = aws.sns.Topic(
+            f"{name}-alarms", kms_master_key_id=args.kms_key_arn, tags=tags, opts=child
+        )
+        for index, sub in enumerate(args.alarm_subscriptions):
+            aws.sns.TopicSubscription(
+                f"{name}-alarms-{index}",
+                topic=self.topic.arn,
+                protocol=sub.protocol,
+                endpoint=sub.endpoint,
+                opts=child,
+            )
+        alarms = [
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{d['name'].removeprefix(endpoint_name + '-')}",
+                alarm_actions=[self.topic.arn],
+                ok_actions=[self.topic.arn],
+                tags=tags,
+                opts=child,
+                **d,
+            )
+            for d in definitions
+        ]
+
+        context = aws_context(self)
+        self.role = aws.iam.Role(
+            f"{name}-execution",
+            description=f"SageMaker execution role of the {endpoint_name} endpoint",
+            assume_role_policy=context.apply(
+                lambda c: policy_json(sagemaker_trust_policy(c.account_id))
+            ),
+            tags=tags,
+            opts=child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-execution",
+            role=self.role.id,
+            policy=pulumi.Output.all(
+                context, args.repository_arn, args.artifacts_bucket_arn, args.kms_key_arn
+            ).apply(
+                lambda v: policy_json(
+                    execution_role_policy(
+                        partition=v[0].partition,
+                        account_id=v[0].account_id,
+                        region=v[0].region,
+                        repository_arn=v[1],
+                        bucket_arn=v[2],
+                        model_prefix=args.model_prefix,
+                        capture_prefix=args.capture_prefix if capture else None,
+                        kms_key_arn=v[3],
+                        alarm_names=self.alarm_names,
+                    )
+                )
+            ),
+            opts=child,
+        )
+
+        container: dict[str, Any] = {"image": args.image_uri, "mode": "SingleModel"}
+        if args.model_package_arn is not None:
+            container = {"model_package_name": args.model_package_arn}
+        else:
+            container["model_data_url"] = pulumi.Output.concat(
+                "s3://", bucket_name, "/", args.model_data_key
+            )
+        self.model = aws.sagemaker.Model(
+            f"{name}-model",
+            execution_role_arn=self.role.arn,
+            primary_container=container,
+            enable_network_isolation=args.network_isolation,
+            tags=tags,
+            # The role must be able to read the model before SageMaker validates it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+
+        variant: dict[str, Any] = {
+            "variant_name": args.variant_name,
+            "model_name": self.model.name,
+        }
+        if provisioned:
+            variant.update(
+                instance_type=args.instance_type,
+                initial_instance_count=args.instance_count,
+                initial_variant_weight=1.0,
+            )
+        else:
+            variant["serverless_config"] = {
+                "memory_size_in_mb": args.serverless_memory_mb,
+                "max_concurrency": args.serverless_max_concurrency,
+            }
+        config_args: dict[str, Any] = {}
+        if provisioned:
+            # Storage-volume encryption; serverless endpoints have no volume to encrypt.
+            config_args["kms_key_arn"] = args.kms_key_arn
+        if capture:
+            config_args["data_capture_config"] = {
+                "enable_capture": True,
+                "initial_sampling_percentage": args.data_capture_percent,
+                "destination_s3_uri": pulumi.Output.concat(
+                    "s3://", bucket_name, "/", args.capture_prefix, "/", endpoint_name
+                ),
+                "kms_key_id": args.kms_key_arn,
+                "capture_options": [{"capture_mode": "Input"}, {"capture_mode": "Output"}],
+                "capture_content_type_header": {"json_content_types": ["application/json"]},
+            }
+        # Never a fixed name: a configuration is immutable, every change must replace it.
+        self.config = aws.sagemaker.EndpointConfiguration(
+            f"{name}-config",
+            production_variants=[variant],
+            tags=tags,
+            opts=child,
+            **config_args,
+        )
+
+        self.endpoint = aws.sagemaker.Endpoint(
+            f"{name}-endpoint",
+            name=endpoint_name,
+            endpoint_config_name=self.config.name,
+            deployment_config=deployment_config(
+                traffic_routing=args.traffic_routing,
+                canary_percent=args.canary_percent,
+                linear_step_percent=args.linear_step_percent,
+                bake_seconds=args.bake_seconds,
+                termination_wait_seconds=args.termination_wait_seconds,
+                max_execution_seconds=args.max_execution_seconds,
+                rollback_alarm_names=self.alarm_names,
+            ),
+            tags=tags,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Rollback alarms must exist before a deployment can watch them.
+                depends_on=alarms,
+                # The provider replaces the endpoint when its rollback alarms change; with a
+                # fixed name, the old one must go first.
+                delete_before_replace=True,
+            ),
+        )
+
+        if provisioned and args.min_instances is not None:
+            resource_id = f"endpoint/{endpoint_name}/variant/{args.variant_name}"
+            target = aws.appautoscaling.Target(
+                f"{name}-scaling",
+                service_namespace="sagemaker",
+                scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+                resource_id=resource_id,
+                min_capacity=args.min_instances,
+                max_capacity=args.max_instances,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.endpoint]),
+            )
+            aws.appautoscaling.Policy(
+                f"{name}-invocations",
+                policy_type="TargetTrackingScaling",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                target_tracking_scaling_policy_configuration={
+                    "target_value": float(args.target_invocations_per_instance),
+                    "predefined_metric_specification": {
+                        "predefined_metric_type": "SageMakerVariantInvocationsPerInstance"
+                    },
+                    "scale_in_cooldown": 300,
+                    "scale_out_cooldown": 60,
+                },
+                opts=child,
+            )
+
+        self.endpoint_name = self.endpoint.name
+        self.endpoint_config_name = self.endpoint.endpoint_config_name
+        self.role_arn = self.role.arn
+        self.topic_arn = self.topic.arn
+        self.register_outputs(
+            {
+                "endpointName": self.endpoint_name,
+                "endpointConfigName": self.endpoint_config_name,
+                "alarmNames": self.alarm_names,
+                "roleArn": self.role_arn,
+                "topicArn": self.topic_arn,
+            }
+        )
+
+
+# --- ServingImage --------------------------------------------------------------------------------
+
+DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+PLATFORMS = ("linux/amd64", "linux/arm64")
+DEFAULT_CONTEXT = str(Path(__file__).resolve().parents[1] / "serving")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingImageArgs:
+    """Arguments of :class:`ServingImage`."""
+
+    repository_url: pulumi.Input[str]
+    """ECR repository to push to (``<registry>/<name>``)."""
+    tag: str
+    """Image tag: the release version, e.g. ``v1.2.0``."""
+    context: str = DEFAULT_CONTEXT
+    """Docker build context; the reference server in ``serving/`` by default."""
+    dockerfile: str | None = None
+    """Dockerfile path; ``<context>/Dockerfile`` by default."""
+    platform: str = "linux/amd64"
+    """Target platform: ``linux/amd64`` (most ml.* instances) or ``linux/arm64`` (Graviton)."""
+
+    def __post_init__(self) -> None:
+        check_pattern("tag", self.tag, DOCKER_TAG, "a Docker tag such as v1.2.0")
+        check_choice("platform", self.platform, PLATFORMS)
+        if not isinstance(self.context, str) or not self.context:
+            raise ArgsError("context", self.context, "expected a directory path")
+
+
+class ServingImage(pulumi.ComponentResource):
+    """Builds the serving image and pushes it to ECR, authenticated with a short-lived token.
+
+    Needs a ``docker`` provider (and the ``aws`` one) in the options' providers.
+    """
+
+    image_uri: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ServingImageArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(IMAGE_TYPE, name, None, opts)
+        registry = pulumi.Output.from_input(args.repository_url).apply(lambda u: u.split("/")[0])
+        token = aws.ecr.get_authorization_token_output(
+            registry_id=registry.apply(lambda r: r.split(".")[0]),
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        self.image = docker.Image(
+            f"{name}-image",
+            image_name=pulumi.Output.concat(args.repository_url, ":", args.tag),
+            build={
+                "context": args.context,
+                "dockerfile": args.dockerfile or str(Path(args.context) / "Dockerfile"),
+                "platform": args.platform,
+            },
+            registry={
+                "server": registry,
+                "username": token.user_name,
+                "password": pulumi.Output.secret(token.password),
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # The digest, not the tag: a new build always means a new SageMaker model.
+        self.image_uri = self.image.repo_digest
+        self.register_outputs({"imageUri": self.image_uri})

@@ -22,11 +22,17 @@ from components import (
 from components.registry import ModelRegistry
 from components.serving import ModelEndpoint, ServingImage, ServingImageArgs
 from infra.settings import Settings
-from ops.models import latest_approved_package
+
+
+def _latest_approved_package(group: str, *, region: str) -> str | None:
+    from ops.models import latest_approved_package  # boto3: imported only when it is used
+
+    return latest_approved_package(group, region=region)
+
 
 # Finds the newest approved model package of a group at program time, with boto3 and the
 # deploying credentials. The offline plan swaps in the mock engine's stand-in (no AWS there).
-resolve_latest_package: Callable[..., str | None] = latest_approved_package
+resolve_latest_package: Callable[..., str | None] = _latest_approved_package
 
 # CloudWatch publishes alarm notifications to the topic encrypted with the platform key.
 ALARM_PUBLISHER = "cloudwatch.amazonaws.com"

@@ -710,3 +710,11 @@ def test_serve_cli_serves_and_stops_on_sigterm(model_dir: Path) -> None:
     assert any("received SIGTERM" in line for line in logged)
     assert any('"POST /invocations HTTP/1.1" 200' in line for line in logged)
     assert not any("setosa" in line for line in logged), "payloads and predictions are not logged"
+
+
+def test_the_smoke_payload_shipped_for_ci_is_served(srv: Running) -> None:
+    """``ops smoke`` in the release pipeline sends serving/sample-payload.json."""
+    payload = (Path(__file__).resolve().parents[1] / "serving" / "sample-payload.json").read_bytes()
+    reply = predict(srv.port, payload)
+    assert reply.status == 200
+    assert len(reply.json()["predictions"]) == len(json.loads(payload)["instances"])

@@ -220,7 +220,8 @@ class ContainerRegistry(pulumi.ComponentResource):
 MODEL_REGISTRY_TYPE = "mlops:registry:ModelRegistry"
 GROUP_NAME = re.compile(r"^[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62}$")
 MLFLOW_SIZES = ("Small", "Medium", "Large")
-MLFLOW_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
+# The provider reads the version back as major.minor: a patch level would diff on every run.
+MLFLOW_VERSION = re.compile(r"^\d+\.\d+$")
 MAINTENANCE_WINDOW = re.compile(r"^(?:MON|TUE|WED|THU|FRI|SAT|SUN):(?:[01]\d|2[0-3]):[0-5]\d$")
 MLFLOW_PREFIX = "mlflow"
 
@@ -328,7 +329,7 @@ class ModelRegistryArgs:
         check_bool("enable_mlflow", self.enable_mlflow)
         if self.mlflow_version is not None:
             check_pattern(
-                "mlflow_version", self.mlflow_version, MLFLOW_VERSION, "a version such as 3.0"
+                "mlflow_version", self.mlflow_version, MLFLOW_VERSION, "major.minor, such as 3.0"
             )
         check_choice("mlflow_size", self.mlflow_size, MLFLOW_SIZES)
         check_bool("automatic_model_registration", self.automatic_model_registration)

@@ -25,7 +25,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
-from components._aws import aws_context, policy_json
+from components._aws import aws_context, policy_json, service_endpoint
 from components._validate import (
     KMS_KEY_ARN,
     ArgsError,
@@ -256,6 +256,7 @@ def execution_role_policy(
             "Effect": "Allow",
             "Action": ["kms:Decrypt", "kms:GenerateDataKey"] if capture_prefix else "kms:Decrypt",
             "Resource": kms_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": service_endpoint("s3", region)}},
         },
         {
             "Sid": "Logs",
@@ -330,7 +331,9 @@ class ModelEndpointArgs:
     model_data_key: str | None = None
     """S3 key of ``model.tar.gz`` inside the bucket, under ``model_prefix``."""
     model_package_arn: pulumi.Input[str] | None = None
-    """A versioned model package from the registry, instead of ``model_data_key``."""
+    """A versioned model package from the registry, instead of ``model_data_key``. Its image
+    must be in ``repository_arn`` and its model data under ``model_prefix`` of the bucket:
+    the execution role may read nothing else."""
     model_prefix: str = "models"
     """The only prefix of the bucket the endpoint may read."""
     endpoint_name: str | None = None
@@ -340,9 +343,11 @@ class ModelEndpointArgs:
     mode: str = "provisioned"
     """``provisioned`` (instances, autoscaling, blue/green) or ``serverless``."""
     instance_type: str = "ml.m5.large"
-    """Provisioned instance type (``ml.*``)."""
-    instance_count: int = 1
-    """Initial instance count (1-100); prod should run at least 2."""
+    """Provisioned instance type (``ml.*``). SageMaker refuses to change the instance type of
+    an autoscaled variant: remove min/max instances, release, then add them back."""
+    instance_count: int = 2
+    """Instance count of each release's new fleet (1-100; canary and linear need 2 or more).
+    A release starts its fleet at this count, not at the autoscaled one: size it for load."""
     min_instances: int | None = None
     """Autoscaling floor; autoscaling is on when min and max are set (provisioned only)."""
     max_instances: int | None = None
@@ -446,6 +451,15 @@ class ModelEndpointArgs:
         if self.data_capture_percent is not None:
             check_int("data_capture_percent", self.data_capture_percent, 1, 100)
         check_choice("traffic_routing", self.traffic_routing, TRAFFIC_ROUTING)
+        if self.mode == "provisioned" and self.traffic_routing != "ALL_AT_ONCE":
+            smallest = min(self.instance_count, self.min_instances or self.instance_count)
+            if smallest < 2:
+                raise ArgsError(
+                    "instance_count",
+                    smallest,
+                    f"{self.traffic_routing} shifts at most 50% of the fleet first: run 2 or "
+                    "more instances, or use ALL_AT_ONCE",
+                )
         check_int("canary_percent", self.canary_percent, 1, 50)
         check_int("linear_step_percent", self.linear_step_percent, 10, 50)
         check_int("bake_seconds", self.bake_seconds, 0, 3600)
@@ -627,8 +641,12 @@ class ModelEndpoint(pulumi.ComponentResource):
             primary_container=container,
             enable_network_isolation=args.network_isolation,
             tags=tags,
-            # The role must be able to read the model before SageMaker validates it.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The role must be able to read the model before SageMaker validates it.
+                depends_on=[role_policy],
+                retain_on_delete=True,  # see the configuration below
+            ),
         )
 
         variant: dict[str, Any] = {
@@ -662,11 +680,13 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "capture_content_type_header": {"json_content_types": ["application/json"]},
             }
         # Never a fixed name: a configuration is immutable, every change must replace it.
+        # Replaced models and configurations are retained (they cost nothing): when SageMaker
+        # rolls a release back, the old ones serve again and must still exist.
         self.config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
             production_variants=[variant],
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             **config_args,
         )
 
@@ -703,7 +723,11 @@ class ModelEndpoint(pulumi.ComponentResource):
                 resource_id=resource_id,
                 min_capacity=args.min_instances,
                 max_capacity=args.max_instances,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.endpoint]),
+                # Deleting an endpoint deregisters its scaling target in AWS: when the endpoint
+                # is replaced, its scaling must be registered again.
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[self.endpoint], replace_with=[self.endpoint]
+                ),
             )
             aws.appautoscaling.Policy(
                 f"{name}-invocations",
@@ -719,7 +743,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                     "scale_in_cooldown": 300,
                     "scale_out_cooldown": 60,
                 },
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, replace_with=[self.endpoint]),
             )
 
         self.endpoint_name = self.endpoint.name

@@ -52,6 +52,7 @@ class Registration:
     dependencies: list[str]
     protect: bool
     retain_on_delete: bool
+    replace_with: list[str] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     id: str = ""
@@ -69,6 +70,7 @@ class Registration:
             "dependencies": self.dependencies,
             "protect": self.protect,
             "retainOnDelete": self.retain_on_delete,
+            "replaceWith": self.replace_with,
         }
 
 
@@ -444,6 +446,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             retain_on_delete=(
                 request.retainOnDelete if request.HasField("retainOnDelete") else False
             ),
+            replace_with=sorted(request.replace_with),
             inputs=plain(raw),
         )
         self._by_urn[urn] = reg

@@ -147,7 +147,11 @@ def test_execution_role_is_least_privilege():
     )
     assert statement(doc, "PullImage")["Resource"] == REPO_ARN
     assert statement(doc, "ReadModel")["Resource"] == f"{BUCKET_ARN}/models/*"
-    assert statement(doc, "UseKeyThroughS3")["Action"] == "kms:Decrypt"
+    use_key = statement(doc, "UseKeyThroughS3")
+    assert use_key["Action"] == "kms:Decrypt"
+    assert use_key["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+    }
     assert statement(doc, "Guardrails")["Resource"] == [
         f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:ep-5xx-error-rate"
     ]
@@ -239,11 +243,14 @@ def test_provisioned_endpoint_defaults_to_a_5_percent_canary_with_rollback(mocks
         assert trust["Statement"][0]["Condition"] == {
             "StringEquals": {"aws:SourceAccount": ACCOUNT}
         }
+        assert model.retain_on_delete and config.retain_on_delete, "a rollback serves them again"
         target = m.find("aws:appautoscaling/target:Target", "churn-scaling")
+        assert target.replace_with == [endpoint.urn], "re-registered when the endpoint is replaced"
         assert target.inputs["resourceId"] == "endpoint/churn/variant/primary"
         assert target.inputs["scalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
         assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (2, 4)
         scaling = m.find("aws:appautoscaling/policy:Policy", "churn-invocations")
+        assert scaling.replace_with == [endpoint.urn]
         spec = scaling.inputs["targetTrackingScalingPolicyConfiguration"]
         assert spec["predefinedMetricSpecification"] == {
             "predefinedMetricType": "SageMakerVariantInvocationsPerInstance"
@@ -327,7 +334,9 @@ def test_two_endpoints_do_not_collide(mocks):
         ({"instance_count": 0}, "instance_count"),
         ({"min_instances": 2}, "min_instances"),
         ({"min_instances": 3, "max_instances": 2}, "min_instances"),
-        ({"min_instances": 2, "max_instances": 3}, "instance_count"),
+        ({"min_instances": 3, "max_instances": 4}, "instance_count"),
+        ({"instance_count": 1}, "instance_count"),
+        ({"traffic_routing": "LINEAR", "min_instances": 1, "max_instances": 4}, "instance_count"),
         ({"serverless_memory_mb": 1500}, "serverless_memory_mb"),
         ({"serverless_max_concurrency": 201}, "serverless_max_concurrency"),
         ({"data_capture_percent": 0}, "data_capture_percent"),
@@ -481,6 +490,7 @@ def test_mlflow_tracking_server_with_its_own_bucket_and_role(mocks):
         ({"models": ["m" * 60], "name_prefix": "prefix"}, "models[0]"),
         ({"mlflow_size": "small"}, "mlflow_size"),
         ({"mlflow_version": "latest"}, "mlflow_version"),
+        ({"mlflow_version": "2.16.2"}, "mlflow_version"),
         ({"weekly_maintenance_window_start": "Tuesday 3am"}, "weekly_maintenance_window_start"),
     ],
 )

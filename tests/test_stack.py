@@ -26,6 +26,10 @@ GUARDS = (
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     "aws:s3/bucketPolicy:BucketPolicy",
 )
+RELEASES = (
+    "aws:sagemaker/model:Model",
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+)
 SERVING_OUTPUTS = {
     "modelPackageGroups",
     "endpointName",
@@ -103,7 +107,14 @@ def test_prod_protects_and_retains_stateful_resources(plans):
         guards = [r for r in plans[stack]["resources"] if r["type"] in GUARDS]
         assert len(guards) == 1 + 2 + 6 * buckets
         assert {(r["protect"], r["retainOnDelete"]) for r in guards} == {(False, protected)}
-        others = [r for r in plans[stack]["resources"] if r["type"] not in STATEFUL + GUARDS]
+        # A release retains the model and configuration it replaces: a rollback serves them.
+        releases = [r for r in plans[stack]["resources"] if r["type"] in RELEASES]
+        assert len(releases) == 2 and all(
+            r["retainOnDelete"] and not r["protect"] for r in releases
+        )
+        others = [
+            r for r in plans[stack]["resources"] if r["type"] not in STATEFUL + GUARDS + RELEASES
+        ]
         assert not any(r["protect"] or r["retainOnDelete"] for r in others)
 
 

@@ -183,6 +183,7 @@ RELEASE = {
     "model": Key("model", _str, "the model to serve (a modelRegistry model)"),
     "modelSource": Key("model_source", _str, "data, latest-approved or pinned"),
     "imageTag": Key("image_tag", _str, "serving image tag (the release version)"),
+    "imageUri": Key("image_uri", _str, "an image CI pushed, by tag or digest"),
     "buildImage": Key("build_image", _bool, "build and push serving/ on pulumi up"),
 }
 ENDPOINT = {
@@ -211,6 +212,10 @@ ENDPOINT = {
     "networkIsolation": Key("enable_network_isolation", _bool, "default: where supported"),
 }
 MODEL_SOURCES = ("data", "latest-approved", "pinned")
+ECR_IMAGE_URI = re.compile(
+    r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[a-z0-9._/-]+"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$"
+)
 # The endpoint's wiring comes from other components; settings validate the rest against these.
 WIRED_BY_STACK = "wired-by-the-stack"
 PLACEHOLDER_KEY_ARN = "arn:aws:kms:us-east-1:000000000000:key/wired-by-the-stack"
@@ -232,7 +237,8 @@ class ServingSettings:
     model: str
     model_source: str
     package_group: str | None
-    image_tag: str
+    image_tag: str | None
+    image_uri: str | None
     build_image: bool
     endpoint: ModelEndpointArgs
 
@@ -505,9 +511,26 @@ def _serving(
     key = ns + "serving"
     values = _fields(key, BLOCKS["serving"], block)
     release = {k.field: values.pop(k.field) for k in RELEASE.values() if k.field in values}
-    for name, spec in RELEASE.items():
-        if spec.field not in release and name not in ("buildImage", "modelSource"):
-            raise ConfigError(f"{key}.{name}", _MISSING, f"required: {spec.doc}")
+    if "model" not in release:
+        raise ConfigError(f"{key}.model", _MISSING, f"required: {RELEASE['model'].doc}")
+    if ("image_tag" in release) == ("image_uri" in release):
+        raise ConfigError(
+            f"{key}.imageTag",
+            release.get("image_tag", _MISSING),
+            "set exactly one of imageTag and imageUri",
+        )
+    if "image_uri" in release:
+        if release.get("build_image"):
+            raise ConfigError(
+                f"{key}.buildImage", True, "imageUri names an image CI pushed: leave buildImage off"
+            )
+        if not ECR_IMAGE_URI.match(release["image_uri"]):
+            raise ConfigError(
+                f"{key}.imageUri",
+                release["image_uri"],
+                "expected <account>.dkr.ecr.<region>.amazonaws.com/<repository> with :<tag> "
+                "or @sha256:<digest>",
+            )
     model = release["model"]
     source = release.get("model_source", "data")
     if source not in MODEL_SOURCES:
@@ -520,13 +543,14 @@ def _serving(
             list(registry.repositories),
             f"{key} needs a 'serving' repository for its image",
         )
-    _args(
-        ServingImageArgs,
-        key,
-        {"tag": "imageTag"},
-        repository_url=WIRED_BY_STACK,
-        tag=release["image_tag"],
-    )
+    if "image_tag" in release:
+        _args(
+            ServingImageArgs,
+            key,
+            {"tag": "imageTag"},
+            repository_url=WIRED_BY_STACK,
+            tag=release["image_tag"],
+        )
 
     for config_key, wanted in (("modelPackageArn", "pinned"), ("modelDataKey", "data")):
         field_name = ENDPOINT[config_key].field
@@ -564,7 +588,8 @@ def _serving(
         model=model,
         model_source=source,
         package_group=package_group,
-        image_tag=release["image_tag"],
+        image_tag=release.get("image_tag"),
+        image_uri=release.get("image_uri"),
         build_image=release.get("build_image", False),
         endpoint=endpoint,
     )

@@ -148,10 +148,12 @@ def serve(
     serving = settings.serving
     assert serving is not None
     repository = registry.repositories["serving"]
-    if serving.build_image:
+    if serving.image_uri is not None:
+        image_uri: pulumi.Input[str] = serving.image_uri
+    elif serving.build_image:
         image = ServingImage(
             "serving-image",
-            ServingImageArgs(repository_url=repository.repository_url, tag=serving.image_tag),
+            ServingImageArgs(repository_url=repository.repository_url, tag=str(serving.image_tag)),
             pulumi.ResourceOptions(
                 providers={"aws": aws_provider, "docker": docker.Provider("docker")}
             ),

@@ -336,7 +336,33 @@ BAD_CONFIGS = [
         _set((SERVING, "canarySize"), 5),
         f"{SERVING}.canarySize: got 5; unknown key",
     ),
-    ("missing image tag", _delete(SERVING, "imageTag"), f"{SERVING}.imageTag: got nothing"),
+    (
+        "missing image tag",
+        _delete(SERVING, "imageTag"),
+        f"{SERVING}.imageTag: got nothing (the key is missing); set exactly one of imageTag and imageUri",
+    ),
+    (
+        "image tag and uri",
+        _set((SERVING, "imageUri"), "111111111111.dkr.ecr.eu-west-1.amazonaws.com/x:1"),
+        f'{SERVING}.imageTag: got "0.1.0"; set exactly one',
+    ),
+    (
+        "image uri with build",
+        _all(
+            _delete(SERVING, "imageTag"),
+            _set((SERVING, "imageUri"), "111111111111.dkr.ecr.eu-west-1.amazonaws.com/x:1"),
+        ),
+        f"{SERVING}.buildImage: got true",
+    ),
+    (
+        "bad image uri",
+        _all(
+            _delete(SERVING, "imageTag"),
+            _delete(SERVING, "buildImage"),
+            _set((SERVING, "imageUri"), "docker.io/library/python:3"),
+        ),
+        f'{SERVING}.imageUri: got "docker.io/library/python:3"',
+    ),
     ("bad image tag", _set((SERVING, "imageTag"), "v 1"), f"{SERVING}.imageTag"),
     ("bad model source", _set((SERVING, "modelSource"), "newest"), f"{SERVING}.modelSource"),
     (
@@ -465,3 +491,18 @@ def test_cli_subprocess_prints_the_json_plan():
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert json.loads(result.stdout)["stack"] == "dev"
+
+
+def test_an_image_uri_from_ci_is_served_as_is(tmp_path):
+    digest = (
+        "111111111111.dkr.ecr.eu-west-1.amazonaws.com/mlops-platform/dev/serving@sha256:" + "a" * 64
+    )
+    config = stack_config("dev")
+    serving = config["mlops-platform:serving"]
+    del serving["imageTag"]
+    serving.update(imageUri=digest, buildImage=False)
+    result = plan.make_plan("bad", write_project(tmp_path, config)).to_json()
+    model = next(r for r in result["resources"] if r["type"] == "aws:sagemaker/model:Model")
+    assert model["inputs"]["primaryContainer"]["image"] == digest
+    assert not [r for r in result["resources"] if r["type"].startswith("docker:")]
+    assert result["outputs"]["servingImageUri"] == digest

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -14,18 +15,25 @@ import pulumi_aws as aws
 class AwsContext:
     """Where a component is being deployed, as reported by its provider."""
 
-    partition: str
-    account_id: str
-    region: str
+    partition: pulumi.Output[str]
+    account_id: pulumi.Output[str]
+    region: pulumi.Output[str]
 
 
-def aws_context(parent: pulumi.Resource) -> pulumi.Output[AwsContext]:
+def aws_context(parent: pulumi.Resource) -> AwsContext:
     """Partition, account and region of the provider ``parent`` uses (invokes inherit it)."""
     opts = pulumi.InvokeOutputOptions(parent=parent)
-    partition = aws.get_partition_output(opts=opts).partition
-    account = aws.get_caller_identity_output(opts=opts).account_id
-    region = aws.get_region_output(opts=opts).region
-    return pulumi.Output.all(partition, account, region).apply(lambda v: AwsContext(*v))
+    return AwsContext(
+        partition=aws.get_partition_output(opts=opts).partition,
+        account_id=aws.get_caller_identity_output(opts=opts).account_id,
+        region=aws.get_region_output(opts=opts).region,
+    )
+
+
+def policy_document(build: Callable[..., Mapping[str, Any]], **inputs: Any) -> pulumi.Output[str]:
+    """The JSON of a pure policy builder, called once its keyword inputs (Outputs, lists of
+    Outputs or plain values) are known."""
+    return pulumi.Output.all(**inputs).apply(lambda values: policy_json(build(**values)))
 
 
 def stateful(parent: pulumi.Resource, protect: bool) -> pulumi.ResourceOptions:

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import aws_context, policy_json, retained_with, stateful
+from components._aws import aws_context, policy_document, policy_json, retained_with, stateful
 from components._validate import (
     IAM_PRINCIPAL_ARN,
     KMS_KEY_ARN,
@@ -23,7 +23,7 @@ from components._validate import (
     check_pattern,
     check_tags,
 )
-from components.serving import sagemaker_trust_policy
+from components.serving import sagemaker_role
 from components.storage import DataBucket, DataBucketArgs
 
 TYPE = "mlops:registry:ContainerRegistry"
@@ -193,8 +193,8 @@ class ContainerRegistry(pulumi.ComponentResource):
                 aws.ecr.RepositoryPolicy(
                     f"{child_name}-pull",
                     repository=repo.name,
-                    policy=pulumi.Output.all(*args.pull_principal_arns).apply(
-                        lambda arns: policy_json(pull_policy(arns))
+                    policy=policy_document(
+                        pull_policy, principal_arns=list(args.pull_principal_arns)
                     ),
                     opts=retained_with(self, args.protect),
                 )
@@ -378,31 +378,21 @@ class ModelRegistry(pulumi.ComponentResource):
                 f"{name}-mlflow", args.artifact_bucket, pulumi.ResourceOptions(parent=self)
             )
             context = aws_context(self)
-            role = aws.iam.Role(
+            role, role_policy = sagemaker_role(
                 f"{name}-mlflow",
+                self,
                 description=f"MLflow tracking server of {prefix}",
-                assume_role_policy=context.apply(
-                    lambda c: policy_json(sagemaker_trust_policy(c.account_id))
+                account_id=context.account_id,
+                policy=policy_document(
+                    mlflow_role_policy,
+                    partition=context.partition,
+                    region=context.region,
+                    account_id=context.account_id,
+                    bucket_arn=bucket.arn,
+                    kms_key_arn=bucket.kms_key_arn,
+                    automatic_model_registration=args.automatic_model_registration,
                 ),
                 tags=tags,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            role_policy = aws.iam.RolePolicy(
-                f"{name}-mlflow",
-                role=role.id,
-                policy=pulumi.Output.all(context, bucket.arn, bucket.kms_key_arn).apply(
-                    lambda v: policy_json(
-                        mlflow_role_policy(
-                            partition=v[0].partition,
-                            region=v[0].region,
-                            account_id=v[0].account_id,
-                            bucket_arn=v[1],
-                            kms_key_arn=v[2],
-                            automatic_model_registration=args.automatic_model_registration,
-                        )
-                    )
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
             )
             server = aws.sagemaker.MlflowTrackingServer(
                 f"{name}-tracking",

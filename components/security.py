@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import aws_context, policy_json, retained_with, stateful
+from components._aws import aws_context, policy_document, retained_with, stateful
 from components._validate import (
     IAM_PRINCIPAL_ARN,
     SERVICE_PRINCIPAL,
@@ -195,15 +195,13 @@ class EncryptionKey(pulumi.ComponentResource):
     ) -> None:
         super().__init__(TYPE, name, None, opts)
 
-        policy = pulumi.Output.all(aws_context(self), list(args.administrator_arns)).apply(
-            lambda v: policy_json(
-                key_policy(
-                    partition=v[0].partition,
-                    account_id=v[0].account_id,
-                    administrator_arns=v[1],
-                    service_principals=args.service_principals,
-                )
-            )
+        context = aws_context(self)
+        policy = policy_document(
+            key_policy,
+            partition=context.partition,
+            account_id=context.account_id,
+            administrator_arns=list(args.administrator_arns),
+            service_principals=list(args.service_principals),
         )
         self.key = aws.kms.Key(
             f"{name}-key",

@@ -25,7 +25,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
-from components._aws import aws_context, policy_json, service_endpoint
+from components._aws import aws_context, policy_document, service_endpoint
 from components._validate import (
     KMS_KEY_ARN,
     ArgsError,
@@ -298,6 +298,28 @@ def execution_role_policy(
             },
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def sagemaker_role(
+    name: str,
+    parent: pulumi.Resource,
+    *,
+    description: str,
+    account_id: pulumi.Input[str],
+    policy: pulumi.Input[str],
+    tags: Mapping[str, str],
+) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    """A role SageMaker assumes for this account, with one inline policy."""
+    child = pulumi.ResourceOptions(parent=parent)
+    role = aws.iam.Role(
+        name,
+        description=description,
+        assume_role_policy=policy_document(sagemaker_trust_policy, account_id=account_id),
+        tags=dict(tags),
+        opts=child,
+    )
+    inline = aws.iam.RolePolicy(name, role=role.id, policy=policy, opts=child)
+    return role, inline
 
 
 # --- ModelEndpoint -------------------------------------------------------------------------------
@@ -596,36 +618,24 @@ class ModelEndpoint(pulumi.ComponentResource):
         ]
 
         context = aws_context(self)
-        self.role = aws.iam.Role(
+        self.role, role_policy = sagemaker_role(
             f"{name}-execution",
+            self,
             description=f"SageMaker execution role of the {endpoint_name} endpoint",
-            assume_role_policy=context.apply(
-                lambda c: policy_json(sagemaker_trust_policy(c.account_id))
+            account_id=context.account_id,
+            policy=policy_document(
+                execution_role_policy,
+                partition=context.partition,
+                account_id=context.account_id,
+                region=context.region,
+                repository_arn=args.repository_arn,
+                bucket_arn=args.artifacts_bucket_arn,
+                model_prefix=args.model_prefix,
+                capture_prefix=args.capture_prefix if capture else None,
+                kms_key_arn=args.kms_key_arn,
+                alarm_names=self.alarm_names,
             ),
             tags=tags,
-            opts=child,
-        )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-execution",
-            role=self.role.id,
-            policy=pulumi.Output.all(
-                context, args.repository_arn, args.artifacts_bucket_arn, args.kms_key_arn
-            ).apply(
-                lambda v: policy_json(
-                    execution_role_policy(
-                        partition=v[0].partition,
-                        account_id=v[0].account_id,
-                        region=v[0].region,
-                        repository_arn=v[1],
-                        bucket_arn=v[2],
-                        model_prefix=args.model_prefix,
-                        capture_prefix=args.capture_prefix if capture else None,
-                        kms_key_arn=v[3],
-                        alarm_names=self.alarm_names,
-                    )
-                )
-            ),
-            opts=child,
         )
 
         container: dict[str, Any] = {"image": args.image_uri, "mode": "SingleModel"}

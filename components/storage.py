@@ -14,7 +14,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import policy_json, retained_with, service_endpoint, stateful
+from components._aws import (
+    policy_document,
+    retained_with,
+    service_endpoint,
+    stateful,
+)
 from components._validate import (
     KEY_PREFIX,
     KMS_KEY_ARN,
@@ -272,7 +277,7 @@ class DataBucket(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=self.bucket.id,
-            policy=self.bucket.arn.apply(lambda arn: policy_json(tls_only_bucket_policy(arn))),
+            policy=policy_document(tls_only_bucket_policy, bucket_arn=self.bucket.arn),
             # S3 rejects concurrent changes to the policy and the public access block.
             opts=retained_with(self, args.protect, depends_on=[public_access]),
         )
@@ -331,18 +336,13 @@ class DvcRemote(pulumi.ComponentResource):
         tags = dict(args.bucket.tags)
 
         def access_policy(write: bool) -> pulumi.Output[str]:
-            return pulumi.Output.all(
-                self.bucket.arn, self.bucket.kms_key_arn, self.bucket.bucket.region
-            ).apply(
-                lambda v: policy_json(
-                    dvc_access_policy(
-                        bucket_arn=v[0],
-                        prefix=args.prefix,
-                        kms_key_arn=v[1],
-                        region=v[2],
-                        write=write,
-                    )
-                )
+            return policy_document(
+                dvc_access_policy,
+                bucket_arn=self.bucket.arn,
+                prefix=args.prefix,
+                kms_key_arn=self.bucket.kms_key_arn,
+                region=self.bucket.bucket.region,
+                write=write,
             )
 
         self.read_only_policy = aws.iam.Policy(

@@ -153,11 +153,7 @@ def run(
             clock=clock,
             progress=_stderr,
         )
-        if not watched.ok:
-            _stderr(f"error: {watched.message}")
-            return 1
-        print(watched.message)
-        return 0
+        return _report(watched.ok, watched.message)
     smoked = smoke_test(
         make_client("sagemaker-runtime", args.region),
         args.endpoint,
@@ -167,10 +163,15 @@ def run(
         max_p95_ms=args.max_p95_ms,
         clock=timer,
     )
-    if not smoked.ok:
-        _stderr(f"error: {smoked.message}")
+    return _report(smoked.ok, smoked.message)
+
+
+def _report(ok: bool, message: str) -> int:
+    """Success on stdout (exit 0); a failure as one ``error:`` line on stderr (exit 1)."""
+    if not ok:
+        _stderr(f"error: {message}")
         return 1
-    print(smoked.message)
+    print(message)
     return 0
 
 

@@ -11,6 +11,17 @@ import pulumi
 import pulumi_aws as aws
 
 
+def partition_of(region: str) -> str:
+    """The AWS partition a region belongs to."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("eusc-"):
+        return "aws-eusc"
+    return "aws"
+
+
 @dataclass(frozen=True)
 class AwsContext:
     """Where a component is being deployed, as reported by its provider."""
@@ -33,6 +44,8 @@ def aws_context(parent: pulumi.Resource) -> AwsContext:
 def policy_document(build: Callable[..., Mapping[str, Any]], **inputs: Any) -> pulumi.Output[str]:
     """The JSON of a pure policy builder, called once its keyword inputs (Outputs, lists of
     Outputs or plain values) are known."""
+    if not inputs:  # Output.all() of nothing resolves to a list, not a mapping
+        return pulumi.Output.from_input(policy_json(build()))
     return pulumi.Output.all(**inputs).apply(lambda values: policy_json(build(**values)))
 
 

@@ -17,12 +17,14 @@ ACCOUNT_ID = re.compile(r"^\d{12}$")
 IAM_PRINCIPAL_ARN = re.compile(
     r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::\d{12}:(?:root|(?:role|user)/[\w+=,.@/-]{1,512})$"
 )
+IAM_POLICY_ARN = re.compile(r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::(?:\d{12}|aws):policy/.+$")
 KMS_KEY_ARN = re.compile(
     r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:kms:[a-z0-9-]+:\d{12}:(?:key|alias)/[\w/-]+$"
 )
 SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9][a-z0-9.-]*\.amazonaws\.com(?:\.cn)?$")
 # S3 object keys may hold almost anything; a DVC/artifact prefix should be a plain path.
 KEY_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(?:/[A-Za-z0-9!_.*'()-]+)*$")
+IAM_PATH = re.compile(r"^/(?:[A-Za-z0-9+=,.@_-]+/)*$")
 TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$", re.UNICODE)
 
 
@@ -84,6 +86,15 @@ def check_force_delete(field: str, force: Any, protect: Any, what: str) -> None:
     if force and protect:
         raise ArgsError(
             field, force, f"{field}=True needs protect=False (a protected {what} is retained)"
+        )
+
+
+def check_iam(path: Any, boundary: Any) -> None:
+    """The IAM path and optional permissions boundary of the roles/policies a component makes."""
+    check_pattern("iam_path", path, IAM_PATH, "an IAM path such as / or /mlops-platform/")
+    if boundary is not None:
+        check_pattern(
+            "permissions_boundary_arn", boundary, IAM_POLICY_ARN, "an IAM managed policy ARN"
         )
 
 

@@ -19,6 +19,7 @@ from components._validate import (
     check_choice,
     check_each,
     check_force_delete,
+    check_iam,
     check_int,
     check_pattern,
     check_tags,
@@ -305,6 +306,10 @@ class ModelRegistryArgs:
     """Maintenance window start such as ``TUE:03:30`` (UTC)."""
     artifact_bucket: DataBucketArgs = field(default_factory=DataBucketArgs)
     """The MLflow artifact bucket (its key, retention and protection)."""
+    iam_path: str = "/"
+    """IAM path of the MLflow role."""
+    permissions_boundary_arn: pulumi.Input[str] | None = None
+    """Permissions boundary of the MLflow role (required when CI deploys create it)."""
     protect: bool = True
     """Protect the package groups (they hold every registered model version) and retain them."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -342,6 +347,7 @@ class ModelRegistryArgs:
             )
         if not isinstance(self.artifact_bucket, DataBucketArgs):
             raise ArgsError("artifact_bucket", self.artifact_bucket, "expected DataBucketArgs")
+        check_iam(self.iam_path, self.permissions_boundary_arn)
         check_bool("protect", self.protect)
         check_tags("tags", self.tags)
 
@@ -393,6 +399,8 @@ class ModelRegistry(pulumi.ComponentResource):
                     automatic_model_registration=args.automatic_model_registration,
                 ),
                 tags=tags,
+                path=args.iam_path,
+                permissions_boundary=args.permissions_boundary_arn,
             )
             server = aws.sagemaker.MlflowTrackingServer(
                 f"{name}-tracking",

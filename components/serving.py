@@ -31,6 +31,7 @@ from components._validate import (
     ArgsError,
     check_bool,
     check_choice,
+    check_iam,
     check_int,
     check_pattern,
     check_tags,
@@ -308,6 +309,8 @@ def sagemaker_role(
     account_id: pulumi.Input[str],
     policy: pulumi.Input[str],
     tags: Mapping[str, str],
+    path: str = "/",
+    permissions_boundary: pulumi.Input[str] | None = None,
 ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
     """A role SageMaker assumes for this account, with one inline policy."""
     child = pulumi.ResourceOptions(parent=parent)
@@ -315,6 +318,8 @@ def sagemaker_role(
         name,
         description=description,
         assume_role_policy=policy_document(sagemaker_trust_policy, account_id=account_id),
+        path=path,
+        permissions_boundary=permissions_boundary,
         tags=dict(tags),
         opts=child,
     )
@@ -405,6 +410,10 @@ class ModelEndpointArgs:
     """Optionally also roll back when 4XX errors exceed this % of invocations."""
     alarm_subscriptions: Sequence[AlarmSubscription] = ()
     """Subscriptions of the alarm topic."""
+    iam_path: str = "/"
+    """IAM path of the execution role (CI deploy roles manage only their platform's path)."""
+    permissions_boundary_arn: pulumi.Input[str] | None = None
+    """Permissions boundary of the execution role (required when CI deploys create it)."""
     enable_network_isolation: bool | None = None
     """The container gets no network access (the reference server needs none). Default: on
     where supported, i.e. provisioned endpoints; serverless endpoints do not support it."""
@@ -515,6 +524,7 @@ class ModelEndpointArgs:
                 raise ArgsError(f"alarm_subscriptions[{index}]", sub, "expected AlarmSubscription")
         if self.enable_network_isolation is not None:
             check_bool("enable_network_isolation", self.enable_network_isolation)
+        check_iam(self.iam_path, self.permissions_boundary_arn)
         check_tags("tags", self.tags)
         if self.mode == "serverless":
             self._check_serverless()
@@ -636,6 +646,8 @@ class ModelEndpoint(pulumi.ComponentResource):
                 alarm_names=self.alarm_names,
             ),
             tags=tags,
+            path=args.iam_path,
+            permissions_boundary=args.permissions_boundary_arn,
         )
 
         container: dict[str, Any] = {"image": args.image_uri, "mode": "SingleModel"}

@@ -25,6 +25,7 @@ from components._validate import (
     KMS_KEY_ARN,
     ArgsError,
     check_force_delete,
+    check_iam,
     check_int,
     check_optional_int,
     check_pattern,
@@ -303,6 +304,8 @@ class DvcRemoteArgs:
     """Name of the remote in the generated ``.dvc/config``."""
     bucket: DataBucketArgs = field(default_factory=DataBucketArgs)
     """The hardened bucket behind the remote."""
+    iam_path: str = "/"
+    """IAM path of the two managed policies."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.prefix, str) or not KEY_PREFIX.match(self.prefix):
@@ -316,6 +319,7 @@ class DvcRemoteArgs:
         )
         if not isinstance(self.bucket, DataBucketArgs):
             raise ArgsError("bucket", self.bucket, "expected DataBucketArgs")
+        check_iam(self.iam_path, None)
 
 
 class DvcRemote(pulumi.ComponentResource):
@@ -348,6 +352,7 @@ class DvcRemote(pulumi.ComponentResource):
         self.read_only_policy = aws.iam.Policy(
             f"{name}-read-only",
             description=f"DVC pull from the {name} remote",
+            path=args.iam_path,
             policy=access_policy(write=False),
             tags=tags,
             opts=child,
@@ -355,6 +360,7 @@ class DvcRemote(pulumi.ComponentResource):
         self.read_write_policy = aws.iam.Policy(
             f"{name}-read-write",
             description=f"DVC push and pull to the {name} remote",
+            path=args.iam_path,
             policy=access_policy(write=True),
             tags=tags,
             opts=child,

@@ -27,6 +27,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 
+from components._aws import partition_of
+
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 
@@ -91,16 +93,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, pulumi.Resource):
         return f"[resource {type(value).__name__}]"
     return str(value)
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    if region.startswith("eusc-"):
-        return "aws-eusc"
-    return "aws"
 
 
 def _digest(*parts: str) -> str:
@@ -230,6 +222,20 @@ def _docker_image(m: RecordingMocks, args, state: dict, suffix: str) -> str:
     return state["repoDigest"]
 
 
+def _oidc_arn(m: RecordingMocks, url: str) -> str:
+    host = url.removeprefix("https://")
+    return f"arn:{m.partition}:iam::{m.account_id}:oidc-provider/{host}"
+
+
+def _oidc_provider(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    state["arn"] = _oidc_arn(m, state["url"])
+    return state["arn"]
+
+
+def _attachment(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    return f"{state.get('role', args.name)}-{suffix}"
+
+
 def _generic(m: RecordingMocks, args, state: dict, suffix: str) -> str:
     """Any other AWS resource: an id and, unless given, an ARN of the service's usual shape."""
     resource_id = f"{args.name}-{suffix}"
@@ -276,6 +282,8 @@ FABRICATORS: dict[str, Fabricator] = {
         "autoscaling", "scalingPolicy:{name}", id_from="name"
     ),
     "docker:index/image:Image": _docker_image,
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _attachment,
 }
 
 
@@ -379,6 +387,14 @@ INVOKES: dict[str, Callable[[RecordingMocks, dict], dict]] = {
         "expiresAt": "2030-01-01T00:00:00Z",
         "registryId": a.get("registryId", m.account_id),
         "id": m.region,
+    },
+    "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider": lambda m, a: {
+        "arn": _oidc_arn(m, a["url"]),
+        "url": a["url"].removeprefix("https://"),
+        "clientIdLists": ["sts.amazonaws.com"],
+        "thumbprintLists": [],
+        "tags": {},
+        "id": _oidc_arn(m, a["url"]),
     },
     "aws:index/getRegion:getRegion": lambda m, a: {
         "region": m.region,

@@ -26,7 +26,9 @@ from components import (
     DvcRemoteArgs,
     EncryptionKeyArgs,
 )
+from components._aws import partition_of
 from components._validate import ACCOUNT_ID, check_tags
+from components.ci import BUCKET_NAME, CiIdentityArgs
 from components.registry import ModelRegistryArgs
 from components.serving import AlarmSubscription, ModelEndpointArgs, ServingImageArgs
 
@@ -211,6 +213,18 @@ ENDPOINT = {
     "alarmSubscriptions": Key("alarm_subscriptions", _subscriptions, "[{protocol, endpoint}]"),
     "networkIsolation": Key("enable_network_isolation", _bool, "default: where supported"),
 }
+CI = {
+    "githubRepository": Key("github_repository", _str, "owner/repo allowed to assume the roles"),
+    "stateKeyArn": Key("state_key_arn", _str, "KMS key of the awskms:// secrets provider"),
+    "defaultBranch": Key("default_branch", _str, "branch whose pushes may preview"),
+    "createGithubProvider": Key("create_github_provider", _bool, "or look it up"),
+    "gitlabProject": Key("gitlab_project", _str, "group/project for GitLab roles"),
+    "gitlabHost": Key("gitlab_host", _str, "GitLab instance host"),
+    "createGitlabProvider": Key("create_gitlab_provider", _bool, "or look it up"),
+    "maxSessionHours": Key("max_session_hours", _int, "1-12"),
+}
+# Named by the bucket, not its ARN: the bootstrap stack outputs the name.
+CI_STATE_BUCKET = "stateBucket"
 MODEL_SOURCES = ("data", "latest-approved", "pinned")
 ECR_IMAGE_URI = re.compile(
     r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[a-z0-9._/-]+"
@@ -225,6 +239,7 @@ BLOCKS: dict[str, dict[str, Key]] = {
     "data": {**DVC, **BUCKETS},
     "modelRegistry": MODEL_REGISTRY,
     "serving": {**RELEASE, **ENDPOINT},
+    "ci": {**CI, CI_STATE_BUCKET: Key("state_bucket", _str, "Pulumi state bucket name")},
 }
 PROJECT_KEYS = ("environment", "protectStatefulResources", *BLOCKS)
 AWS_KEYS = ("region", "allowedAccountIds", "defaultTags", "profile")
@@ -261,6 +276,7 @@ class Settings:
     artifacts: DataBucketArgs
     model_registry: ModelRegistryArgs | None = None
     serving: ServingSettings | None = None
+    ci: CiIdentityArgs | None = None
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -480,6 +496,28 @@ def load() -> Settings:
             model_registry=model_registry,
         )
 
+    ci = None
+    if ns + "ci" in config:
+        ci_values = _fields(ns + "ci", BLOCKS["ci"], blocks["ci"])
+        bucket_name = ci_values.pop("state_bucket", None)
+        if not isinstance(bucket_name, str) or not BUCKET_NAME.match(bucket_name):
+            raise ConfigError(
+                f"{ns}ci.{CI_STATE_BUCKET}",
+                _MISSING if bucket_name is None else bucket_name,
+                "expected the Pulumi state bucket's name (bootstrap output stateBucket)",
+            )
+        for name in ("githubRepository", "stateKeyArn"):
+            if CI[name].field not in ci_values:
+                raise ConfigError(f"{ns}ci.{name}", _MISSING, f"required: {CI[name].doc}")
+        ci = _args(
+            CiIdentityArgs,
+            ns + "ci",
+            _names(CI, project),
+            environment=environment,
+            state_bucket_arn=f"arn:{partition_of(region)}:s3:::{bucket_name}",
+            **ci_values,
+        )
+
     return Settings(
         project=project,
         stack=stack,
@@ -495,6 +533,7 @@ def load() -> Settings:
         artifacts=bucket,
         model_registry=model_registry,
         serving=serving,
+        ci=ci,
     )
 
 

@@ -19,6 +19,7 @@ from components import (
     DvcRemote,
     EncryptionKey,
 )
+from components.ci import PLATFORM_IAM_PATH, CiIdentity
 from components.registry import ModelRegistry
 from components.serving import ModelEndpoint, ServingImage, ServingImageArgs
 from infra.settings import Settings
@@ -49,6 +50,7 @@ class Platform:
     artifacts: DataBucket
     models: ModelRegistry | None = None
     endpoint: ModelEndpoint | None = None
+    ci: CiIdentity | None = None
 
 
 def provider(settings: Settings) -> aws.Provider:
@@ -84,6 +86,21 @@ def build(settings: Settings) -> Platform:
     aws_provider = provider(settings)
     opts = pulumi.ResourceOptions(providers={"aws": aws_provider})
 
+    # Roles and policies the platform creates live under one IAM path and, when CI deploys,
+    # under the boundary of the CI deploy role: that is all the deploy role may manage in IAM.
+    ci = CiIdentity("ci", settings.ci, opts) if settings.ci is not None else None
+    iam = {
+        "iam_path": PLATFORM_IAM_PATH,
+        "permissions_boundary_arn": ci.boundary_arn if ci is not None else None,
+    }
+    if ci is not None:
+        pulumi.export("ciPreviewRoleArn", ci.preview_role_arn)
+        pulumi.export("ciDeployRoleArn", ci.deploy_role_arn)
+        pulumi.export("ciBoundaryArn", ci.boundary_arn)
+        if ci.gitlab_deploy_role_arn is not None:
+            pulumi.export("ciGitlabPreviewRoleArn", ci.gitlab_preview_role_arn)
+            pulumi.export("ciGitlabDeployRoleArn", ci.gitlab_deploy_role_arn)
+
     encryption = settings.encryption
     if settings.serving is not None:
         principals = {*encryption.service_principals, ALARM_PUBLISHER}
@@ -92,7 +109,11 @@ def build(settings: Settings) -> Platform:
     registry = ContainerRegistry("registry", replace(settings.registry, kms_key_arn=key.arn), opts)
     dvc = DvcRemote(
         "dvc",
-        replace(settings.dvc, bucket=replace(settings.dvc.bucket, kms_key_arn=key.arn)),
+        replace(
+            settings.dvc,
+            bucket=replace(settings.dvc.bucket, kms_key_arn=key.arn),
+            iam_path=PLATFORM_IAM_PATH,
+        ),
         opts,
     )
     artifacts = DataBucket("artifacts", replace(settings.artifacts, kms_key_arn=key.arn), opts)
@@ -116,7 +137,9 @@ def build(settings: Settings) -> Platform:
     if settings.model_registry is not None:
         registry_args = settings.model_registry
         bucket_args = replace(registry_args.artifact_bucket, kms_key_arn=key.arn)
-        models = ModelRegistry("models", replace(registry_args, artifact_bucket=bucket_args), opts)
+        models = ModelRegistry(
+            "models", replace(registry_args, artifact_bucket=bucket_args, **iam), opts
+        )
         pulumi.export("modelPackageGroups", models.group_names)
         if models.tracking_server_url is not None:
             pulumi.export("mlflowTrackingServerArn", models.tracking_server_arn)
@@ -131,8 +154,9 @@ def build(settings: Settings) -> Platform:
             registry=registry,
             artifacts=artifacts,
             package_arn=package_arn,
+            iam=iam,
         )
-    return Platform(aws_provider, key, registry, dvc, artifacts, models, endpoint)
+    return Platform(aws_provider, key, registry, dvc, artifacts, models, endpoint, ci)
 
 
 def serve(
@@ -143,6 +167,7 @@ def serve(
     registry: ContainerRegistry,
     artifacts: DataBucket,
     package_arn: str | None,
+    iam: dict,
 ) -> ModelEndpoint:
     """The serving image (built here, or pushed by CI) and the endpoint that runs it."""
     serving = settings.serving
@@ -169,6 +194,7 @@ def serve(
         artifacts_bucket_arn=artifacts.arn,
         kms_key_arn=key.arn,
         **wiring,
+        **iam,
     )
     endpoint = ModelEndpoint(
         "endpoint", endpoint_args, pulumi.ResourceOptions(providers={"aws": aws_provider})

@@ -7,6 +7,7 @@ import pulumi_aws as aws
 import pytest
 from conftest import ACCOUNT, after_registration
 
+from components._aws import partition_of
 from infra import mocks as recording
 
 
@@ -68,7 +69,7 @@ def test_deprecated_resources_are_reported_as_warnings(mocks):
     [("eu-west-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")],
 )
 def test_partition_follows_the_region(region, partition):
-    assert recording.partition_of(region) == partition
+    assert partition_of(region) == partition
 
 
 def test_plain_values_are_json_ready():

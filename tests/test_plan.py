@@ -394,6 +394,36 @@ BAD_CONFIGS = [
         "mlops-platform:modelRegistry.mlflowSize",
     ),
     (
+        "wildcard repository",
+        _set(("mlops-platform:ci", "githubRepository"), "my-org/*"),
+        'mlops-platform:ci.githubRepository: got "my-org/*"',
+    ),
+    (
+        "bad state bucket",
+        _set(("mlops-platform:ci", "stateBucket"), "Not_A_Bucket"),
+        'mlops-platform:ci.stateBucket: got "Not_A_Bucket"',
+    ),
+    (
+        "missing state key",
+        _delete("mlops-platform:ci", "stateKeyArn"),
+        "mlops-platform:ci.stateKeyArn: got nothing",
+    ),
+    (
+        "state key not an arn",
+        _set(("mlops-platform:ci", "stateKeyArn"), "alias/pulumi"),
+        'mlops-platform:ci.stateKeyArn: got "alias/pulumi"; expected a KMS key ARN',
+    ),
+    (
+        "unknown ci key",
+        _set(("mlops-platform:ci", "roleName"), "x"),
+        'mlops-platform:ci.roleName: got "x"; unknown key',
+    ),
+    (
+        "session too long",
+        _set(("mlops-platform:ci", "maxSessionHours"), 24),
+        "mlops-platform:ci.maxSessionHours: got 24",
+    ),
+    (
         "bad memory size",
         _set((SERVING, "serverlessMemoryMb"), 1500),
         f"{SERVING}.serverlessMemoryMb: got 1500; expected one of 1024",

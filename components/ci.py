@@ -1,0 +1,512 @@
+"""CI identity: ``CiIdentity``, OIDC roles that let GitHub Actions (and optionally GitLab CI) work
+on one environment's account with no long-lived keys.
+
+- The *preview* role is read-only (AWS ``ReadOnlyAccess`` minus data reads) plus the Pulumi state:
+  what ``pulumi preview --refresh`` needs. Pull requests and the default branch may assume it.
+- The *deploy* role may be assumed only from the GitHub environment named like the stack
+  (``repo:<owner>/<repo>:environment:<env>``). It manages the services the platform uses, and may
+  create IAM roles only under the permissions boundary created here, which it cannot change.
+
+Trust and permission documents are pure functions below.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components._aws import aws_context, policy_document
+from components._validate import (
+    KMS_KEY_ARN,
+    ArgsError,
+    check_bool,
+    check_int,
+    check_pattern,
+    check_tags,
+)
+
+TYPE = "mlops:ci:CiIdentity"
+
+AUDIENCE = "sts.amazonaws.com"
+GITHUB_ISSUER = "token.actions.githubusercontent.com"
+GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+GITLAB_PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)+$")
+GITLAB_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+ENVIRONMENT = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
+BRANCH = re.compile(r"^[A-Za-z0-9._/-]{1,255}$")
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+# Services the platform's stacks manage; the deploy role may act on these only.
+MANAGED_SERVICES = (
+    "application-autoscaling",
+    "cloudwatch",
+    "ecr",
+    "kms",
+    "logs",
+    "s3",
+    "sagemaker",
+    "sns",
+)
+# Reads of data (not configuration) that AWS ReadOnlyAccess would otherwise allow.
+DATA_READS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "kinesis:GetRecords",
+    "logs:FilterLogEvents",
+    "logs:GetLogEvents",
+    "logs:StartQuery",
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "sagemaker:Search",
+    "secretsmanager:GetSecretValue",
+    "sqs:ReceiveMessage",
+    "ssm:GetParameter",
+    "ssm:GetParameterHistory",
+    "ssm:GetParameters",
+    "ssm:GetParametersByPath",
+)
+
+
+# --- pure documents ------------------------------------------------------------------------------
+
+
+def oidc_trust_policy(
+    *, provider_arn: str, issuer: str, subjects: Sequence[str], audience: str = AUDIENCE
+) -> dict[str, Any]:
+    """Web-identity trust pinned to an audience and to exact subjects (``StringEquals``); a
+    subject with ``*`` (GitLab ref patterns) is matched with ``StringLike`` instead."""
+    exact = sorted(s for s in subjects if "*" not in s)
+    patterns = sorted(s for s in subjects if "*" in s)
+    condition: dict[str, dict[str, Any]] = {"StringEquals": {f"{issuer}:aud": audience}}
+    if exact:
+        condition["StringEquals"][f"{issuer}:sub"] = exact
+    if patterns:
+        condition["StringLike"] = {f"{issuer}:sub": patterns}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": condition,
+            }
+        ],
+    }
+
+
+def github_subjects(repository: str, *, environment: str | None, branch: str) -> list[str]:
+    """``sub`` claims: a deploy role trusts one environment; the preview role trusts pull
+    requests and the default branch (the nightly drift check)."""
+    if environment is not None:
+        return [f"repo:{repository}:environment:{environment}"]
+    return [f"repo:{repository}:pull_request", f"repo:{repository}:ref:refs/heads/{branch}"]
+
+
+def gitlab_subjects(project: str, *, environment: str | None, branch: str) -> list[str]:
+    """GitLab ``sub`` claims (``project_path:<path>:ref_type:<type>:ref:<ref>``): previews from
+    any branch of the project; dev deploys from the default branch; staging and prod from
+    version tags (protect ``v*`` tags in GitLab)."""
+    base = f"project_path:{project}:ref_type"
+    if environment is None:
+        return [f"{base}:branch:ref:*"]
+    if environment == "dev":
+        return [f"{base}:branch:ref:{branch}"]
+    return [f"{base}:tag:ref:v*"]
+
+
+def state_access_policy(
+    *, state_bucket_arn: str, state_key_arn: str, write: bool
+) -> dict[str, Any]:
+    """The Pulumi state: read (preview) or read-write (deploy), and the secrets provider key."""
+    object_actions = ["s3:GetObject"] + (["s3:DeleteObject", "s3:PutObject"] if write else [])
+    key_actions = ["kms:Decrypt"] + (["kms:Encrypt", "kms:GenerateDataKey"] if write else [])
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "StateBucket",
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
+                "Resource": state_bucket_arn,
+            },
+            {
+                "Sid": "StateObjects",
+                "Effect": "Allow",
+                "Action": object_actions,
+                "Resource": f"{state_bucket_arn}/*",
+            },
+            {
+                "Sid": "SecretsProvider",
+                "Effect": "Allow",
+                "Action": key_actions,
+                "Resource": state_key_arn,
+            },
+        ],
+    }
+
+
+def preview_policy(*, state_bucket_arn: str) -> dict[str, Any]:
+    """Taken from ReadOnlyAccess: reads of data, except the state bucket's objects."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "NoDataReads",
+                "Effect": "Deny",
+                "Action": list(DATA_READS),
+                "NotResource": [f"{state_bucket_arn}/*"],
+            }
+        ],
+    }
+
+
+def permissions_boundary_policy() -> dict[str, Any]:
+    """The most any role created by the deploy role may ever do: use the platform's services,
+    never administer IAM, the organisation or the account."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PlatformServices",
+                "Effect": "Allow",
+                "Action": [f"{service}:*" for service in MANAGED_SERVICES] + ["sts:AssumeRole"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "NoAdministration",
+                "Effect": "Deny",
+                "Action": ["account:*", "iam:*", "organizations:*"],
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+PLATFORM_IAM_PATH = "/mlops-platform/"
+"""IAM path of every role and policy the platform's components create under CI."""
+
+
+def deploy_policy(
+    *,
+    partition: str,
+    account_id: str,
+    boundary_arn: str,
+    protected_arns: Sequence[str],
+    iam_path: str = PLATFORM_IAM_PATH,
+) -> dict[str, Any]:
+    """What the deploy role may do: the managed services; in IAM, only roles and policies under
+    ``iam_path``, roles only with the boundary attached; never the CI roles, the boundary or the
+    OIDC providers (``protected_arns``), which only an administrator changes."""
+    iam = f"arn:{partition}:iam::{account_id}"
+    roles, policies = f"{iam}:role{iam_path}*", f"{iam}:policy{iam_path}*"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ManagedServices",
+                "Effect": "Allow",
+                "Action": [f"{service}:*" for service in MANAGED_SERVICES],
+                "Resource": "*",
+            },
+            {
+                "Sid": "ReadIam",
+                "Effect": "Allow",
+                "Action": ["iam:Get*", "iam:List*"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "RolesOnlyUnderTheBoundary",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:AttachRolePolicy",
+                    "iam:CreateRole",
+                    "iam:DeleteRolePolicy",
+                    "iam:DetachRolePolicy",
+                    "iam:PutRolePermissionsBoundary",
+                    "iam:PutRolePolicy",
+                ],
+                "Resource": roles,
+                "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary_arn}},
+            },
+            {
+                "Sid": "PlatformRoles",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:DeleteRole",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:UpdateRole",
+                    "iam:UpdateRoleDescription",
+                ],
+                "Resource": roles,
+            },
+            {
+                "Sid": "PlatformPolicies",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:CreatePolicy",
+                    "iam:CreatePolicyVersion",
+                    "iam:DeletePolicy",
+                    "iam:DeletePolicyVersion",
+                    "iam:TagPolicy",
+                    "iam:UntagPolicy",
+                ],
+                "Resource": policies,
+            },
+            {
+                "Sid": "PassPlatformRolesToServices",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": roles,
+                "Condition": {
+                    "StringEquals": {
+                        "iam:PassedToService": [
+                            "application-autoscaling.amazonaws.com",
+                            "sagemaker.amazonaws.com",
+                        ]
+                    }
+                },
+            },
+            {
+                "Sid": "KeepBoundaries",
+                "Effect": "Deny",
+                "Action": "iam:DeleteRolePermissionsBoundary",
+                "Resource": "*",
+            },
+            {
+                "Sid": "NeverChangeTheCiIdentity",
+                "Effect": "Deny",
+                "NotAction": ["iam:Get*", "iam:List*"],
+                "Resource": sorted(protected_arns),
+            },
+        ],
+    }
+
+
+# --- CiIdentity ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CiIdentityArgs:
+    """Arguments of :class:`CiIdentity`."""
+
+    github_repository: str
+    """``owner/repo`` whose workflows may assume the roles (never a wildcard)."""
+    environment: str
+    """GitHub environment (and stack) the deploy role belongs to, e.g. ``prod``."""
+    state_bucket_arn: pulumi.Input[str]
+    """Bucket of the Pulumi S3 backend (bootstrap/)."""
+    state_key_arn: pulumi.Input[str]
+    """KMS key of the ``awskms://`` secrets provider (bootstrap/)."""
+    default_branch: str = "main"
+    """Branch whose pushes may assume the preview role (drift checks)."""
+    create_github_provider: bool = True
+    """Create the account's GitHub OIDC provider; ``False`` looks up the one another stack in
+    the same account owns (an account has one provider per issuer)."""
+    gitlab_project: str | None = None
+    """``group/project`` on GitLab whose pipelines may assume GitLab roles; none by default."""
+    gitlab_host: str = "gitlab.com"
+    """GitLab instance (its OIDC issuer)."""
+    create_gitlab_provider: bool = True
+    """Create the GitLab OIDC provider, or look it up."""
+    max_session_hours: int = 1
+    """Longest session a pipeline may hold (1-12 hours)."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child."""
+
+    def __post_init__(self) -> None:
+        check_pattern("github_repository", self.github_repository, GITHUB_REPOSITORY, "owner/repo")
+        check_pattern("environment", self.environment, ENVIRONMENT, "a GitHub environment name")
+        check_pattern("default_branch", self.default_branch, BRANCH, "a branch name")
+        check_pattern("state_key_arn", self.state_key_arn, KMS_KEY_ARN, "a KMS key ARN")
+        check_bool("create_github_provider", self.create_github_provider)
+        if self.gitlab_project is not None:
+            check_pattern("gitlab_project", self.gitlab_project, GITLAB_PROJECT, "group/project")
+        check_pattern(
+            "gitlab_host", self.gitlab_host, GITLAB_HOST, "a host name such as gitlab.com"
+        )
+        check_bool("create_gitlab_provider", self.create_gitlab_provider)
+        check_int("max_session_hours", self.max_session_hours, 1, 12)
+        check_tags("tags", self.tags)
+        for name in ("github_repository", "gitlab_project", "environment", "default_branch"):
+            value = getattr(self, name)
+            if isinstance(value, str) and "*" in value:
+                raise ArgsError(name, value, "wildcards are not allowed")
+
+
+@dataclass(frozen=True)
+class _Issuer:
+    host: str
+    provider_arn: pulumi.Output[str]
+
+
+class CiIdentity(pulumi.ComponentResource):
+    """OIDC providers and the preview and deploy roles of one environment (module docstring)."""
+
+    preview_role_arn: pulumi.Output[str]
+    deploy_role_arn: pulumi.Output[str]
+    boundary_arn: pulumi.Output[str]
+    gitlab_preview_role_arn: pulumi.Output[str] | None
+    gitlab_deploy_role_arn: pulumi.Output[str] | None
+
+    def __init__(
+        self, name: str, args: CiIdentityArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(TYPE, name, None, opts)
+        self._name = name
+        self._args = args
+        self._context = aws_context(self)
+        tags = dict(args.tags)
+
+        self.boundary = aws.iam.Policy(
+            f"{name}-boundary",
+            description="Permissions boundary of every role the CI deploy role creates",
+            policy=policy_document(permissions_boundary_policy),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.boundary_arn = self.boundary.arn
+
+        github = self._issuer("github", GITHUB_ISSUER, args.create_github_provider)
+        self.preview_role_arn, self.deploy_role_arn = self._roles(
+            "github",
+            github,
+            preview=github_subjects(
+                args.github_repository, environment=None, branch=args.default_branch
+            ),
+            deploy=github_subjects(
+                args.github_repository, environment=args.environment, branch=args.default_branch
+            ),
+        )
+        self.gitlab_preview_role_arn = None
+        self.gitlab_deploy_role_arn = None
+        if args.gitlab_project is not None:
+            gitlab = self._issuer("gitlab", args.gitlab_host, args.create_gitlab_provider)
+            self.gitlab_preview_role_arn, self.gitlab_deploy_role_arn = self._roles(
+                "gitlab",
+                gitlab,
+                preview=gitlab_subjects(
+                    args.gitlab_project, environment=None, branch=args.default_branch
+                ),
+                deploy=gitlab_subjects(
+                    args.gitlab_project, environment=args.environment, branch=args.default_branch
+                ),
+            )
+
+        self.register_outputs(
+            {
+                "previewRoleArn": self.preview_role_arn,
+                "deployRoleArn": self.deploy_role_arn,
+                "boundaryArn": self.boundary_arn,
+                "gitlabPreviewRoleArn": self.gitlab_preview_role_arn,
+                "gitlabDeployRoleArn": self.gitlab_deploy_role_arn,
+            }
+        )
+
+    def _issuer(self, kind: str, host: str, create: bool) -> _Issuer:
+        url = f"https://{host}"
+        if create:
+            provider = aws.iam.OpenIdConnectProvider(
+                f"{self._name}-{kind}-oidc",
+                url=url,
+                client_id_lists=[AUDIENCE],
+                tags=dict(self._args.tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            return _Issuer(host, provider.arn)
+        found = aws.iam.get_open_id_connect_provider_output(
+            url=url, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        return _Issuer(host, found.arn)
+
+    def _roles(
+        self, kind: str, issuer: _Issuer, *, preview: list[str], deploy: list[str]
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        args, name, child = self._args, self._name, pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+
+        def role(role_name: str, subjects: list[str], description: str) -> aws.iam.Role:
+            return aws.iam.Role(
+                role_name,
+                description=description,
+                assume_role_policy=policy_document(
+                    oidc_trust_policy,
+                    provider_arn=issuer.provider_arn,
+                    issuer=issuer.host,
+                    subjects=subjects,
+                ),
+                max_session_duration=args.max_session_hours * 3600,
+                tags=tags,
+                opts=child,
+            )
+
+        preview_role = role(f"{name}-{kind}-preview", preview, "Read-only CI previews")
+        aws.iam.RolePolicyAttachment(
+            f"{name}-{kind}-preview-read-only",
+            role=preview_role.name,
+            policy_arn=self._context.partition.apply(
+                lambda p: f"arn:{p}:iam::aws:policy/ReadOnlyAccess"
+            ),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-{kind}-preview",
+            role=preview_role.id,
+            policy=policy_document(preview_policy, state_bucket_arn=args.state_bucket_arn),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-{kind}-preview-state",
+            role=preview_role.id,
+            policy=policy_document(
+                state_access_policy,
+                state_bucket_arn=args.state_bucket_arn,
+                state_key_arn=args.state_key_arn,
+                write=False,
+            ),
+            opts=child,
+        )
+
+        deploy_role = role(
+            f"{name}-{kind}-deploy", deploy, f"CI deploys of the {args.environment} environment"
+        )
+        aws.iam.RolePolicy(
+            f"{name}-{kind}-deploy",
+            role=deploy_role.id,
+            policy=policy_document(
+                deploy_policy,
+                partition=self._context.partition,
+                account_id=self._context.account_id,
+                boundary_arn=self.boundary.arn,
+                protected_arns=[
+                    self.boundary.arn,
+                    issuer.provider_arn,
+                    preview_role.arn,
+                    deploy_role.arn,
+                ],
+            ),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-{kind}-deploy-state",
+            role=deploy_role.id,
+            policy=policy_document(
+                state_access_policy,
+                state_bucket_arn=args.state_bucket_arn,
+                state_key_arn=args.state_key_arn,
+                write=True,
+            ),
+            opts=child,
+        )
+        return preview_role.arn, deploy_role.arn

@@ -6,12 +6,12 @@ STACK  ?= dev
 FORMAT ?= tree
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv plan plans test lint format bench clean
+.PHONY: help venv plan plans test lint lint-ci format bench clean
 
 help:
 	@echo "make plan STACK=dev|staging|prod [FORMAT=tree|json|markdown]  offline plan of a stack"
 	@echo "make test                                                       lint + whole test suite"
-	@echo "make lint | format | bench | clean"
+	@echo "make lint | lint-ci | format | bench | clean"
 
 # The venv is (re)built when it is missing or the pinned requirements change.
 $(STAMP): requirements.txt pyproject.toml
@@ -33,11 +33,18 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# The GitHub workflows and .gitlab-ci.yml against their published JSON schemas (SchemaStore's,
+# vendored in check-jsonschema: works offline), plus "every GitHub job has timeout-minutes".
+lint-ci: $(STAMP)
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema custom.github-workflows-require-timeout .github/workflows/*.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.gitlab-ci .gitlab-ci.yml
+
 format: $(STAMP)
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-test: lint
+test: lint lint-ci
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
 
 bench: $(STAMP)

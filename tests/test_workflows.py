@@ -1,0 +1,661 @@
+"""CI/CD definitions: the GitHub workflows and .gitlab-ci.yml keep the CI contract and hardening.
+
+Static checks on the parsed YAML, no network. `make lint-ci` (last test) validates the same files
+against their published JSON schemas.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_DIR = ROOT / ".github" / "workflows"
+GITLAB_FILE = ROOT / ".gitlab-ci.yml"
+STACKS = ("dev", "staging", "prod")
+
+CHECKOUT = "actions/checkout"
+CONFIGURE_AWS = "aws-actions/configure-aws-credentials"
+ECR_LOGIN = "aws-actions/amazon-ecr-login"
+PULUMI = "pulumi/actions"
+UPLOAD = "actions/upload-artifact"
+DOWNLOAD = "actions/download-artifact"
+STICKY_COMMENT = "marocchino/sticky-pull-request-comment"
+
+SHA_PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[^@\s]+)?@[0-9a-f]{40}$")
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)\s*(?P<comment>#.*)?$")
+VERSION_COMMENT = re.compile(r"^# v\d+\.\d+\.\d+$")
+POLICY_PACK_IF_PRESENT = "${{ hashFiles('policy/PulumiPolicy.yaml') != '' && 'policy' || '' }}"
+AWS_KEY_PATTERNS = (
+    re.compile(r"AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|aws-access-key-id|aws-secret-access-key"),
+    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def load_workflow(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    # YAML 1.1 (PyYAML) reads the bare key `on` as the boolean True.
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+WORKFLOW_PATHS = sorted(WORKFLOW_DIR.glob("*.y*ml"))
+WORKFLOWS = {path.name: load_workflow(path) for path in WORKFLOW_PATHS}
+GITLAB: dict[str, Any] = yaml.safe_load(GITLAB_FILE.read_text(encoding="utf-8"))
+CI_FILES = [*WORKFLOW_PATHS, GITLAB_FILE]
+
+
+def requirement_pin(name: str) -> str:
+    text = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    match = re.search(rf"^{re.escape(name)}==(\S+)$", text, re.MULTILINE)
+    assert match, f"{name} is not pinned with == in requirements.txt"
+    return match.group(1)
+
+
+PULUMI_VERSION = requirement_pin("pulumi")  # the CLI follows the SDK
+
+
+# --- GitHub helpers --------------------------------------------------------------------------
+
+
+def all_jobs() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for file, workflow in WORKFLOWS.items():
+        for job_id, job in workflow["jobs"].items():
+            yield file, job_id, job
+
+
+JOB_IDS = [f"{file}:{job_id}" for file, job_id, _ in all_jobs()]
+
+
+def job(file: str, job_id: str) -> dict[str, Any]:
+    return WORKFLOWS[file]["jobs"][job_id]
+
+
+def action(step: dict[str, Any]) -> str | None:
+    """owner/repo of a step's remote action, without the ref."""
+    uses = step.get("uses")
+    return uses.split("@", 1)[0] if uses else None
+
+
+def steps_using(job_: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [step for step in job_["steps"] if action(step) == name]
+
+
+def step_index(job_: dict[str, Any], predicate: Callable[[dict[str, Any]], bool]) -> int:
+    for index, step in enumerate(job_["steps"]):
+        if predicate(step):
+            return index
+    raise AssertionError("no step matches")
+
+
+def runs(text: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda step: text in step.get("run", "")
+
+
+def pulumi(command: str, stack: str) -> Callable[[dict[str, Any]], bool]:
+    def matches(step: dict[str, Any]) -> bool:
+        args = step.get("with", {})
+        return (
+            action(step) == PULUMI
+            and args.get("command") == command
+            and args.get("stack-name") == stack
+        )
+
+    return matches
+
+
+def matrix_stacks(job_: dict[str, Any]) -> list[str]:
+    return [entry["stack"] for entry in job_["strategy"]["matrix"]["include"]]
+
+
+# --- GitHub: triggers and permissions --------------------------------------------------------
+
+
+def test_the_expected_workflows_exist():
+    assert set(WORKFLOWS) == {
+        "ci.yml",
+        "plan-comment.yml",
+        "deploy-dev.yml",
+        "release.yml",
+        "drift.yml",
+    }
+
+
+def _is_cron(value: Any) -> bool:
+    return isinstance(value, list) and all(len(entry["cron"].split()) == 5 for entry in value)
+
+
+@pytest.mark.parametrize(
+    ("file", "expected"),
+    [
+        ("ci.yml", {"pull_request": None, "push": {"branches": ["main"]}}),
+        ("plan-comment.yml", {"workflow_run": {"workflows": ["ci"], "types": ["completed"]}}),
+        ("deploy-dev.yml", {"push": {"branches": ["main"]}}),
+        ("release.yml", {"push": {"tags": ["v*.*.*"]}}),
+        ("drift.yml", {"schedule": _is_cron, "workflow_dispatch": None}),
+    ],
+)
+def test_triggers(file, expected):
+    triggers = WORKFLOWS[file]["on"]
+    assert set(triggers) == set(expected)
+    for event, value in expected.items():
+        if callable(value):
+            assert value(triggers[event]), f"{file}: {event} = {triggers[event]!r}"
+        else:
+            assert triggers[event] == value, f"{file}: {event}"
+
+
+def test_plan_comment_follows_the_ci_workflow_by_name():
+    assert (
+        WORKFLOWS["ci.yml"]["name"]
+        in WORKFLOWS["plan-comment.yml"]["on"]["workflow_run"]["workflows"]
+    )
+
+
+@pytest.mark.parametrize("path", CI_FILES, ids=lambda p: p.name)
+def test_no_pull_request_target(path):
+    assert "pull_request_target" not in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("file", sorted(WORKFLOWS))
+def test_top_level_permissions_are_read_only(file):
+    assert WORKFLOWS[file]["permissions"] == {"contents": "read"}
+
+
+@pytest.mark.parametrize(("file", "job_id", "job_"), list(all_jobs()), ids=JOB_IDS)
+def test_id_token_only_on_jobs_that_assume_aws_roles(file, job_id, job_):
+    permissions = job_.get("permissions", {})
+    assert isinstance(permissions, dict), "no permission shorthands such as write-all"
+    assert (permissions.get("id-token") == "write") == bool(steps_using(job_, CONFIGURE_AWS))
+    assert permissions.get("contents") in (None, "read")
+
+
+@pytest.mark.parametrize(("file", "job_id", "job_"), list(all_jobs()), ids=JOB_IDS)
+def test_every_job_has_a_timeout(file, job_id, job_):
+    timeout = job_.get("timeout-minutes")
+    assert isinstance(timeout, int)
+    assert 0 < timeout <= 180
+
+
+# --- GitHub: supply chain --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", WORKFLOW_PATHS, ids=lambda p: p.name)
+def test_remote_actions_are_pinned_to_a_commit_with_its_version(path):
+    pinned = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        match = USES_LINE.match(line)
+        if not match or match["ref"].startswith(("./", "docker://")):
+            continue
+        assert SHA_PINNED.match(match["ref"]), f"{path.name}:{number} not pinned: {line}"
+        comment = (match["comment"] or "").strip()
+        assert VERSION_COMMENT.match(comment), f"{path.name}:{number} needs '# vX.Y.Z': {line}"
+        pinned.append(match["ref"])
+    # The parsed file agrees with the line scan (no `uses` hidden in flow style).
+    parsed = [
+        step["uses"]
+        for job_ in load_workflow(path)["jobs"].values()
+        for step in job_["steps"]
+        if "uses" in step and not step["uses"].startswith(("./", "docker://"))
+    ]
+    assert parsed == pinned
+
+
+def test_each_action_is_pinned_to_one_commit_and_version_everywhere():
+    seen: dict[str, set[str]] = {}
+    for path in WORKFLOW_PATHS:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            match = USES_LINE.match(line)
+            if match and "@" in match["ref"]:
+                name, sha = match["ref"].split("@", 1)
+                seen.setdefault(name, set()).add(f"{sha} {match['comment']}")
+    assert seen
+    assert {name: pins for name, pins in seen.items() if len(pins) > 1} == {}
+
+
+@pytest.mark.parametrize(("file", "job_id", "job_"), list(all_jobs()), ids=JOB_IDS)
+def test_checkouts_do_not_keep_the_token(file, job_id, job_):
+    for step in steps_using(job_, CHECKOUT):
+        assert step["with"]["persist-credentials"] is False
+
+
+@pytest.mark.parametrize(("file", "job_id", "job_"), list(all_jobs()), ids=JOB_IDS)
+def test_scripts_get_expressions_through_env_not_inline(file, job_id, job_):
+    # `${{ ... }}` inside `run` is pasted into the script before it runs (script injection).
+    for step in job_["steps"]:
+        assert "${{" not in step.get("run", ""), step.get("name", step["run"])
+
+
+@pytest.mark.parametrize("path", CI_FILES, ids=lambda p: p.name)
+def test_no_aws_keys_or_secrets(path):
+    text = path.read_text(encoding="utf-8")
+    for pattern in AWS_KEY_PATTERNS:
+        assert not pattern.search(text)
+    if path.parent == WORKFLOW_DIR:
+        assert "secrets." not in text, "the contract needs no secrets (OIDC + awskms)"
+
+
+def _pulumi_steps() -> Iterator[tuple[str, dict[str, Any]]]:
+    for file, job_id, job_ in all_jobs():
+        for step in steps_using(job_, PULUMI):
+            yield f"{file}:{job_id}", step
+
+
+@pytest.mark.parametrize(("where", "step"), list(_pulumi_steps()))
+def test_pulumi_cli_comes_from_pulumi_actions_at_the_sdk_version(where, step):
+    args = step["with"]
+    assert str(args["pulumi-version"]) == PULUMI_VERSION, where
+    if "command" in args:
+        assert args["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}", where
+        assert args["stack-name"] in (*STACKS, "${{ matrix.stack }}"), where
+        assert args["refresh"] is True, where
+
+
+@pytest.mark.parametrize(("file", "job_id"), [("ci.yml", "preview"), ("deploy-dev.yml", "deploy")])
+def test_policy_pack_only_when_it_exists(file, job_id):
+    for step in steps_using(job(file, job_id), PULUMI):
+        assert step["with"]["policyPacks"] == POLICY_PACK_IF_PRESENT
+
+
+def test_releases_run_the_policy_pack_when_it_exists():
+    ups = [
+        step
+        for job_ in WORKFLOWS["release.yml"]["jobs"].values()
+        for step in steps_using(job_, PULUMI)
+        if step["with"].get("command") == "up"
+    ]
+    assert len(ups) == 2
+    assert all(step["with"]["policyPacks"] == POLICY_PACK_IF_PRESENT for step in ups)
+
+
+# --- GitHub: stacks --------------------------------------------------------------------------
+
+MATRIX = "stack-${{ matrix.stack }}"
+STACK_JOBS = {
+    # (file, job): concurrency group
+    ("ci.yml", "preview"): MATRIX,
+    ("drift.yml", "drift"): MATRIX,
+    ("deploy-dev.yml", "deploy"): "stack-dev",
+    ("release.yml", "build"): "stack-staging",
+    ("release.yml", "staging"): "stack-staging",
+    ("release.yml", "prod"): "stack-prod",
+}
+
+
+def test_every_job_that_touches_a_stack_is_queued_per_stack():
+    touching = {
+        (file, job_id)
+        for file, job_id, job_ in all_jobs()
+        if steps_using(job_, PULUMI) or steps_using(job_, CONFIGURE_AWS)
+    }
+    assert touching == set(STACK_JOBS)
+
+
+@pytest.mark.parametrize(
+    ("key", "group"), STACK_JOBS.items(), ids=[f"{file}:{job_id}" for file, job_id in STACK_JOBS]
+)
+def test_stack_concurrency_group(key, group):
+    job_ = job(*key)
+    assert job_["concurrency"] == {"group": group, "cancel-in-progress": False, "queue": "max"}
+    if group == MATRIX:
+        assert matrix_stacks(job_) == list(STACKS)
+
+
+@pytest.mark.parametrize(("file", "job_id"), [("ci.yml", "preview"), ("drift.yml", "drift")])
+def test_previews_use_each_stacks_preview_role(file, job_id):
+    job_ = job(file, job_id)
+    roles = {entry["stack"]: entry["role"] for entry in job_["strategy"]["matrix"]["include"]}
+    assert roles == {
+        stack: f"${{{{ vars.AWS_PREVIEW_ROLE_ARN_{stack.upper()} }}}}" for stack in STACKS
+    }
+    (aws,) = steps_using(job_, CONFIGURE_AWS)
+    assert aws["with"]["role-to-assume"] == "${{ matrix.role }}"
+    assert aws["with"]["aws-region"] == "${{ vars.AWS_REGION }}"
+    assert "environment" not in job_
+
+
+@pytest.mark.parametrize(
+    ("file", "job_id", "environment"),
+    [
+        ("deploy-dev.yml", "deploy", "dev"),
+        ("release.yml", "build", "staging"),
+        ("release.yml", "staging", "staging"),
+        ("release.yml", "prod", "prod"),
+    ],
+)
+def test_deploys_use_the_environments_deploy_role(file, job_id, environment):
+    job_ = job(file, job_id)
+    assert job_["environment"] == environment
+    for aws in steps_using(job_, CONFIGURE_AWS):
+        assert aws["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+        assert aws["with"]["aws-region"] == "${{ vars.AWS_REGION }}"
+
+
+# --- GitHub: pull requests -------------------------------------------------------------------
+
+
+def test_preview_runs_for_branches_of_this_repository_only():
+    preview = job("ci.yml", "preview")
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in preview["if"]
+    assert preview["permissions"] == {
+        "contents": "read",
+        "id-token": "write",
+        "pull-requests": "write",
+    }
+    (step,) = steps_using(preview, PULUMI)
+    assert step["with"]["command"] == "preview"
+    assert step["with"]["stack-name"] == "${{ matrix.stack }}"
+    assert step["with"]["comment-on-pr"] is True
+
+
+def test_offline_plan_needs_no_credentials_and_uploads_the_pr_number():
+    plan = job("ci.yml", "plan")
+    assert plan["if"] == "github.event_name == 'pull_request'"
+    assert "permissions" not in plan  # the workflow's read-only token
+    assert not steps_using(plan, CONFIGURE_AWS)
+    script = "\n".join(step.get("run", "") for step in plan["steps"])
+    assert "for stack in dev staging prod" in script
+    assert '.venv/bin/python -m infra.plan --stack "$stack" --format markdown' in script
+    assert "offline-plan/pr-number" in script
+    (upload,) = steps_using(plan, UPLOAD)
+    assert upload["if"] == "always()"
+    assert upload["with"]["name"] == "offline-plan"
+    assert "offline-plan/pr-number" in upload["with"]["path"]
+    # The job still fails on a violation or bad config, after the upload.
+    fail = step_index(plan, lambda step: "steps.plan.outputs.failed" in step.get("if", ""))
+    assert fail > plan["steps"].index(upload)
+
+
+def test_tests_run_on_pull_requests_and_main():
+    test = job("ci.yml", "test")
+    assert "if" not in test
+    assert any(step.get("run") == "make test" for step in test["steps"])
+    (python,) = [step for step in test["steps"] if action(step) == "actions/setup-python"]
+    assert python["with"]["python-version"] == "3.11"
+
+
+def test_plan_comment_never_runs_pull_request_code():
+    workflow = WORKFLOWS["plan-comment.yml"]
+    ((job_id, comment),) = workflow["jobs"].items()
+    assert comment["permissions"] == {"pull-requests": "write", "actions": "read"}
+    assert not steps_using(comment, CHECKOUT)
+    assert "github.event.workflow_run.event == 'pull_request'" in comment["if"]
+    for step in comment["steps"]:
+        script = step.get("run", "")
+        for forbidden in ("make ", ".venv", "pip ", "python -m", "./"):
+            assert forbidden not in script, f"{job_id}: {forbidden!r}"
+    (download,) = steps_using(comment, DOWNLOAD)
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    assert download["with"]["name"] == "offline-plan"
+    (sticky,) = steps_using(comment, STICKY_COMMENT)
+    assert sticky["with"]["header"] == "offline-plan"
+    assert sticky["with"]["number_force"] == "${{ steps.pr.outputs.number }}"
+    # The PR number read from the artifact is checked against the run's commit.
+    check = next(step for step in comment["steps"] if step.get("id") == "pr")
+    assert "RUN_HEAD_SHA" in check["env"]
+    assert ".head.sha" in check["run"]
+
+
+# --- GitHub: deploys and releases ------------------------------------------------------------
+
+
+def test_dev_deploys_on_main():
+    deploy = job("deploy-dev.yml", "deploy")
+    up = step_index(deploy, pulumi("up", "dev"))
+    assert step_index(deploy, lambda s: action(s) == CONFIGURE_AWS) < up
+
+
+def test_drift_previews_expect_no_changes():
+    drift = job("drift.yml", "drift")
+    assert drift["if"] == "github.ref == 'refs/heads/main'"
+    (step,) = steps_using(drift, PULUMI)
+    args = step["with"]
+    assert (args["command"], args["refresh"], args["expect-no-changes"]) == ("preview", True, True)
+
+
+def test_release_builds_and_pushes_the_serving_image_to_staging():
+    build = job("release.yml", "build")
+    assert steps_using(build, ECR_LOGIN)
+    push = step_index(build, runs("docker push"))
+    script = build["steps"][push]["run"]
+    assert "pulumi stack output repositoryUrls --stack staging" in script
+    assert ".serving" in script
+    assert "serving/" in script
+    assert step_index(build, lambda s: action(s) == UPLOAD) > push
+
+
+def test_staging_release_sets_the_tag_deploys_then_smoke_tests():
+    staging = job("release.yml", "staging")
+    assert staging["needs"] == "build"
+    tag = step_index(
+        staging,
+        runs("pulumi config set --path 'mlops-platform:serving.imageTag' \"$TAG\" --stack staging"),
+    )
+    up = step_index(staging, pulumi("up", "staging"))
+    smoke = step_index(staging, runs("-m ops smoke"))
+    assert tag < up < smoke
+    script = staging["steps"][smoke]["run"]
+    assert "pulumi stack output endpointName --stack staging" in script
+    assert "--payload serving/sample-payload.json --max-p95-ms 1000" in script
+
+
+def test_prod_release_is_approved_pushes_its_image_deploys_then_watches():
+    prod = job("release.yml", "prod")
+    assert prod["environment"] == "prod"
+    assert prod["needs"] == "staging"
+    assert steps_using(prod, DOWNLOAD)
+    push = step_index(prod, runs("docker push"))
+    assert "repositoryUrls --stack prod" in prod["steps"][push]["run"]
+    tag = step_index(
+        prod,
+        runs("pulumi config set --path 'mlops-platform:serving.imageTag' \"$TAG\" --stack prod"),
+    )
+    up = step_index(prod, pulumi("up", "prod"))
+    watch = step_index(prod, runs("-m ops watch"))
+    assert push < tag < up < watch
+    script = prod["steps"][watch]["run"]
+    assert '--expected-config "$(pulumi stack output endpointConfigName --stack prod)"' in script
+    assert "--timeout 3600" in script
+
+
+def test_release_tag_is_the_image_tag():
+    assert WORKFLOWS["release.yml"]["env"]["TAG"] == "${{ github.ref_name }}"
+
+
+# --- GitLab ----------------------------------------------------------------------------------
+
+GITLAB_RESERVED = {
+    "stages",
+    "workflow",
+    "variables",
+    "default",
+    "include",
+    "image",
+    "services",
+    "cache",
+    "before_script",
+    "after_script",
+}
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """GitLab `extends`: hashes merge deeply, everything else is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def gitlab_job(name: str) -> dict[str, Any]:
+    raw = GITLAB[name]
+    parents = raw.get("extends", [])
+    resolved: dict[str, Any] = {}
+    for parent in [parents] if isinstance(parents, str) else parents:
+        resolved = _merge(resolved, gitlab_job(parent))
+    return _merge(resolved, {key: value for key, value in raw.items() if key != "extends"})
+
+
+GITLAB_JOBS = {
+    name: gitlab_job(name)
+    for name in GITLAB
+    if name not in GITLAB_RESERVED and not name.startswith(".")
+}
+
+
+def gitlab_script(job_: dict[str, Any]) -> str:
+    return "\n".join([*job_.get("before_script", []), *job_["script"]])
+
+
+def script_index(job_: dict[str, Any], text: str) -> int:
+    for index, line in enumerate(job_["script"]):
+        if text in line:
+            return index
+    raise AssertionError(f"no script line contains {text!r}")
+
+
+def test_gitlab_stage_order():
+    assert GITLAB["stages"] == [
+        "lint",
+        "test",
+        "plan",
+        "preview",
+        "deploy-dev",
+        "build",
+        "deploy-staging",
+        "deploy-prod",
+    ]
+    assert {job_["stage"] for job_ in GITLAB_JOBS.values()} == set(GITLAB["stages"])
+
+
+def test_gitlab_image_and_pulumi_cli_are_pinned():
+    image = GITLAB["default"]["image"]
+    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", image), image
+    assert GITLAB["variables"]["PULUMI_VERSION"] == PULUMI_VERSION
+    install = "\n".join(GITLAB[".pulumi"]["before_script"])
+    assert "pulumi-v${PULUMI_VERSION}-linux-x64.tar.gz" in install
+    assert "sha256sum --check" in install
+
+
+@pytest.mark.parametrize("name", sorted(GITLAB_JOBS))
+def test_gitlab_jobs_have_a_timeout(name):
+    assert re.fullmatch(r"\d+m", GITLAB_JOBS[name]["timeout"])
+
+
+ROLE = re.compile(r"^\$AWS_(?P<kind>PREVIEW|DEPLOY)_ROLE_ARN_(?P<env>DEV|STAGING|PROD)$")
+GITLAB_AWS_JOBS = {
+    # job: (role kind, stack)
+    "preview-dev": ("PREVIEW", "dev"),
+    "preview-staging": ("PREVIEW", "staging"),
+    "preview-prod": ("PREVIEW", "prod"),
+    "deploy-dev": ("DEPLOY", "dev"),
+    "build": ("DEPLOY", "staging"),
+    "deploy-staging": ("DEPLOY", "staging"),
+    "deploy-prod": ("DEPLOY", "prod"),
+}
+
+
+def test_gitlab_aws_jobs_use_oidc_roles_from_the_contract():
+    with_role = {
+        name for name, job_ in GITLAB_JOBS.items() if "AWS_ROLE_ARN" in job_.get("variables", {})
+    }
+    with_token = {name for name, job_ in GITLAB_JOBS.items() if "id_tokens" in job_}
+    assert with_role == with_token == set(GITLAB_AWS_JOBS)
+
+
+@pytest.mark.parametrize(("name", "expected"), GITLAB_AWS_JOBS.items())
+def test_gitlab_aws_job(name, expected):
+    job_ = GITLAB_JOBS[name]
+    kind, stack = expected
+    assert job_["id_tokens"] == {"AWS_ID_TOKEN": {"aud": "sts.amazonaws.com"}}
+    role = ROLE.match(job_["variables"]["AWS_ROLE_ARN"])
+    assert role
+    assert (role["kind"], role["env"].lower()) == (kind, stack)
+    assert job_["resource_group"] == f"stack-{stack}"
+    script = gitlab_script(job_)
+    assert 'printf \'%s\' "$AWS_ID_TOKEN" > "$AWS_WEB_IDENTITY_TOKEN_FILE"' in script
+    assert 'pulumi login "$PULUMI_BACKEND_URL"' in script
+    if kind == "DEPLOY":
+        assert job_["interruptible"] is False
+    if name != "build":
+        assert job_.get("environment", {}).get("name", stack) == stack
+
+
+def test_gitlab_plan_keeps_the_offline_plans():
+    plan = GITLAB_JOBS["plan"]
+    assert "id_tokens" not in plan
+    script = gitlab_script(plan)
+    assert "for stack in dev staging prod" in script
+    assert '-m infra.plan --stack "$stack" --format markdown' in script
+    assert plan["artifacts"]["paths"] == ["plan/"]
+    assert plan["artifacts"]["when"] == "always"
+
+
+def test_gitlab_dev_deploys_from_main():
+    deploy = GITLAB_JOBS["deploy-dev"]
+    assert deploy["rules"] == [
+        {"if": '$CI_COMMIT_BRANCH == "main" && $CI_PIPELINE_SOURCE == "push"'}
+    ]
+    assert "pulumi up --yes --stack dev" in deploy["script"][0]
+
+
+@pytest.mark.parametrize("name", ["build", "deploy-staging", "deploy-prod"])
+def test_gitlab_releases_run_on_version_tags(name):
+    (rule,) = GITLAB_JOBS[name]["rules"]
+    assert rule["if"] == r"$CI_COMMIT_TAG =~ /^v\d+\.\d+\.\d+$/"
+
+
+def test_gitlab_staging_deploys_then_smoke_tests():
+    staging = GITLAB_JOBS["deploy-staging"]
+    tag = script_index(staging, 'serving.imageTag\' "$CI_COMMIT_TAG" --stack staging')
+    up = script_index(staging, "pulumi up --yes --stack staging")
+    smoke = script_index(staging, "-m ops smoke")
+    assert tag < up < smoke
+    assert "--payload serving/sample-payload.json --max-p95-ms 1000" in staging["script"][smoke]
+
+
+def test_gitlab_prod_is_manual_and_watched():
+    prod = GITLAB_JOBS["deploy-prod"]
+    (rule,) = prod["rules"]
+    assert rule["when"] == "manual"
+    assert rule["allow_failure"] is False
+    assert prod["environment"]["name"] == "prod"
+    push = script_index(prod, "docker push")
+    tag = script_index(prod, 'serving.imageTag\' "$CI_COMMIT_TAG" --stack prod')
+    up = script_index(prod, "pulumi up --yes --stack prod")
+    watch = script_index(prod, "-m ops watch")
+    assert push <= tag < up < watch
+    assert "pulumi stack output endpointConfigName --stack prod" in prod["script"][watch]
+
+
+# --- schema validation -----------------------------------------------------------------------
+
+
+def test_make_lint_ci_validates_the_ci_files_against_their_schemas():
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    if not (ROOT / ".venv" / "bin" / "check-jsonschema").exists():
+        pytest.skip("check-jsonschema is not installed in .venv (run `make venv`)")
+    # -o: never rebuild the venv from here (that would need the network).
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-o", ".venv/.installed", "lint-ci"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

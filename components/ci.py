@@ -320,8 +320,9 @@ class CiIdentityArgs:
     """GitLab instance (its OIDC issuer)."""
     create_gitlab_provider: bool = True
     """Create the GitLab OIDC provider, or look it up."""
-    max_session_hours: int = 1
-    """Longest session a pipeline may hold (1-12 hours)."""
+    max_session_hours: int = 2
+    """Longest session a pipeline may hold (1-12 hours). A ``pulumi up`` may wait the provider's
+    60 minutes for an endpoint, so deploy sessions need more than the usual hour."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable child."""
 

@@ -164,7 +164,7 @@ def test_github_roles_and_provider(mocks):
         assert trust["Statement"][0]["Condition"]["StringEquals"][f"{GITHUB}:sub"] == [
             "repo:my-org/platform:environment:staging"
         ]
-        assert deploy.inputs["maxSessionDuration"] == 3600
+        assert deploy.inputs["maxSessionDuration"] == 7200, "an up can outlast one hour"
         preview = mocks.find("aws:iam/role:Role", "ci-github-preview")
         assert preview.outputs["arn"] == preview_arn
         attached = mocks.find(

@@ -18,9 +18,9 @@ IAM_PRINCIPAL_ARN = re.compile(
     r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::\d{12}:(?:root|(?:role|user)/[\w+=,.@/-]{1,512})$"
 )
 IAM_POLICY_ARN = re.compile(r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::(?:\d{12}|aws):policy/.+$")
-KMS_KEY_ARN = re.compile(
-    r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:kms:[a-z0-9-]+:\d{12}:(?:key|alias)/[\w/-]+$"
-)
+# A key ARN, not an alias ARN: the ARN is also used as the Resource of IAM statements, which
+# never match an alias.
+KMS_KEY_ARN = re.compile(r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:kms:[a-z0-9-]+:\d{12}:key/[\w-]+$")
 SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9][a-z0-9.-]*\.amazonaws\.com(?:\.cn)?$")
 # S3 object keys may hold almost anything; a DVC/artifact prefix should be a plain path.
 KEY_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(?:/[A-Za-z0-9!_.*'()-]+)*$")

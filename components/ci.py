@@ -172,14 +172,15 @@ def preview_policy(*, state_bucket_arn: str) -> dict[str, Any]:
 
 def permissions_boundary_policy() -> dict[str, Any]:
     """The most any role created by the deploy role may ever do: use the platform's services,
-    never administer IAM, the organisation or the account."""
+    never administer IAM, the organisation or the account, and never assume other roles (a
+    role the deploy role creates must not become a stepping stone)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Sid": "PlatformServices",
                 "Effect": "Allow",
-                "Action": [f"{service}:*" for service in MANAGED_SERVICES] + ["sts:AssumeRole"],
+                "Action": [f"{service}:*" for service in MANAGED_SERVICES],
                 "Resource": "*",
             },
             {

@@ -46,6 +46,10 @@ VARIANT_NAME = ENDPOINT_NAME
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 # Accelerated (GPU/Inferentia/Trainium) instance families.
 ACCELERATED = re.compile(r"^ml\.(?:p\d|g\d|inf\d|trn\d)")
+# Families with local NVMe instance storage (a "d" after the generation: m5d, c5d, g4dn, p4d;
+# and g5, g6, p5, trn1): SageMaker refuses a storage-volume KMS key for them, their instance
+# storage is encrypted by the hardware instead.
+INSTANCE_STORAGE = re.compile(r"^ml\.(?:[a-z]+\d+[a-z]*d[a-z]*|g5|g6e?|p5e?|trn1n?)\.")
 S3_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
 MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]+(?:/\d+)?$"
@@ -687,8 +691,9 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "max_concurrency": args.serverless_max_concurrency,
             }
         config_args: dict[str, Any] = {}
-        if provisioned:
-            # Storage-volume encryption; serverless endpoints have no volume to encrypt.
+        if provisioned and not INSTANCE_STORAGE.match(args.instance_type):
+            # Storage-volume encryption; serverless endpoints have no volume, and instances
+            # with local NVMe storage encrypt it in hardware (SageMaker rejects a key there).
             config_args["kms_key_arn"] = args.kms_key_arn
         if capture:
             config_args["data_capture_config"] = {
@@ -769,7 +774,9 @@ class ModelEndpoint(pulumi.ComponentResource):
             )
 
         self.endpoint_name = self.endpoint.name
-        self.endpoint_config_name = self.endpoint.endpoint_config_name
+        # The configuration this program deployed, not the endpoint's read-back (which names the
+        # old one after a rollback): ``ops watch --expected-config`` compares with it.
+        self.endpoint_config_name = self.config.name
         self.role_arn = self.role.arn
         self.topic_arn = self.topic.arn
         self.register_outputs(

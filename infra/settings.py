@@ -454,8 +454,11 @@ def load() -> Settings:
         ContainerRegistryArgs,
         ns + "registry",
         _names(REGISTRY, project),
-        **{"namespace": f"{project}/{stack}", "protect": protect},
-        **_fields(ns + "registry", REGISTRY, blocks["registry"]),
+        **{
+            "namespace": f"{project}/{stack}",
+            "protect": protect,
+            **_fields(ns + "registry", REGISTRY, blocks["registry"]),
+        },
     )
     data = _fields(ns + "data", BLOCKS["data"], blocks["data"])
     bucket_fields = {k.field for k in BUCKETS.values()}
@@ -597,6 +600,8 @@ def _serving(
             raise ConfigError(
                 f"{key}.{config_key}", values[field_name], f"only with modelSource: {wanted}"
             )
+    if source == "pinned" and "model_package_arn" not in values:
+        raise ConfigError(f"{key}.modelPackageArn", _MISSING, "required with modelSource: pinned")
     package_group = None
     if source == "latest-approved":
         if model_registry is None or model not in model_registry.models:

@@ -25,10 +25,14 @@ from components.serving import ModelEndpoint, ServingImage, ServingImageArgs
 from infra.settings import Settings
 
 
-def _latest_approved_package(group: str, *, region: str) -> str | None:
-    from ops.models import latest_approved_package  # boto3: imported only when it is used
+def _latest_approved_package(group: str, *, region: str, profile: str | None) -> str | None:
+    import boto3  # imported only when a look-up runs (never in the offline plan)
 
-    return latest_approved_package(group, region=region)
+    from ops.models import latest_approved_package
+
+    # The same credentials as the stack's provider: its region and aws:profile.
+    session = boto3.Session(profile_name=profile, region_name=region)
+    return latest_approved_package(group, client=session.client("sagemaker"))
 
 
 # Finds the newest approved model package of a group at program time, with boto3 and the
@@ -69,12 +73,20 @@ def release_package(settings: Settings) -> str | None:
     serving = settings.serving
     if serving is None or serving.package_group is None:
         return None
-    arn = resolve_latest_package(serving.package_group, region=settings.region)
+    arn = resolve_latest_package(
+        serving.package_group, region=settings.region, profile=settings.profile
+    )
     if arn is None:
         raise pulumi.RunError(
             f"no approved model package in group '{serving.package_group}': approve one in "
             f"SageMaker Model Registry, or set {settings.project}:serving.modelSource to data "
             "or pinned"
+        )
+    account = arn.split(":")[4]
+    if account not in settings.allowed_account_ids:
+        raise pulumi.RunError(
+            f"model package {arn} is in account {account}, not one this stack deploys to "
+            f"(aws:allowedAccountIds: {', '.join(settings.allowed_account_ids)})"
         )
     return arn
 

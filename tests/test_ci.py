@@ -109,9 +109,10 @@ def test_deploy_role_is_confined_to_the_platform():
     ]
     assert "*" not in actions and "*:*" not in actions and "iam:*" not in actions
     for stmt in allows:
+        stmt_actions = [stmt["Action"]] if isinstance(stmt["Action"], str) else stmt["Action"]
         iam_writes = [
             a
-            for a in stmt["Action"]
+            for a in stmt_actions
             if a.startswith("iam:") and not a.startswith(("iam:Get", "iam:List"))
         ]
         if iam_writes:
@@ -122,6 +123,9 @@ def test_deploy_role_is_confined_to_the_platform():
     create = statement(doc, "RolesOnlyUnderTheBoundary")
     assert "iam:CreateRole" in create["Action"]
     assert create["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": BOUNDARY}}
+    passing = statement(doc, "PassPlatformRolesToServices")
+    assert passing["Resource"] == f"arn:aws:iam::{ACCOUNT}:role{PLATFORM_IAM_PATH}*"
+    assert "iam:PassedToService" in passing["Condition"]["StringEquals"]
     guard = statement(doc, "NeverChangeTheCiIdentity")
     assert guard["Effect"] == "Deny" and guard["NotAction"] == ["iam:Get*", "iam:List*"]
     assert PROVIDER in guard["Resource"]
@@ -131,7 +135,8 @@ def test_deploy_role_is_confined_to_the_platform():
 def test_boundary_never_allows_administration():
     doc = permissions_boundary_policy()
     assert statement(doc, "NoAdministration")["Action"] == ["account:*", "iam:*", "organizations:*"]
-    assert not any(a.startswith("iam:") for a in statement(doc, "PlatformServices")["Action"])
+    allowed = statement(doc, "PlatformServices")["Action"]
+    assert not any(a.startswith(("iam:", "sts:")) for a in allowed), "no IAM, no role chaining"
 
 
 # --- CiIdentity ----------------------------------------------------------------------------------

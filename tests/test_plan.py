@@ -394,6 +394,18 @@ BAD_CONFIGS = [
         "mlops-platform:modelRegistry.mlflowSize",
     ),
     (
+        "pinned without a package",
+        _set((SERVING, "modelSource"), "pinned"),
+        f"{SERVING}.modelPackageArn: got nothing (the key is missing); required with modelSource: pinned",
+    ),
+    (
+        "alias arn for the state key",
+        _set(
+            ("mlops-platform:ci", "stateKeyArn"), "arn:aws:kms:eu-west-1:111111111111:alias/pulumi"
+        ),
+        "mlops-platform:ci.stateKeyArn",
+    ),
+    (
         "wildcard repository",
         _set(("mlops-platform:ci", "githubRepository"), "my-org/*"),
         'mlops-platform:ci.githubRepository: got "my-org/*"',
@@ -536,3 +548,15 @@ def test_an_image_uri_from_ci_is_served_as_is(tmp_path):
     assert model["inputs"]["primaryContainer"]["image"] == digest
     assert not [r for r in result["resources"] if r["type"].startswith("docker:")]
     assert result["outputs"]["servingImageUri"] == digest
+
+
+def test_registry_namespace_from_config_is_used(tmp_path):
+    config = stack_config("dev")
+    config["mlops-platform:registry"]["namespace"] = "team-a"
+    result = plan.make_plan("bad", write_project(tmp_path, config)).to_json()
+    names = {
+        r["inputs"]["name"]
+        for r in result["resources"]
+        if r["type"] == "aws:ecr/repository:Repository"
+    }
+    assert names == {"team-a/training", "team-a/serving"}

@@ -293,6 +293,30 @@ def test_serverless_endpoint_has_no_capture_scaling_kms_or_isolation(mocks):
 
 
 @pulumi.runtime.test
+def test_instances_with_local_nvme_storage_get_no_volume_key(mocks):
+    ModelEndpoint("gpu", endpoint_args(instance_type="ml.g5.xlarge"))
+    ModelEndpoint("cpu", endpoint_args(instance_type="ml.m5d.large", endpoint_name="cpu-d"))
+    ModelEndpoint("plain", endpoint_args(instance_type="ml.c5.xlarge", endpoint_name="plain"))
+
+    def check(m):
+        assert "kmsKeyArn" not in m.find(CONFIG, "gpu-config").inputs
+        assert "kmsKeyArn" not in m.find(CONFIG, "cpu-config").inputs
+        assert m.find(CONFIG, "plain-config").inputs["kmsKeyArn"] == KEY_ARN
+
+    return after_registration(mocks, check)
+
+
+@pulumi.runtime.test
+def test_endpoint_config_name_output_is_the_deployed_config(mocks):
+    ep = ModelEndpoint("rel", endpoint_args())
+
+    def check(name):
+        assert name == mocks.find(CONFIG, "rel-config").outputs["name"]
+
+    return ep.endpoint_config_name.apply(lambda n: after_registration(mocks, lambda _: check(n)))
+
+
+@pulumi.runtime.test
 def test_model_package_replaces_image_and_data(mocks):
     ModelEndpoint(
         "pkg",

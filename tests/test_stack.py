@@ -227,3 +227,40 @@ def test_no_approved_model_stops_the_plan_with_one_line(capsys, monkeypatch):
         "'mlops-platform-prod-demo': approve one in SageMaker Model Registry, or set "
         "mlops-platform:serving.modelSource to data or pinned\n"
     )
+
+
+def test_a_package_from_another_account_stops_the_plan(capsys, monkeypatch):
+    from infra.mocks import RecordingMocks
+
+    foreign = "arn:aws:sagemaker:eu-west-1:999999999999:model-package/mlops-platform-prod-demo/7"
+    monkeypatch.setattr(RecordingMocks, "latest_approved_package", lambda self, group, **_: foreign)
+    code = plan.main(["--stack", "prod", "--project-dir", str(ROOT)])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err == (
+        f"error: model package {foreign} is in account 999999999999, not one this stack "
+        "deploys to (aws:allowedAccountIds: 333333333333)\n"
+    )
+
+
+def test_the_lookup_uses_the_stacks_region_and_profile(monkeypatch):
+    from types import SimpleNamespace
+
+    from infra import stack as stack_module
+
+    seen = {}
+
+    def fake(group, *, region, profile):
+        seen.update(group=group, region=region, profile=profile)
+        return "arn:aws:sagemaker:eu-west-1:333333333333:model-package/g/1"
+
+    monkeypatch.setattr(stack_module, "resolve_latest_package", fake)
+    settings = SimpleNamespace(
+        serving=SimpleNamespace(package_group="g"),
+        region="eu-west-1",
+        profile="prod-admin",
+        allowed_account_ids=("333333333333",),
+        project="mlops-platform",
+    )
+    assert stack_module.release_package(settings).endswith("/g/1")
+    assert seen == {"group": "g", "region": "eu-west-1", "profile": "prod-admin"}

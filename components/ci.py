@@ -453,6 +453,19 @@ class CiIdentity(pulumi.ComponentResource):
                 opts=child,
             )
 
+        def state_access(policy_name: str, target: aws.iam.Role, *, write: bool) -> None:
+            aws.iam.RolePolicy(
+                policy_name,
+                role=target.id,
+                policy=policy_document(
+                    state_access_policy,
+                    state_bucket_arn=args.state_bucket_arn,
+                    state_key_arn=args.state_key_arn,
+                    write=write,
+                ),
+                opts=child,
+            )
+
         preview_role = role(f"{name}-{kind}-preview", preview, "Read-only CI previews")
         aws.iam.RolePolicyAttachment(
             f"{name}-{kind}-preview-read-only",
@@ -468,17 +481,7 @@ class CiIdentity(pulumi.ComponentResource):
             policy=policy_document(preview_policy, state_bucket_arn=args.state_bucket_arn),
             opts=child,
         )
-        aws.iam.RolePolicy(
-            f"{name}-{kind}-preview-state",
-            role=preview_role.id,
-            policy=policy_document(
-                state_access_policy,
-                state_bucket_arn=args.state_bucket_arn,
-                state_key_arn=args.state_key_arn,
-                write=False,
-            ),
-            opts=child,
-        )
+        state_access(f"{name}-{kind}-preview-state", preview_role, write=False)
 
         deploy_role = role(
             f"{name}-{kind}-deploy", deploy, f"CI deploys of the {args.environment} environment"
@@ -500,15 +503,5 @@ class CiIdentity(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        aws.iam.RolePolicy(
-            f"{name}-{kind}-deploy-state",
-            role=deploy_role.id,
-            policy=policy_document(
-                state_access_policy,
-                state_bucket_arn=args.state_bucket_arn,
-                state_key_arn=args.state_key_arn,
-                write=True,
-            ),
-            opts=child,
-        )
+        state_access(f"{name}-{kind}-deploy-state", deploy_role, write=True)
         return preview_role.arn, deploy_role.arn

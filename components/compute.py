@@ -40,6 +40,14 @@ OIDC_PROVIDER_ARN = re.compile(
 )
 POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
 
+# Node scheduling contract between the node groups and the workloads (runner scale sets).
+POOL_LABEL = "mlops-platform/pool"
+"""Node label naming the node group's pool; runner pods select on it."""
+SYSTEM_POOL, RUNNER_POOL, GPU_POOL = "system", "runners", "gpu"
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+"""Taint of the GPU node group (EKS spelling); pods tolerate it as ``NoSchedule``."""
+GPU_RESOURCE = "nvidia.com/gpu"
+
 
 def issuer_host(issuer: str) -> str:
     """The OIDC issuer as IAM condition keys name it: without ``https://``."""

@@ -28,6 +28,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 
 from components._aws import partition_of
+from components.network import zones_offered
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
@@ -236,6 +237,69 @@ def _attachment(m: RecordingMocks, args, state: dict, suffix: str) -> str:
     return f"{state.get('role', args.name)}-{suffix}"
 
 
+def _ec2(prefix: str, resource: str) -> Fabricator:
+    """An EC2 resource: ``<prefix>-<17 hex>`` ids and ``arn:...:ec2:...:<resource>/<id>``."""
+
+    def fabricate(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+        resource_id = f"{prefix}-{_digest(m.stack, args.typ, args.name)[:17]}"
+        state.update(
+            arn=f"arn:{m.partition}:ec2:{m.region}:{m.account_id}:{resource}/{resource_id}",
+            ownerId=m.account_id,
+        )
+        if prefix == "eipalloc":
+            state.update(allocationId=resource_id, publicIp="203.0.113.10")
+        if prefix == "lt":
+            state.update(latestVersion=1, defaultVersion=1)
+        if prefix == "sg":
+            state.setdefault("name", "default")
+        return resource_id
+
+    return fabricate
+
+
+def _log_group(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    name = _physical_name(args, state, suffix, "name")
+    state["arn"] = f"arn:{m.partition}:logs:{m.region}:{m.account_id}:log-group:{name}"
+    return name
+
+
+def _eks_cluster(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    name = _physical_name(args, state, suffix, "name")
+    oidc_id = _digest(m.stack, name)[:32].upper()
+    state.update(
+        arn=f"arn:{m.partition}:eks:{m.region}:{m.account_id}:cluster/{name}",
+        endpoint=f"https://{oidc_id}.gr7.{m.region}.eks.amazonaws.com",
+        certificateAuthority={"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm9mZmxpbmUK"},
+        identities=[
+            {"oidcs": [{"issuer": f"https://oidc.eks.{m.region}.amazonaws.com/id/{oidc_id}"}]}
+        ],
+        clusterId=_digest(name)[:36],
+        platformVersion="eks.1",
+        status="ACTIVE",
+        vpcConfig={
+            **state.get("vpcConfig", {}),
+            "clusterSecurityGroupId": f"sg-{_digest(name, 'cluster')[:17]}",
+            "vpcId": f"vpc-{_digest(name)[:17]}",
+        },
+    )
+    return name
+
+
+def _eks_child(resource: str, prop: str) -> Fabricator:
+    """A resource of a cluster (node group, add-on, access entry) with an ``<cluster>:<x>`` id."""
+
+    def fabricate(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+        cluster = state.get("clusterName", "cluster")
+        own = state.get(prop) or f"{args.name}-{suffix}"
+        if prop == "nodeGroupName" and not state.get(prop):
+            own = f"{state.get('nodeGroupNamePrefix', args.name + '-')}{suffix}"
+        state[prop] = own
+        state["arn"] = f"arn:{m.partition}:eks:{m.region}:{m.account_id}:{resource}/{cluster}/{own}"
+        return f"{cluster}:{own}"
+
+    return fabricate
+
+
 def _generic(m: RecordingMocks, args, state: dict, suffix: str) -> str:
     """Any other AWS resource: an id and, unless given, an ARN of the service's usual shape."""
     resource_id = f"{args.name}-{suffix}"
@@ -284,6 +348,25 @@ FABRICATORS: dict[str, Fabricator] = {
     "docker:index/image:Image": _docker_image,
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _attachment,
+    "aws:ec2/vpc:Vpc": _ec2("vpc", "vpc"),
+    "aws:ec2/subnet:Subnet": _ec2("subnet", "subnet"),
+    "aws:ec2/internetGateway:InternetGateway": _ec2("igw", "internet-gateway"),
+    "aws:ec2/routeTable:RouteTable": _ec2("rtb", "route-table"),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": _ec2("rtbassoc", "route-table"),
+    "aws:ec2/eip:Eip": _ec2("eipalloc", "elastic-ip"),
+    "aws:ec2/natGateway:NatGateway": _ec2("nat", "natgateway"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _ec2("vpce", "vpc-endpoint"),
+    "aws:ec2/flowLog:FlowLog": _ec2("fl", "vpc-flow-log"),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": _ec2("sg", "security-group"),
+    "aws:ec2/launchTemplate:LaunchTemplate": _ec2("lt", "launch-template"),
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:eks/cluster:Cluster": _eks_cluster,
+    "aws:eks/nodeGroup:NodeGroup": _eks_child("nodegroup", "nodeGroupName"),
+    "aws:eks/addon:Addon": _eks_child("addon", "addonName"),
+    "aws:eks/accessEntry:AccessEntry": _eks_child("access-entry", "principalArn"),
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": _eks_child(
+        "access-policy", "policyArn"
+    ),
 }
 
 
@@ -395,6 +478,15 @@ INVOKES: dict[str, Callable[[RecordingMocks, dict], dict]] = {
         "thumbprintLists": [],
         "tags": {},
         "id": _oidc_arn(m, a["url"]),
+    },
+    "aws:index/getAvailabilityZones:getAvailabilityZones": lambda m, a: {
+        "names": [f"{m.region}{c}" for c in "abcdef"[: zones_offered(m.region)]],
+        "zoneIds": [
+            f"{m.region[:3]}{m.region.split('-')[-1]}-az{i + 1}"
+            for i in range(zones_offered(m.region))
+        ],
+        "groupNames": [m.region],
+        "id": m.region,
     },
     "aws:index/getRegion:getRegion": lambda m, a: {
         "region": m.region,

@@ -44,12 +44,12 @@ def test_secret_inputs_are_masked(mocks):
 
 @pulumi.runtime.test
 def test_generic_resources_get_an_id_and_arn(mocks):
-    aws.cloudwatch.LogGroup("logs")
+    aws.cloudwatch.Dashboard("board", dashboard_name="board", dashboard_body="{}")
 
     def check(m):
-        group = m.find("aws:cloudwatch/logGroup:LogGroup", "logs")
-        assert group.id.startswith("logs-")
-        assert group.outputs["arn"].startswith(f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:logs-")
+        board = m.find("aws:cloudwatch/dashboard:Dashboard", "board")
+        assert board.id.startswith("board-")
+        assert board.outputs["arn"].startswith(f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:board-")
 
     return after_registration(mocks, check)
 

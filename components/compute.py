@@ -8,18 +8,25 @@ cluster's OIDC provider (IAM roles for service accounts). Its trust is pinned wi
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
-from components._aws import policy_document
+from components._aws import aws_context, policy_document, policy_json
 from components._validate import (
     IAM_POLICY_ARN,
+    KMS_KEY_ARN,
     ArgsError,
+    check_bool,
+    check_choice,
     check_each,
     check_iam,
     check_int,
@@ -27,6 +34,7 @@ from components._validate import (
     check_tags,
 )
 from components.ci import AUDIENCE, oidc_trust_policy
+from components.network import LOG_RETENTION_DAYS
 
 SERVICE_ACCOUNT_ROLE_TYPE = "mlops:compute:ServiceAccountRole"
 
@@ -174,3 +182,799 @@ class ServiceAccountRole(pulumi.ComponentResource):
         self.role_arn = self.role.arn
         self.role_name = self.role.name
         self.register_outputs({"roleArn": self.role_arn, "roleName": self.role_name})
+
+
+# --- Cluster -------------------------------------------------------------------------------------
+
+CLUSTER_TYPE = "mlops:compute:Cluster"
+
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
+POOLS = (SYSTEM_POOL, RUNNER_POOL, GPU_POOL)
+CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
+# Amazon Linux 2023 AMIs (their root volume is /dev/xvda, which the launch template encrypts).
+AMI_TYPES = {
+    (False, "x86_64"): "AL2023_x86_64_STANDARD",
+    (False, "arm64"): "AL2023_ARM_64_STANDARD",
+    (True, "x86_64"): "AL2023_x86_64_NVIDIA",
+    (True, "arm64"): "AL2023_ARM_64_NVIDIA",
+}
+# Add-ons the cluster runs; those before compute must exist for nodes to become Ready, the others
+# need nodes to schedule on (EKS reports them DEGRADED until then).
+ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+ADDONS_AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
+ADDONS = ADDONS_BEFORE_NODES + ADDONS_AFTER_NODES
+ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+KUBERNETES_VERSION = re.compile(r"^1\.(2[89]|[3-9]\d)$")
+CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$")
+# NVIDIA GPU instance families: g4dn, g5, g5g, g6, g6e, gr6, p3, p4d, p5, ... (g4ad is AMD).
+GPU_FAMILY = re.compile(r"^(?:p\d+[a-z]*|g\d+[a-z]*|gr\d+[a-z]*)$")
+NON_NVIDIA_GPU_FAMILIES = ("g4ad",)
+# Graviton (arm64) families carry a "g" after the generation: m7g, c7gn, t4g, g5g.
+ARM_FAMILY = re.compile(r"^[a-z]+\d+[a-z]*g[a-z]*$")
+PRINCIPAL_ARN = re.compile(
+    r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:(?:iam|sts)::\d{12}:(?:root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)$"
+)
+CLUSTER_ADMIN_POLICY = "cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+
+@cache
+def ec2_instance_types() -> frozenset[str]:
+    """Every EC2 instance type the installed botocore knows (offline, from its EC2 model)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("ec2")
+    return frozenset(model.shape_for("InstanceType").enum)
+
+
+def is_gpu_instance(instance_type: str) -> bool:
+    """True for NVIDIA GPU instance types (the EKS NVIDIA AMIs support these)."""
+    family = instance_type.split(".", maxsplit=1)[0]
+    return bool(GPU_FAMILY.match(family)) and family not in NON_NVIDIA_GPU_FAMILIES
+
+
+def architecture(instance_type: str) -> str:
+    return "arm64" if ARM_FAMILY.match(instance_type.split(".", maxsplit=1)[0]) else "x86_64"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodePool:
+    """One managed node group."""
+
+    name: str
+    """Name of the node group inside the component (``system``, ``runners``, ``gpu``, ...)."""
+    pool: str = SYSTEM_POOL
+    """What runs there: ``system`` (cluster add-ons), ``runners`` (CI jobs) or ``gpu`` (GPU jobs,
+    tainted ``nvidia.com/gpu=true:NoSchedule``, NVIDIA AMI). Sets the ``mlops-platform/pool``
+    node label."""
+    instance_types: Sequence[str] = ("m7i.large",)
+    """EC2 instance types (one architecture; GPU types only, and only, in a ``gpu`` pool)."""
+    capacity_type: str = "ON_DEMAND"
+    """ON_DEMAND or SPOT (never SPOT for the system pool)."""
+    min_size: int = 1
+    """Smallest node count (0 lets the pool scale from zero)."""
+    max_size: int = 3
+    """Largest node count."""
+    desired_size: int | None = None
+    """Initial node count; default ``min_size``. The cluster autoscaler owns it afterwards."""
+    disk_size_gb: int = 50
+    """Root volume size (gp3, encrypted)."""
+    max_unavailable_percent: int = 33
+    """Share of nodes replaced at once during updates (1-100)."""
+    imds_hop_limit: int = 1
+    """IMDSv2 response hop limit: 1 keeps pods from reaching the node's instance credentials."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra node labels."""
+
+    @property
+    def gpu(self) -> bool:
+        return self.pool == GPU_POOL
+
+    @property
+    def ami_type(self) -> str:
+        return AMI_TYPES[(self.gpu, architecture(self.instance_types[0]))]
+
+    @property
+    def initial_size(self) -> int:
+        return self.min_size if self.desired_size is None else self.desired_size
+
+    def check(self, prefix: str) -> None:
+        def fail(field_name: str, value: Any, allowed: str) -> None:
+            raise ArgsError(f"{prefix}.{field_name}", value, allowed)
+
+        if not isinstance(self.name, str) or not K8S_LABEL.match(self.name):
+            fail("name", self.name, "expected lowercase letters, digits and '-'")
+        if self.pool not in POOLS:
+            fail("pool", self.pool, f"expected one of {', '.join(POOLS)}")
+        if (
+            isinstance(self.instance_types, str)
+            or not isinstance(self.instance_types, Sequence)
+            or not self.instance_types
+        ):
+            fail("instance_types", self.instance_types, "expected a non-empty list")
+        known = ec2_instance_types()
+        for index, instance_type in enumerate(self.instance_types):
+            if instance_type not in known:
+                fail(f"instance_types[{index}]", instance_type, "expected an EC2 instance type")
+            if is_gpu_instance(instance_type) != self.gpu:
+                allowed = (
+                    "a gpu pool takes NVIDIA GPU instance types (g4dn, g5, g6, p4d, p5, ...)"
+                    if self.gpu
+                    else f"GPU instance types belong in a pool with pool: {GPU_POOL}"
+                )
+                fail(f"instance_types[{index}]", instance_type, allowed)
+        if len({architecture(t) for t in self.instance_types}) > 1:
+            fail("instance_types", list(self.instance_types), "expected one CPU architecture")
+        if self.capacity_type not in CAPACITY_TYPES:
+            fail("capacity_type", self.capacity_type, "expected ON_DEMAND or SPOT")
+        if self.pool == SYSTEM_POOL and self.capacity_type != "ON_DEMAND":
+            fail("capacity_type", self.capacity_type, "the system pool runs ON_DEMAND")
+        for name, low in (("min_size", 0), ("max_size", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 1000:
+                fail(name, value, f"expected an integer from {low} to 1000")
+        if self.min_size > self.max_size:
+            fail("min_size", self.min_size, f"must not exceed max_size={self.max_size}")
+        if self.pool == SYSTEM_POOL and self.min_size < 1:
+            fail("min_size", self.min_size, "the system pool needs at least 1 node")
+        if self.desired_size is not None and (
+            isinstance(self.desired_size, bool)
+            or not isinstance(self.desired_size, int)
+            or not self.min_size <= self.desired_size <= self.max_size
+        ):
+            fail(
+                "desired_size",
+                self.desired_size,
+                f"expected min_size..max_size ({self.min_size}-{self.max_size})",
+            )
+        for name, low, high in (
+            ("disk_size_gb", 20, 16384),
+            ("max_unavailable_percent", 1, 100),
+            ("imds_hop_limit", 1, 2),
+        ):
+            try:
+                check_int(name, getattr(self, name), low, high)
+            except ArgsError as error:
+                fail(name, error.value, error.allowed)
+        try:
+            check_tags("labels", self.labels)
+        except ArgsError as error:
+            fail(error.field, error.value, error.allowed)
+        if POOL_LABEL in self.labels:
+            fail(f"labels.{POOL_LABEL}", self.labels[POOL_LABEL], "set by pool; leave it out")
+
+
+def default_node_pools() -> tuple[NodePool, ...]:
+    return (NodePool(name="system", pool=SYSTEM_POOL, min_size=2, max_size=3),)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterArgs:
+    """Arguments of :class:`Cluster`."""
+
+    subnet_ids: Sequence[pulumi.Input[str]]
+    """Private subnets of the control plane's network interfaces and of every node group."""
+    kms_key_arn: pulumi.Input[str]
+    """Key for envelope encryption of Kubernetes secrets and for the control-plane log group."""
+    cluster_name: str | None = None
+    """Name of the EKS cluster; default: the component's name."""
+    kubernetes_version: str = "1.35"
+    """Pinned Kubernetes minor version (upgrade one minor at a time)."""
+    enable_public_endpoint: bool = False
+    """Also serve the API on a public endpoint (restricted to ``public_access_cidrs``). The
+    private endpoint is always on."""
+    public_access_cidrs: Sequence[str] = ()
+    """CIDRs allowed to reach the public endpoint; required with it, never 0.0.0.0/0."""
+    admin_principal_arns: Sequence[pulumi.Input[str]] = ()
+    """IAM roles/users given cluster-admin through EKS access entries."""
+    log_types: Sequence[str] = REQUIRED_LOG_TYPES
+    """Control-plane logs sent to CloudWatch (api, audit and authenticator at least)."""
+    log_retention_days: int = 90
+    """Retention of the control-plane log group (a CloudWatch Logs retention value)."""
+    node_pools: Sequence[NodePool] = field(default_factory=default_node_pools)
+    """Managed node groups; exactly one ``system`` pool."""
+    addon_versions: Mapping[str, str] = field(default_factory=dict)
+    """Pinned EKS add-on versions (``v1.2.3-eksbuild.1``) by add-on name; an add-on left out runs
+    the version EKS defaults to for ``kubernetes_version``."""
+    nvidia_device_plugin_version: str = "0.20.0"
+    """Chart version of the NVIDIA device plugin (installed when a ``gpu`` pool exists)."""
+    cluster_autoscaler_version: str | None = "9.59.0"
+    """Chart version of the cluster autoscaler (scales pools, from zero too); None leaves it out."""
+    protect: bool = True
+    """Turn on EKS deletion protection."""
+    iam_path: str = "/"
+    """IAM path of the cluster, node and IRSA roles."""
+    permissions_boundary_arn: pulumi.Input[str] | None = None
+    """Permissions boundary of those roles."""
+    kubeconfig_profile: str | None = None
+    """AWS profile the kubeconfig's ``aws eks get-token`` uses (None: the ambient credentials)."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of every taggable child."""
+
+    def __post_init__(self) -> None:  # noqa: PLR0915 - one check per field
+        if isinstance(self.subnet_ids, str) or len(self.subnet_ids) < 2:
+            raise ArgsError("subnet_ids", self.subnet_ids, "expected subnets in 2+ zones")
+        check_pattern("kms_key_arn", self.kms_key_arn, KMS_KEY_ARN, "a KMS key ARN")
+        if self.cluster_name is not None:
+            check_pattern(
+                "cluster_name",
+                self.cluster_name,
+                CLUSTER_NAME,
+                "1-100 letters, digits, '-' and '_', starting with a letter or digit",
+            )
+        check_pattern(
+            "kubernetes_version", self.kubernetes_version, KUBERNETES_VERSION, "e.g. 1.35"
+        )
+        check_bool("enable_public_endpoint", self.enable_public_endpoint)
+        cidrs = self.public_access_cidrs
+        if isinstance(cidrs, str):
+            raise ArgsError("public_access_cidrs", cidrs, "expected a list of CIDRs")
+        if self.enable_public_endpoint and not cidrs:
+            raise ArgsError(
+                "public_access_cidrs", list(cidrs), "required with enable_public_endpoint=True"
+            )
+        if cidrs and not self.enable_public_endpoint:
+            raise ArgsError(
+                "public_access_cidrs", list(cidrs), "only with enable_public_endpoint=True"
+            )
+        for index, cidr in enumerate(cidrs):
+            try:
+                network = ipaddress.IPv4Network(cidr, strict=True)
+            except (TypeError, ValueError):
+                raise ArgsError(
+                    f"public_access_cidrs[{index}]",
+                    cidr,
+                    "expected an IPv4 CIDR, e.g. 203.0.113.0/24",
+                ) from None
+            if network.prefixlen < 8:
+                raise ArgsError(
+                    f"public_access_cidrs[{index}]",
+                    cidr,
+                    "expected a range of /8 or smaller (never 0.0.0.0/0)",
+                )
+        check_each(
+            "admin_principal_arns", self.admin_principal_arns, PRINCIPAL_ARN, "IAM role/user ARNs"
+        )
+        if isinstance(self.log_types, str):
+            raise ArgsError("log_types", self.log_types, "expected a list")
+        for index, log_type in enumerate(self.log_types):
+            check_choice(f"log_types[{index}]", log_type, LOG_TYPES)
+        missing = [t for t in REQUIRED_LOG_TYPES if t not in self.log_types]
+        if missing:
+            raise ArgsError("log_types", list(self.log_types), f"must include {', '.join(missing)}")
+        check_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
+        pools = self.node_pools
+        if isinstance(pools, NodePool) or not isinstance(pools, Sequence) or not pools:
+            raise ArgsError("node_pools", pools, "expected a non-empty list of NodePool")
+        names = set()
+        for index, pool in enumerate(pools):
+            if not isinstance(pool, NodePool):
+                raise ArgsError(f"node_pools[{index}]", pool, "expected a NodePool")
+            pool.check(f"node_pools[{index}]")
+            if pool.name in names:
+                raise ArgsError(f"node_pools[{index}].name", pool.name, "names must be unique")
+            names.add(pool.name)
+        systems = [p for p in pools if p.pool == SYSTEM_POOL]
+        if len(systems) != 1:
+            raise ArgsError(
+                "node_pools", [p.name for p in pools], "expected exactly one pool with pool: system"
+            )
+        if not isinstance(self.addon_versions, Mapping):
+            raise ArgsError("addon_versions", self.addon_versions, "expected a map")
+        for addon, version in self.addon_versions.items():
+            if addon not in ADDONS:
+                raise ArgsError(f"addon_versions.{addon}", version, f"add-ons: {', '.join(ADDONS)}")
+            check_pattern(
+                f"addon_versions.{addon}",
+                version,
+                ADDON_VERSION,
+                "a version like v1.19.0-eksbuild.1",
+            )
+        check_pattern(
+            "nvidia_device_plugin_version",
+            self.nvidia_device_plugin_version,
+            CHART_VERSION,
+            "a chart version like 0.20.0",
+        )
+        if self.cluster_autoscaler_version is not None:
+            check_pattern(
+                "cluster_autoscaler_version",
+                self.cluster_autoscaler_version,
+                CHART_VERSION,
+                "a chart version like 9.59.0",
+            )
+        check_bool("protect", self.protect)
+        check_iam(self.iam_path, self.permissions_boundary_arn)
+        if self.kubeconfig_profile is not None and (
+            not isinstance(self.kubeconfig_profile, str) or not self.kubeconfig_profile
+        ):
+            raise ArgsError(
+                "kubeconfig_profile", self.kubeconfig_profile, "expected a profile name"
+            )
+        check_tags("tags", self.tags)
+
+    @property
+    def gpu(self) -> bool:
+        return any(pool.gpu for pool in self.node_pools)
+
+
+def service_trust_policy(service: str, actions: Sequence[str] = ("sts:AssumeRole",)) -> dict:
+    """Trust for an AWS service principal (the EKS control plane, EC2 nodes)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": sorted(actions)}
+        ],
+    }
+
+
+def cluster_encryption_policy(*, kms_key_arn: str) -> dict[str, Any]:
+    """What the control plane needs of the key to envelope-encrypt Kubernetes secrets."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EncryptSecrets",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:ListGrants"],
+                "Resource": kms_key_arn,
+            }
+        ],
+    }
+
+
+def cluster_autoscaler_policy(
+    *, partition: str, region: str, account_id: str, cluster_name: str
+) -> dict[str, Any]:
+    """The cluster autoscaler's permissions (kubernetes/autoscaler, cloudprovider/aws README):
+    describe calls, and resizing only the Auto Scaling groups EKS tagged as this cluster's."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Discover",
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeAutoScalingInstances",
+                    "autoscaling:DescribeLaunchConfigurations",
+                    "autoscaling:DescribeScalingActivities",
+                    "autoscaling:DescribeTags",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplateVersions",
+                    "ec2:GetInstanceTypesFromInstanceRequirements",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "DescribeNodeGroups",
+                "Effect": "Allow",
+                "Action": "eks:DescribeNodegroup",
+                "Resource": f"arn:{partition}:eks:{region}:{account_id}:nodegroup/{cluster_name}/*",
+            },
+            {
+                "Sid": "ResizeOwnGroups",
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:SetDesiredCapacity",
+                    "autoscaling:TerminateInstanceInAutoScalingGroup",
+                ],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"
+                    }
+                },
+            },
+        ],
+    }
+
+
+def kubeconfig(
+    *,
+    cluster_name: str,
+    endpoint: str,
+    certificate_authority: str,
+    region: str,
+    profile: str | None = None,
+) -> str:
+    """A kubeconfig (JSON) that authenticates with ``aws eks get-token``: no token is stored."""
+    user: dict[str, Any] = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region],
+            "interactiveMode": "Never",
+        }
+    }
+    if profile:
+        user["exec"]["env"] = [{"name": "AWS_PROFILE", "value": profile}]
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": cluster_name,
+                    "cluster": {
+                        "server": endpoint,
+                        "certificate-authority-data": certificate_authority,
+                    },
+                }
+            ],
+            "contexts": [
+                {"name": cluster_name, "context": {"cluster": cluster_name, "user": "aws"}}
+            ],
+            "current-context": cluster_name,
+            "users": [{"name": "aws", "user": user}],
+        },
+        sort_keys=True,
+    )
+
+
+class Cluster(pulumi.ComponentResource):
+    """An EKS cluster with managed node groups, IRSA, core add-ons and GPU support."""
+
+    cluster_name: pulumi.Output[str]
+    """Name of the EKS cluster."""
+    endpoint: pulumi.Output[str]
+    """URL of the Kubernetes API (private unless ``enable_public_endpoint``)."""
+    oidc_provider_arn: pulumi.Output[str]
+    """ARN of the IAM OIDC provider for IRSA (:class:`ServiceAccountRole`)."""
+    oidc_issuer: pulumi.Output[str]
+    """OIDC issuer URL of the cluster."""
+    node_role_arn: pulumi.Output[str]
+    """Role of every node group."""
+    kubeconfig: pulumi.Output[str]
+    """Kubeconfig using ``aws eks get-token`` (a secret)."""
+    provider: k8s.Provider
+    """Kubernetes provider for this cluster; pass it to Kubernetes-level components."""
+
+    def __init__(
+        self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(CLUSTER_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+        context = aws_context(self)
+        cluster_name = args.cluster_name or name
+        iam = {"path": args.iam_path, "permissions_boundary": args.permissions_boundary_arn}
+
+        def managed(policy: str) -> pulumi.Output[str]:
+            return context.partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{policy}")
+
+        def role_with(
+            role_name: str, service: str, actions: Sequence[str], policies: Sequence[str]
+        ):
+            role = aws.iam.Role(
+                role_name,
+                assume_role_policy=policy_json(service_trust_policy(service, actions)),
+                tags=tags,
+                opts=child,
+                **iam,
+            )
+            attachments = [
+                aws.iam.RolePolicyAttachment(
+                    f"{role_name}-{policy.rsplit('/', 1)[-1]}",
+                    role=role.name,
+                    policy_arn=managed(policy),
+                    opts=child,
+                )
+                for policy in policies
+            ]
+            return role, attachments
+
+        # Control plane.
+        cluster_role, cluster_attachments = role_with(
+            f"{name}-cluster",
+            "eks.amazonaws.com",
+            ("sts:AssumeRole", "sts:TagSession"),
+            ("AmazonEKSClusterPolicy",),
+        )
+        encryption = aws.iam.RolePolicy(
+            f"{name}-cluster-encryption",
+            role=cluster_role.id,
+            policy=policy_document(cluster_encryption_policy, kms_key_arn=args.kms_key_arn),
+            opts=child,
+        )
+        # EKS writes to /aws/eks/<cluster>/cluster; created first, it is encrypted and expires.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            name=f"/aws/eks/{cluster_name}/cluster",
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
+            tags=tags,
+            opts=child,
+        )
+        vpc_config: dict[str, Any] = {
+            "subnet_ids": list(args.subnet_ids),
+            "endpoint_private_access": True,
+            "endpoint_public_access": args.enable_public_endpoint,
+        }
+        if args.enable_public_endpoint:
+            vpc_config["public_access_cidrs"] = list(args.public_access_cidrs)
+        self.cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=cluster_name,
+            version=args.kubernetes_version,
+            role_arn=cluster_role.arn,
+            vpc_config=vpc_config,
+            access_config={
+                "authentication_mode": "API",
+                "bootstrap_cluster_creator_admin_permissions": False,
+            },
+            # The add-ons below are managed by EKS; none is installed self-managed first.
+            bootstrap_self_managed_addons=False,
+            encryption_config={
+                "provider": {"key_arn": args.kms_key_arn},
+                "resources": ["secrets"],
+            },
+            enabled_cluster_log_types=list(args.log_types),
+            upgrade_policy={"support_type": "STANDARD"},
+            deletion_protection=args.protect,
+            tags=tags,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[log_group, encryption, *cluster_attachments]
+            ),
+        )
+        self.oidc_issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc",
+            url=self.oidc_issuer,
+            client_id_lists=[AUDIENCE],
+            tags=tags,
+            opts=child,
+        )
+        self.oidc_provider_arn = oidc.arn
+
+        def irsa(role_name: str, namespace: str, service_account: str, **kwargs: Any):
+            return ServiceAccountRole(
+                f"{name}-{role_name}",
+                ServiceAccountRoleArgs(
+                    oidc_provider_arn=self.oidc_provider_arn,
+                    oidc_issuer=self.oidc_issuer,
+                    namespace=namespace,
+                    service_account=service_account,
+                    iam_path=args.iam_path,
+                    permissions_boundary_arn=args.permissions_boundary_arn,
+                    tags=tags,
+                    **kwargs,
+                ),
+                child,
+            )
+
+        # Administrators, through access entries (no aws-auth ConfigMap).
+        admin_access = []
+        for index, principal in enumerate(args.admin_principal_arns):
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{index}",
+                cluster_name=self.cluster.name,
+                principal_arn=principal,
+                type="STANDARD",
+                tags=tags,
+                opts=child,
+            )
+            admin_access.append(
+                aws.eks.AccessPolicyAssociation(
+                    f"{name}-admin-{index}",
+                    cluster_name=self.cluster.name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=context.partition.apply(
+                        lambda p: f"arn:{p}:eks::aws:{CLUSTER_ADMIN_POLICY}"
+                    ),
+                    access_scope={"type": "cluster"},
+                    opts=child,
+                )
+            )
+
+        def addon(addon_name: str, depends_on: Sequence[pulumi.Resource], **kwargs: Any):
+            return aws.eks.Addon(
+                f"{name}-{addon_name}",
+                cluster_name=self.cluster.name,
+                addon_name=addon_name,
+                addon_version=args.addon_versions.get(addon_name),
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+                **kwargs,
+            )
+
+        # Networking add-ons first: nodes become Ready only once the CNI runs. The VPC CNI gets
+        # its permissions through IRSA rather than from the node role.
+        cni_role = irsa(
+            "vpc-cni",
+            "kube-system",
+            "aws-node",
+            managed_policy_arns=[managed("AmazonEKS_CNI_Policy")],
+        )
+        before_nodes = [
+            addon(
+                addon_name,
+                [],
+                **(
+                    {"service_account_role_arn": cni_role.role_arn}
+                    if addon_name == "vpc-cni"
+                    else {}
+                ),
+            )
+            for addon_name in ADDONS_BEFORE_NODES
+        ]
+
+        # Node groups.
+        node_role, node_attachments = role_with(
+            f"{name}-node",
+            "ec2.amazonaws.com",
+            ("sts:AssumeRole",),
+            ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"),
+        )
+        self.node_role_arn = node_role.arn
+        self.node_groups: dict[str, aws.eks.NodeGroup] = {}
+        for pool in args.node_pools:
+            template = aws.ec2.LaunchTemplate(
+                f"{name}-{pool.name}",
+                description=f"{cluster_name} {pool.name} nodes: IMDSv2, encrypted root volume",
+                metadata_options={
+                    "http_endpoint": "enabled",
+                    "http_tokens": "required",
+                    "http_put_response_hop_limit": pool.imds_hop_limit,
+                },
+                block_device_mappings=[
+                    {
+                        "device_name": "/dev/xvda",
+                        "ebs": {
+                            "volume_size": pool.disk_size_gb,
+                            "volume_type": "gp3",
+                            "encrypted": "true",
+                            "delete_on_termination": "true",
+                        },
+                    }
+                ],
+                tag_specifications=[
+                    {"resource_type": kind, "tags": {**tags, "Name": f"{cluster_name}-{pool.name}"}}
+                    for kind in ("instance", "volume")
+                ],
+                update_default_version=True,
+                tags=tags,
+                opts=child,
+            )
+            labels = {**pool.labels, POOL_LABEL: pool.pool}
+            if pool.gpu:  # the NVIDIA device plugin schedules on nodes labelled so
+                labels["nvidia.com/gpu.present"] = "true"
+            self.node_groups[pool.name] = aws.eks.NodeGroup(
+                f"{name}-{pool.name}",
+                cluster_name=self.cluster.name,
+                node_role_arn=node_role.arn,
+                subnet_ids=list(args.subnet_ids),
+                ami_type=pool.ami_type,
+                capacity_type=pool.capacity_type,
+                instance_types=list(pool.instance_types),
+                scaling_config={
+                    "min_size": pool.min_size,
+                    "max_size": pool.max_size,
+                    "desired_size": pool.initial_size,
+                },
+                update_config={"max_unavailable_percentage": pool.max_unavailable_percent},
+                launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+                labels=labels,
+                taints=[GPU_TAINT] if pool.gpu else [],
+                node_repair_config={"enabled": True},
+                tags=tags,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[*node_attachments, *before_nodes],
+                    # The cluster autoscaler owns the node count once the group exists.
+                    ignore_changes=["scalingConfig.desiredSize"],
+                ),
+            )
+        nodes = list(self.node_groups.values())
+
+        ebs_role = irsa(
+            "ebs-csi",
+            "kube-system",
+            "ebs-csi-controller-sa",
+            managed_policy_arns=[managed("service-role/AmazonEBSCSIDriverPolicy")],
+        )
+        addon("coredns", nodes)
+        addon("aws-ebs-csi-driver", nodes, service_account_role_arn=ebs_role.role_arn)
+
+        # Kubernetes access for the components built on the cluster.
+        self.cluster_name = self.cluster.name
+        self.endpoint = self.cluster.endpoint
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(
+                self.cluster.name,
+                self.cluster.endpoint,
+                self.cluster.certificate_authority.apply(lambda ca: ca.data),
+                context.region,
+            ).apply(
+                lambda values: kubeconfig(
+                    cluster_name=values[0],
+                    endpoint=values[1],
+                    certificate_authority=values[2],
+                    region=values[3],
+                    profile=args.kubeconfig_profile,
+                )
+            )
+        )
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=admin_access),
+        )
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=nodes)
+
+        if args.gpu:
+            k8s.helm.v3.Release(
+                f"{name}-nvidia-device-plugin",
+                name="nvidia-device-plugin",
+                chart="nvidia-device-plugin",
+                version=args.nvidia_device_plugin_version,
+                repository_opts={"repo": "https://nvidia.github.io/k8s-device-plugin"},
+                namespace="kube-system",
+                values={
+                    "nodeSelector": {POOL_LABEL: GPU_POOL},
+                    "tolerations": [
+                        {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+                    ],
+                },
+                atomic=True,
+                opts=on_cluster,
+            )
+        if args.cluster_autoscaler_version is not None:
+            autoscaler_role = irsa(
+                "cluster-autoscaler",
+                "kube-system",
+                "cluster-autoscaler",
+                policies={
+                    "autoscale": policy_document(
+                        cluster_autoscaler_policy,
+                        partition=context.partition,
+                        region=context.region,
+                        account_id=context.account_id,
+                        cluster_name=self.cluster.name,
+                    )
+                },
+            )
+            k8s.helm.v3.Release(
+                f"{name}-cluster-autoscaler",
+                name="cluster-autoscaler",
+                chart="cluster-autoscaler",
+                version=args.cluster_autoscaler_version,
+                repository_opts={"repo": "https://kubernetes.github.io/autoscaler"},
+                namespace="kube-system",
+                values={
+                    "cloudProvider": "aws",
+                    "awsRegion": context.region,
+                    "autoDiscovery": {"clusterName": self.cluster.name},
+                    "rbac": {
+                        "serviceAccount": {
+                            "create": True,
+                            "name": "cluster-autoscaler",
+                            "annotations": {"eks.amazonaws.com/role-arn": autoscaler_role.role_arn},
+                        }
+                    },
+                    "nodeSelector": {POOL_LABEL: SYSTEM_POOL},
+                    "extraArgs": {
+                        "balance-similar-node-groups": True,
+                        "skip-nodes-with-system-pods": False,
+                    },
+                },
+                atomic=True,
+                opts=on_cluster,
+            )
+
+        self.register_outputs(
+            {
+                "clusterName": self.cluster_name,
+                "endpoint": self.endpoint,
+                "oidcProviderArn": self.oidc_provider_arn,
+                "oidcIssuer": self.oidc_issuer,
+                "nodeRoleArn": self.node_role_arn,
+                "kubeconfig": self.kubeconfig,
+            }
+        )

@@ -44,13 +44,44 @@ BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # Services the platform's stacks manage; the deploy role may act on these only.
 MANAGED_SERVICES = (
     "application-autoscaling",
+    "autoscaling",
     "cloudwatch",
+    "ec2",
     "ecr",
+    "eks",
+    "eks-auth",
+    "elasticloadbalancing",
     "kms",
     "logs",
     "s3",
     "sagemaker",
     "sns",
+)
+# Services the platform's roles are passed to (SageMaker endpoints, the EKS control plane and
+# node groups, EC2 instances of the node groups).
+PASSED_TO_SERVICES = (
+    "application-autoscaling.amazonaws.com",
+    "ec2.amazonaws.com",
+    "eks.amazonaws.com",
+    "sagemaker.amazonaws.com",
+)
+# Service-linked roles a first deploy may create (EKS, managed node groups, Auto Scaling, ELB
+# for Kubernetes load balancers, Spot for spot node groups).
+SERVICE_LINKED_ROLES = (
+    "autoscaling.amazonaws.com",
+    "eks-nodegroup.amazonaws.com",
+    "eks.amazonaws.com",
+    "elasticloadbalancing.amazonaws.com",
+    "spot.amazonaws.com",
+)
+OIDC_PROVIDER_ACTIONS = (
+    "iam:AddClientIDToOpenIDConnectProvider",
+    "iam:CreateOpenIDConnectProvider",
+    "iam:DeleteOpenIDConnectProvider",
+    "iam:RemoveClientIDFromOpenIDConnectProvider",
+    "iam:TagOpenIDConnectProvider",
+    "iam:UntagOpenIDConnectProvider",
+    "iam:UpdateOpenIDConnectProviderThumbprint",
 )
 # Reads of data (not configuration) that AWS ReadOnlyAccess would otherwise allow.
 DATA_READS = (
@@ -270,14 +301,21 @@ def deploy_policy(
                 "Effect": "Allow",
                 "Action": "iam:PassRole",
                 "Resource": roles,
-                "Condition": {
-                    "StringEquals": {
-                        "iam:PassedToService": [
-                            "application-autoscaling.amazonaws.com",
-                            "sagemaker.amazonaws.com",
-                        ]
-                    }
-                },
+                "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}},
+            },
+            {
+                "Sid": "ServiceLinkedRoles",
+                "Effect": "Allow",
+                "Action": "iam:CreateServiceLinkedRole",
+                "Resource": f"{iam}:role/aws-service-role/*",
+                "Condition": {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLES)}},
+            },
+            {
+                # IRSA: the OIDC providers of the environment's EKS clusters.
+                "Sid": "ClusterOidcProviders",
+                "Effect": "Allow",
+                "Action": list(OIDC_PROVIDER_ACTIONS),
+                "Resource": f"{iam}:oidc-provider/oidc.eks.*",
             },
             {
                 "Sid": "KeepBoundaries",

@@ -218,6 +218,9 @@ PRINCIPAL_ARN = re.compile(
     r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:(?:iam|sts)::\d{12}:(?:root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)$"
 )
 CLUSTER_ADMIN_POLICY = "cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# Reads every resource, Secrets included: what a preview of Helm releases needs (Helm keeps
+# its release records in Secrets).
+CLUSTER_VIEW_POLICY = "cluster-access-policy/AmazonEKSAdminViewPolicy"
 
 
 @cache
@@ -369,6 +372,8 @@ class ClusterArgs:
     """CIDRs allowed to reach the public endpoint; required with it, never 0.0.0.0/0."""
     admin_principal_arns: Sequence[pulumi.Input[str]] = ()
     """IAM roles/users given cluster-admin through EKS access entries."""
+    viewer_principal_arns: Sequence[pulumi.Input[str]] = ()
+    """IAM roles/users given read access to every resource (CI previews)."""
     log_types: Sequence[str] = REQUIRED_LOG_TYPES
     """Control-plane logs sent to CloudWatch (api, audit and authenticator at least)."""
     log_retention_days: int = 90
@@ -434,9 +439,8 @@ class ClusterArgs:
                     cidr,
                     "expected a range of /8 or smaller (never 0.0.0.0/0)",
                 )
-        check_each(
-            "admin_principal_arns", self.admin_principal_arns, PRINCIPAL_ARN, "IAM role/user ARNs"
-        )
+        for name in ("admin_principal_arns", "viewer_principal_arns"):
+            check_each(name, getattr(self, name), PRINCIPAL_ARN, "IAM role/user ARNs")
         if isinstance(self.log_types, str):
             raise ArgsError("log_types", self.log_types, "expected a list")
         for index, log_type in enumerate(self.log_types):
@@ -746,29 +750,33 @@ class Cluster(pulumi.ComponentResource):
                 child,
             )
 
-        # Administrators, through access entries (no aws-auth ConfigMap).
-        admin_access = []
-        for index, principal in enumerate(args.admin_principal_arns):
-            entry = aws.eks.AccessEntry(
-                f"{name}-admin-{index}",
-                cluster_name=self.cluster.name,
-                principal_arn=principal,
-                type="STANDARD",
-                tags=tags,
-                opts=child,
-            )
-            admin_access.append(
-                aws.eks.AccessPolicyAssociation(
-                    f"{name}-admin-{index}",
+        # Administrators and viewers, through access entries (no aws-auth ConfigMap).
+        access = []
+        for kind, principals, access_policy in (
+            ("admin", args.admin_principal_arns, CLUSTER_ADMIN_POLICY),
+            ("viewer", args.viewer_principal_arns, CLUSTER_VIEW_POLICY),
+        ):
+            for index, principal in enumerate(principals):
+                entry = aws.eks.AccessEntry(
+                    f"{name}-{kind}-{index}",
                     cluster_name=self.cluster.name,
-                    principal_arn=entry.principal_arn,
-                    policy_arn=context.partition.apply(
-                        lambda p: f"arn:{p}:eks::aws:{CLUSTER_ADMIN_POLICY}"
-                    ),
-                    access_scope={"type": "cluster"},
+                    principal_arn=principal,
+                    type="STANDARD",
+                    tags=tags,
                     opts=child,
                 )
-            )
+                access.append(
+                    aws.eks.AccessPolicyAssociation(
+                        f"{name}-{kind}-{index}",
+                        cluster_name=self.cluster.name,
+                        principal_arn=entry.principal_arn,
+                        policy_arn=context.partition.apply(
+                            lambda p, policy=access_policy: f"arn:{p}:eks::aws:{policy}"
+                        ),
+                        access_scope={"type": "cluster"},
+                        opts=child,
+                    )
+                )
 
         def addon(addon_name: str, depends_on: Sequence[pulumi.Resource], **kwargs: Any):
             return aws.eks.Addon(
@@ -904,7 +912,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=admin_access),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=access),
         )
         on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=nodes)
 

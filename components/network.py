@@ -152,8 +152,13 @@ class NetworkArgs:
         vpc = _network("cidr_block", self.cidr_block)
         if not 16 <= vpc.prefixlen <= 20:
             raise ArgsError("cidr_block", self.cidr_block, "expected a /16 to /20 block")
-        offered = zones_offered(self.region) if self.region else 6
-        check_int("availability_zones", self.availability_zones, 2, offered)
+        check_int("availability_zones", self.availability_zones, 2, 6)
+        if self.region and self.availability_zones > zones_offered(self.region):
+            raise ArgsError(
+                "availability_zones",
+                self.availability_zones,
+                f"{self.region} offers {zones_offered(self.region)} zones",
+            )
         check_choice("nat_gateways", self.nat_gateways, NAT_MODES)
         check_choice("flow_log_retention_days", self.flow_log_retention_days, LOG_RETENTION_DAYS)
         check_choice(
@@ -178,9 +183,7 @@ class NetworkArgs:
                     raise ArgsError(f"{kind}[{index}]", cidr, "subnets are /16 to /28")
                 for other_name, other in seen:
                     if net.overlaps(other):
-                        raise ArgsError(
-                            f"{kind}[{index}]", cidr, f"overlaps {other_name} ({other})"
-                        )
+                        raise ArgsError(f"{kind}[{index}]", cidr, f"overlaps {other_name}={other}")
                 seen.append((f"{kind}[{index}]", net))
 
     def subnets(self) -> tuple[Sequence[str], Sequence[str]]:

@@ -29,6 +29,8 @@ from components import (
 from components._aws import partition_of
 from components._validate import ACCOUNT_ID, check_tags
 from components.ci import BUCKET_NAME, CiIdentityArgs
+from components.compute import ClusterArgs, NodePool
+from components.network import NetworkArgs
 from components.registry import ModelRegistryArgs
 from components.serving import AlarmSubscription, ModelEndpointArgs, ServingImageArgs
 
@@ -104,6 +106,12 @@ def _str_list(key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(key, value, "expected a list of strings")
     return tuple(value)
+
+
+def _str_map(key: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError(key, value, "expected a map of names to strings")
+    return dict(value)
 
 
 def _number(key: str, value: Any) -> float:
@@ -223,6 +231,39 @@ CI = {
     "createGitlabProvider": Key("create_gitlab_provider", _bool, "or look it up"),
     "maxSessionHours": Key("max_session_hours", _int, "1-12"),
 }
+NETWORK = {
+    "cidrBlock": Key("cidr_block", _str, "VPC CIDR, /16 to /20"),
+    "availabilityZones": Key("availability_zones", _int, "2-6, at most what the region offers"),
+    "natGateways": Key("nat_gateways", _str, "single or per-az"),
+    "publicSubnetCidrs": Key("public_subnet_cidrs", _str_list, "one CIDR per zone"),
+    "privateSubnetCidrs": Key("private_subnet_cidrs", _str_list, "one CIDR per zone"),
+    "flowLogRetentionDays": Key("flow_log_retention_days", _int, "a CloudWatch retention"),
+    "flowLogTrafficType": Key("flow_log_traffic_type", _str, "ALL, ACCEPT or REJECT"),
+}
+CLUSTER = {
+    "kubernetesVersion": Key("kubernetes_version", _str, "pinned minor version, e.g. 1.35"),
+    "publicEndpoint": Key("enable_public_endpoint", _bool, "dev only; with publicAccessCidrs"),
+    "publicAccessCidrs": Key("public_access_cidrs", _str_list, "who may reach it"),
+    "adminPrincipalArns": Key("admin_principal_arns", _str_list, "cluster-admin IAM principals"),
+    "logTypes": Key("log_types", _str_list, "control-plane logs"),
+    "logRetentionDays": Key("log_retention_days", _int, "a CloudWatch retention"),
+    "addonVersions": Key("addon_versions", _str_map, "EKS add-on versions by name"),
+    "nvidiaDevicePluginVersion": Key("nvidia_device_plugin_version", _str, "chart version"),
+    "clusterAutoscalerVersion": Key("cluster_autoscaler_version", _str, "chart version"),
+    "nodePools": Key("node_pools", lambda key, value: value, "node groups by name"),
+}
+NODE_POOL = {
+    "pool": Key("pool", _str, "system, runners or gpu (default: the pool's name)"),
+    "instanceTypes": Key("instance_types", _str_list, "EC2 instance types"),
+    "capacityType": Key("capacity_type", _str, "ON_DEMAND or SPOT"),
+    "minSize": Key("min_size", _int, "0-1000"),
+    "maxSize": Key("max_size", _int, "1-1000"),
+    "desiredSize": Key("desired_size", _int, "initial size"),
+    "diskSizeGb": Key("disk_size_gb", _int, "20-16384"),
+    "maxUnavailablePercent": Key("max_unavailable_percent", _int, "1-100"),
+    "imdsHopLimit": Key("imds_hop_limit", _int, "1 (pods cannot reach node credentials) or 2"),
+    "labels": Key("labels", _str_map, "extra node labels"),
+}
 # Named by the bucket, not its ARN: the bootstrap stack outputs the name.
 CI_STATE_BUCKET = "stateBucket"
 MODEL_SOURCES = ("data", "latest-approved", "pinned")
@@ -240,6 +281,8 @@ BLOCKS: dict[str, dict[str, Key]] = {
     "modelRegistry": MODEL_REGISTRY,
     "serving": {**RELEASE, **ENDPOINT},
     "ci": {**CI, CI_STATE_BUCKET: Key("state_bucket", _str, "Pulumi state bucket name")},
+    "network": NETWORK,
+    "cluster": CLUSTER,
 }
 PROJECT_KEYS = ("environment", "protectStatefulResources", *BLOCKS)
 AWS_KEYS = ("region", "allowedAccountIds", "defaultTags", "profile")
@@ -277,6 +320,8 @@ class Settings:
     model_registry: ModelRegistryArgs | None = None
     serving: ServingSettings | None = None
     ci: CiIdentityArgs | None = None
+    network: NetworkArgs | None = None
+    cluster: ClusterArgs | None = None
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -341,7 +386,7 @@ def _args(factory: Callable[..., Any], key: str, names: Mapping[str, str], **kwa
         config_key = names.get(head, head) + "".join(tail)
         # Cross-field rules name the other field as ``field=value``; say it in config terms.
         allowed = re.sub(
-            r"\b(" + "|".join(map(re.escape, names)) + r")(?==)",
+            r"\b(" + "|".join(map(re.escape, names)) + r")(?=(?:\[\d+\])?=)",
             lambda m: names[m.group(1)],
             error.allowed,
         )
@@ -521,6 +566,29 @@ def load() -> Settings:
             **ci_values,
         )
 
+    network = cluster = None
+    if ns + "cluster" in config and ns + "network" not in config:
+        raise ConfigError(ns + "network", _MISSING, f"required with {ns}cluster (its VPC)")
+    if ns + "network" in config:
+        network = _args(
+            NetworkArgs,
+            ns + "network",
+            _names(NETWORK, project),
+            region=region,
+            **_fields(ns + "network", NETWORK, blocks["network"]),
+        )
+    if ns + "cluster" in config:
+        cluster = _cluster(
+            ns, project=project, stack=stack, environment=environment, block=blocks["cluster"]
+        )
+        if not cluster.admin_principal_arns and ci is None:
+            raise ConfigError(
+                f"{ns}cluster.adminPrincipalArns",
+                [],
+                f"name at least one cluster administrator (or configure {ns}ci, whose deploy "
+                "role administers the cluster)",
+            )
+
     return Settings(
         project=project,
         stack=stack,
@@ -537,7 +605,68 @@ def load() -> Settings:
         model_registry=model_registry,
         serving=serving,
         ci=ci,
+        network=network,
+        cluster=cluster,
     )
+
+
+# Stand-ins for what the stack wires in (the network's subnets, the platform key).
+PLACEHOLDER_SUBNETS = ("subnet-wired-by-the-stack-a", "subnet-wired-by-the-stack-b")
+
+
+def _cluster(
+    ns: str, *, project: str, stack: str, environment: str, block: Mapping[str, Any]
+) -> ClusterArgs:
+    """The cluster block, with its node pools (a map of name -> pool settings)."""
+    key = ns + "cluster"
+    values = _fields(key, CLUSTER, block)
+    pools_raw = values.pop("node_pools", None)
+    pools = None
+    if pools_raw is not None:
+        if not isinstance(pools_raw, dict) or not pools_raw:
+            raise ConfigError(
+                f"{key}.nodePools", pools_raw, "expected a map of pool name -> settings"
+            )
+        pools = []
+        for name, pool_block in pools_raw.items():
+            pool_key = f"{key}.nodePools.{name}"
+            if not isinstance(pool_block, dict):
+                raise ConfigError(pool_key, pool_block, "expected a map of node pool settings")
+            fields = _fields(pool_key, NODE_POOL, pool_block)
+            fields.setdefault("pool", name)
+            pools.append(NodePool(name=name, **fields))
+            if environment == "prod" and fields.get("capacity_type") == "SPOT":
+                raise ConfigError(
+                    f"{pool_key}.capacityType", "SPOT", "prod node pools run ON_DEMAND"
+                )
+    if values.get("enable_public_endpoint") and environment != "dev":
+        raise ConfigError(
+            f"{key}.publicEndpoint", True, "the API endpoint is private in staging and prod"
+        )
+    names = _names(CLUSTER, project)
+    try:
+        return ClusterArgs(
+            subnet_ids=PLACEHOLDER_SUBNETS,
+            kms_key_arn=PLACEHOLDER_KEY_ARN,
+            cluster_name=f"{project}-{stack}",
+            **({"node_pools": tuple(pools)} if pools is not None else {}),
+            **values,
+        )
+    except ArgsError as error:
+        match = re.match(r"node_pools\[(\d+)\]\.(\w+)(.*)", error.field)
+        if match and pools is not None:
+            pool = pools[int(match.group(1))]
+            pool_names = {k.field: name for name, k in NODE_POOL.items()}
+            field_key = pool_names.get(match.group(2), match.group(2))
+            raise ConfigError(
+                f"{key}.nodePools.{pool.name}.{field_key}{match.group(3)}",
+                error.value,
+                error.allowed,
+            ) from None
+        head, *tail = re.split(r"(?=[.\[])", error.field, maxsplit=1)
+        raise ConfigError(
+            f"{key}.{names.get(head, head)}{''.join(tail)}", error.value, error.allowed
+        ) from None
 
 
 def _serving(

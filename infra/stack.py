@@ -19,7 +19,10 @@ from components import (
     DvcRemote,
     EncryptionKey,
 )
+from components._aws import service_endpoint
 from components.ci import PLATFORM_IAM_PATH, CiIdentity
+from components.compute import Cluster
+from components.network import Network
 from components.registry import ModelRegistry
 from components.serving import ModelEndpoint, ServingImage, ServingImageArgs
 from infra.settings import Settings
@@ -55,6 +58,8 @@ class Platform:
     models: ModelRegistry | None = None
     endpoint: ModelEndpoint | None = None
     ci: CiIdentity | None = None
+    network: Network | None = None
+    cluster: Cluster | None = None
 
 
 def provider(settings: Settings) -> aws.Provider:
@@ -114,9 +119,12 @@ def build(settings: Settings) -> Platform:
             pulumi.export("ciGitlabDeployRoleArn", ci.gitlab_deploy_role_arn)
 
     encryption = settings.encryption
+    principals = set(encryption.service_principals)
     if settings.serving is not None:
-        principals = {*encryption.service_principals, ALARM_PUBLISHER}
-        encryption = replace(encryption, service_principals=tuple(sorted(principals)))
+        principals.add(ALARM_PUBLISHER)
+    if settings.network is not None:  # flow logs and control-plane logs are encrypted
+        principals.add(service_endpoint("logs", settings.region))
+    encryption = replace(encryption, service_principals=tuple(sorted(principals)))
     key = EncryptionKey("platform-key", encryption, opts)
     registry = ContainerRegistry("registry", replace(settings.registry, kms_key_arn=key.arn), opts)
     dvc = DvcRemote(
@@ -157,6 +165,8 @@ def build(settings: Settings) -> Platform:
             pulumi.export("mlflowTrackingServerArn", models.tracking_server_arn)
             pulumi.export("mlflowTrackingServerUrl", models.tracking_server_url)
 
+    network, cluster = compute(settings, opts=opts, key=key, ci=ci, iam=iam)
+
     endpoint = None
     if settings.serving is not None:
         endpoint = serve(
@@ -168,7 +178,55 @@ def build(settings: Settings) -> Platform:
             package_arn=package_arn,
             iam=iam,
         )
-    return Platform(aws_provider, key, registry, dvc, artifacts, models, endpoint, ci)
+    return Platform(
+        aws_provider, key, registry, dvc, artifacts, models, endpoint, ci, network, cluster
+    )
+
+
+def compute(
+    settings: Settings,
+    *,
+    opts: pulumi.ResourceOptions,
+    key: EncryptionKey,
+    ci: CiIdentity | None,
+    iam: dict,
+) -> tuple[Network | None, Cluster | None]:
+    """The VPC and the EKS cluster: CI's deploy roles administer it, its preview roles read it."""
+    if settings.network is None:
+        return None, None
+    network = Network("network", replace(settings.network, kms_key_arn=key.arn, **iam), opts)
+    pulumi.export("vpcId", network.vpc_id)
+    pulumi.export("privateSubnetIds", network.private_subnet_ids)
+    if settings.cluster is None:
+        return network, None
+    admins: list[pulumi.Input[str]] = list(settings.cluster.admin_principal_arns)
+    viewers: list[pulumi.Input[str]] = list(settings.cluster.viewer_principal_arns)
+    if ci is not None:
+        admins.append(ci.deploy_role_arn)
+        viewers.append(ci.preview_role_arn)
+        if ci.gitlab_deploy_role_arn is not None:
+            admins.append(ci.gitlab_deploy_role_arn)
+            viewers.append(ci.gitlab_preview_role_arn)
+    cluster = Cluster(
+        "cluster",
+        replace(
+            settings.cluster,
+            subnet_ids=network.private_subnet_ids,
+            kms_key_arn=key.arn,
+            admin_principal_arns=admins,
+            viewer_principal_arns=viewers,
+            protect=settings.protect,
+            kubeconfig_profile=settings.profile,
+            **iam,
+        ),
+        opts,
+    )
+    pulumi.export("clusterName", cluster.cluster_name)
+    pulumi.export("clusterEndpoint", cluster.endpoint)
+    pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
+    pulumi.export("oidcIssuer", cluster.oidc_issuer)
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    return network, cluster
 
 
 def serve(

@@ -279,7 +279,16 @@ def test_platform_roles_carry_the_boundary_and_the_path(prod):
         for r in prod["resources"]
         if r["type"] == "aws:iam/role:Role" and not r["name"].startswith("ci-")
     ]
-    assert {r["name"] for r in platform_roles} == {"endpoint-execution", "models-mlflow"}
+    assert {r["name"] for r in platform_roles} == {
+        "endpoint-execution",
+        "models-mlflow",
+        "network-flow-logs",
+        "cluster-cluster",
+        "cluster-node",
+        "cluster-vpc-cni-role",
+        "cluster-ebs-csi-role",
+        "cluster-cluster-autoscaler-role",
+    }
     for role in platform_roles:
         assert role["inputs"]["permissionsBoundary"] == boundary
         assert role["inputs"]["path"] == PLATFORM_IAM_PATH

@@ -253,6 +253,7 @@ def build_cluster(**kwargs):
         cluster_args(
             cluster_name="mlops-test",
             admin_principal_arns=[ADMIN],
+            viewer_principal_arns=[f"arn:aws:iam::{ACCOUNT}:role/ci-preview"],
             addon_versions={"vpc-cni": "v1.20.4-eksbuild.1", "coredns": "v1.12.4-eksbuild.1"},
             iam_path="/mlops-platform/",
             tags={"team": "ml"},
@@ -305,6 +306,9 @@ def test_cluster_is_private_encrypted_logged_and_api_authenticated(mocks):
             "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
         )
         assert association.inputs["accessScope"] == {"type": "cluster"}
+        viewer = m.find("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "eks-viewer-0")
+        assert viewer.inputs["policyArn"].endswith("cluster-access-policy/AmazonEKSAdminViewPolicy")
+        assert viewer.inputs["principalArn"].endswith(":role/ci-preview")
         assert not m.of_type("kubernetes:core/v1:ConfigMap")  # no aws-auth
 
     return after_registration(mocks, check)

@@ -155,6 +155,13 @@ DATA = "mlops-platform:data"
 ENCRYPTION = "mlops-platform:encryption"
 TAGS = "aws:defaultTags"
 SERVING = "mlops-platform:serving"
+NETWORK = "mlops-platform:network"
+CLUSTER = "mlops-platform:cluster"
+POOLS = (CLUSTER, "nodePools")
+
+
+def _environment(env: str):
+    return _all(_set(("mlops-platform:environment",), env), _set((TAGS, "tags", "env"), env))
 
 
 def _set(path: tuple[str, ...], value: Any):
@@ -439,6 +446,118 @@ BAD_CONFIGS = [
         "bad memory size",
         _set((SERVING, "serverlessMemoryMb"), 1500),
         f"{SERVING}.serverlessMemoryMb: got 1500; expected one of 1024",
+    ),
+    # --- network and cluster
+    (
+        "overlapping subnets",
+        _set((NETWORK, "privateSubnetCidrs"), ["10.10.0.0/19", "10.10.16.0/20"]),
+        f'{NETWORK}.privateSubnetCidrs[1]: got "10.10.16.0/20"; overlaps privateSubnetCidrs[0]=10.10.0.0/19',
+    ),
+    (
+        "subnet outside the VPC",
+        _set((NETWORK, "publicSubnetCidrs"), ["10.10.224.0/24", "10.99.0.0/24"]),
+        f'{NETWORK}.publicSubnetCidrs[1]: got "10.99.0.0/24"; must lie inside 10.10.0.0/16',
+    ),
+    (
+        "bad VPC CIDR",
+        _set((NETWORK, "cidrBlock"), "10.10.0.0/33"),
+        f'{NETWORK}.cidrBlock: got "10.10.0.0/33"; expected an IPv4 CIDR block',
+    ),
+    (
+        "more zones than the region offers",
+        _all(_set(("aws:region",), "us-west-1"), _set((NETWORK, "availabilityZones"), 3)),
+        f"{NETWORK}.availabilityZones: got 3; us-west-1 offers 2 zones",
+    ),
+    ("one zone", _set((NETWORK, "availabilityZones"), 1), f"{NETWORK}.availabilityZones: got 1"),
+    (
+        "unknown NAT mode",
+        _set((NETWORK, "natGateways"), "none"),
+        f'{NETWORK}.natGateways: got "none"; expected one of single, per-az',
+    ),
+    ("unknown network key", _set((NETWORK, "cidr"), "10.0.0.0/16"), f"{NETWORK}.cidr: got"),
+    (
+        "cluster without network",
+        _delete(NETWORK),
+        f"{NETWORK}: got nothing (the key is missing); required with {CLUSTER}",
+    ),
+    (
+        "runner pool min above max",
+        _set((*POOLS, "runners", "minSize"), 9),
+        f"{CLUSTER}.nodePools.runners.minSize: got 9; must not exceed max_size=4",
+    ),
+    (
+        "GPU instance type in a CPU pool",
+        _set((*POOLS, "runners", "instanceTypes"), ["g6.xlarge"]),
+        f'{CLUSTER}.nodePools.runners.instanceTypes[0]: got "g6.xlarge"; GPU instance types',
+    ),
+    (
+        "unknown instance type",
+        _set((*POOLS, "system", "instanceTypes"), ["m9z.large"]),
+        f'{CLUSTER}.nodePools.system.instanceTypes[0]: got "m9z.large"; expected an EC2 instance',
+    ),
+    (
+        "CPU instance type in the GPU pool",
+        _set((*POOLS, "gpu", "instanceTypes"), ["m7i.large"]),
+        f'{CLUSTER}.nodePools.gpu.instanceTypes[0]: got "m7i.large"; a gpu pool takes',
+    ),
+    (
+        "unknown pool kind",
+        _set((*POOLS, "batch"), {"instanceTypes": ["m7i.large"]}),
+        f'{CLUSTER}.nodePools.batch.pool: got "batch"; expected one of system, runners, gpu',
+    ),
+    (
+        "unknown node pool key",
+        _set((*POOLS, "gpu", "amiType"), "CUSTOM"),
+        f'{CLUSTER}.nodePools.gpu.amiType: got "CUSTOM"; unknown key',
+    ),
+    (
+        "min size not a number",
+        _set((*POOLS, "gpu", "minSize"), "zero"),
+        f'{CLUSTER}.nodePools.gpu.minSize: got "zero"; expected an integer',
+    ),
+    (
+        "public endpoint open to the world",
+        _set((CLUSTER, "publicAccessCidrs"), ["0.0.0.0/0"]),
+        f'{CLUSTER}.publicAccessCidrs[0]: got "0.0.0.0/0"; expected a range of /8 or smaller',
+    ),
+    (
+        "public endpoint in staging",
+        _environment("staging"),
+        f"{CLUSTER}.publicEndpoint: got true; the API endpoint is private in staging and prod",
+    ),
+    (
+        "spot in prod",
+        _all(
+            _environment("prod"),
+            _set((CLUSTER, "publicEndpoint"), False),
+            _delete(CLUSTER, "publicAccessCidrs"),
+        ),
+        'capacityType: got "SPOT"; prod node pools run ON_DEMAND',
+    ),
+    (
+        "unpinned Kubernetes patch version",
+        _set((CLUSTER, "kubernetesVersion"), "1.35.2"),
+        f'{CLUSTER}.kubernetesVersion: got "1.35.2"',
+    ),
+    (
+        "unknown add-on",
+        _set((CLUSTER, "addonVersions", "istio"), "v1.0.0-eksbuild.1"),
+        f"{CLUSTER}.addonVersions.istio",
+    ),
+    (
+        "audit logs off",
+        _set((CLUSTER, "logTypes"), ["api"]),
+        f'{CLUSTER}.logTypes: got ["api"]; must include audit, authenticator',
+    ),
+    (
+        "no cluster administrator",
+        _all(_delete(CLUSTER, "adminPrincipalArns"), _delete("mlops-platform:ci")),
+        f"{CLUSTER}.adminPrincipalArns: got []; name at least one cluster administrator",
+    ),
+    (
+        "node pools not a map",
+        _set((CLUSTER, "nodePools"), ["system"]),
+        f'{CLUSTER}.nodePools: got ["system"]; expected a map',
     ),
     (
         "secret unknown key is not echoed",

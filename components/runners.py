@@ -353,6 +353,8 @@ def _service_account(
     namespace: pulumi.Input[str],
     account: str,
     role_arn: pulumi.Input[str],
+    *,
+    api_access: bool,
 ) -> k8s.core.v1.ServiceAccount:
     return k8s.core.v1.ServiceAccount(
         name,
@@ -361,8 +363,9 @@ def _service_account(
             "namespace": namespace,
             "annotations": {IRSA_ANNOTATION: role_arn},
         },
-        # Job pods mount the projected IRSA token, not the legacy API token.
-        automount_service_account_token=True,
+        # The IRSA web-identity token is projected by EKS either way; the Kubernetes API token
+        # only where the pod talks to the API server (runner manager, kubernetes container mode).
+        automount_service_account_token=api_access,
         opts=pulumi.ResourceOptions(parent=parent),
     )
 
@@ -678,28 +681,35 @@ class GithubRunners(pulumi.ComponentResource):
             service_account=args.service_account,
             policies=policies,
         )
+        needs_kube_mode = any(s.container_mode in KUBERNETES_MODES for s in args.scale_sets)
         account = _service_account(
             f"{name}-service-account",
             self,
             runner_ns.metadata.name,
             args.service_account,
             self.role.role_arn,
+            api_access=needs_kube_mode,
         )
         secret = k8s.core.v1.Secret(
             f"{name}-github-app",
             metadata={"namespace": runner_ns.metadata.name},
             type="Opaque",
             string_data=pulumi.Output.secret(
-                {
-                    "github_app_id": args.github_app_id,
-                    "github_app_installation_id": args.github_app_installation_id,
-                    "github_app_private_key": args.github_app_private_key,
-                }
+                dict(
+                    zip(
+                        GITHUB_APP_KEYS,
+                        (
+                            args.github_app_id,
+                            args.github_app_installation_id,
+                            args.github_app_private_key,
+                        ),
+                        strict=True,
+                    )
+                )
             ),
             opts=child,
         )
 
-        needs_kube_mode = any(s.container_mode in KUBERNETES_MODES for s in args.scale_sets)
         kube_mode: list[pulumi.Resource] = []
         if needs_kube_mode:
             role = k8s.rbac.v1.Role(
@@ -958,6 +968,7 @@ class GitlabRunner(pulumi.ComponentResource):
             ns.metadata.name,
             self.MANAGER_SERVICE_ACCOUNT,
             manager_role.role_arn,
+            api_access=True,  # the manager creates the job pods
         )
         job_account = _service_account(
             f"{name}-job-account",
@@ -965,13 +976,14 @@ class GitlabRunner(pulumi.ComponentResource):
             ns.metadata.name,
             self.JOB_SERVICE_ACCOUNT,
             self.role.role_arn,
+            api_access=False,
         )
         token = k8s.core.v1.Secret(
             f"{name}-token",
             metadata={"namespace": ns.metadata.name},
             type="Opaque",
             string_data=pulumi.Output.secret(
-                {"runner-token": args.runner_token, "runner-registration-token": ""}
+                dict(zip(GITLAB_TOKEN_KEYS, (args.runner_token, ""), strict=True))
             ),
             opts=child,
         )

@@ -308,6 +308,7 @@ def test_github_runners_controller_and_scale_sets(mocks):
         assert account.inputs["metadata"]["name"] == "github-runner"
         assert account.inputs["metadata"]["namespace"] == "arc-runners"
         assert account.inputs["metadata"]["annotations"] == {IRSA_ANNOTATION: role.outputs["arn"]}
+        assert account.inputs["automountServiceAccountToken"] is False  # no API access needed
 
         cpu = m.find(RELEASE, "gh-cpu")
         gpu = m.find(RELEASE, "gh-gpu")
@@ -446,6 +447,8 @@ def test_github_runners_container_modes(mocks):
         ]
         assert binding.inputs["roleRef"]["name"] == role.outputs["metadata"]["name"]
         assert role.urn in m.find(RELEASE, "gh-k8s").dependencies
+        account = m.find(SERVICE_ACCOUNT, "gh-service-account")
+        assert account.inputs["automountServiceAccountToken"] is True  # the hook uses the API
         component_children_ok(m, GITHUB_RUNNERS_TYPE, "gh")
         assert_all_kubernetes_on(m, provider_ref(m))
 
@@ -599,6 +602,8 @@ def test_gitlab_runner(mocks):
             IRSA_ANNOTATION: manager_role.outputs["arn"]
         }
         assert jobs.inputs["metadata"]["annotations"] == {IRSA_ANNOTATION: job_role.outputs["arn"]}
+        assert manager.inputs["automountServiceAccountToken"] is True
+        assert jobs.inputs["automountServiceAccountToken"] is False
         for role, account in ((manager_role, "gitlab-runner"), (job_role, "gitlab-runner-jobs")):
             [stmt] = policy(role, "assumeRolePolicy")["Statement"]
             assert stmt["Condition"] == {

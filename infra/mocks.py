@@ -370,6 +370,45 @@ FABRICATORS: dict[str, Fabricator] = {
 }
 
 
+# --- Kubernetes (runners): what the API server and Helm compute -------------------------------
+
+
+def _k8s_object(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    """A namespaced or cluster object: autonamed ``<logical name>-<suffix>`` unless named; the
+    id is ``namespace/name`` (or ``name``), as pulumi-kubernetes reports it."""
+    metadata = dict(state.get("metadata") or {})
+    metadata.setdefault("name", f"{args.name}-{suffix}")
+    metadata["uid"] = str(_digest(m.stack, args.typ, args.name)[:32])
+    state["metadata"] = metadata
+    namespace = metadata.get("namespace")
+    return f"{namespace}/{metadata['name']}" if namespace else metadata["name"]
+
+
+def _helm_release(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    name = _physical_name(args, state, suffix, "name")
+    namespace = state.setdefault("namespace", "default")
+    state["status"] = {
+        "name": name,
+        "namespace": namespace,
+        "chart": state.get("chart", "").rsplit("/", 1)[-1],
+        "version": state.get("version", ""),
+        "revision": 1,
+        "status": "deployed",
+    }
+    return f"{namespace}/{name}"
+
+
+KUBERNETES_FABRICATORS: dict[str, Fabricator] = {
+    "kubernetes:core/v1:Namespace": _k8s_object,
+    "kubernetes:core/v1:Secret": _k8s_object,
+    "kubernetes:core/v1:ServiceAccount": _k8s_object,
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": _k8s_object,
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _k8s_object,
+    "kubernetes:helm.sh/v3:Release": _helm_release,
+}
+FABRICATORS.update(KUBERNETES_FABRICATORS)
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Fabricates provider results; every registration is recorded by :class:`RecordingMonitor`."""
 

@@ -1,0 +1,1030 @@
+"""CI runners on the cluster: ``GithubRunners`` (actions-runner-controller scale sets) and
+``GitlabRunner`` (the GitLab Runner chart with the Kubernetes executor).
+
+Both run their jobs under a Kubernetes service account bound to an IRSA role
+(:class:`~components.compute.ServiceAccountRole`) whose permissions come from one pure function,
+:func:`runner_access_policy`: push/pull the platform's ECR repositories, read/write the DVC remote,
+read the artifacts bucket, nothing else unless the stack adds statements (validated by
+:func:`check_extra_statements`). Credentials (the GitHub App private key, the GitLab runner
+token) go into Kubernetes Secrets as Pulumi secrets and the Helm values only name the Secret.
+
+The components create no provider: pass the Kubernetes and AWS providers on the component,
+``opts=pulumi.ResourceOptions(providers={"kubernetes": k8s, "aws": aws})``, and every child
+inherits them through ``parent``.
+
+Chart values follow the charts as read at these versions:
+
+- ``gha-runner-scale-set-controller`` / ``gha-runner-scale-set`` 0.14.2
+  (github.com/actions/actions-runner-controller, ``charts/*/values.yaml`` and templates).
+- ``gitlab-runner`` 0.86.0 (GitLab Runner 18.9.0; gitlab.com/gitlab-org/charts/gitlab-runner,
+  ``values.yaml``, ``templates/deployment.yaml``, ``templates/_helpers.tpl``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components._aws import aws_context, policy_document, service_endpoint
+from components._validate import (
+    KEY_PREFIX,
+    KMS_KEY_ARN,
+    ArgsError,
+    check_bool,
+    check_choice,
+    check_iam,
+    check_int,
+    check_pattern,
+    check_tags,
+    is_known,
+)
+from components.compute import (
+    GPU_POOL,
+    GPU_RESOURCE,
+    GPU_TAINT,
+    K8S_LABEL,
+    K8S_SUBDOMAIN,
+    OIDC_PROVIDER_ARN,
+    POOL_LABEL,
+    RUNNER_POOL,
+    SYSTEM_POOL,
+    ServiceAccountRole,
+    ServiceAccountRoleArgs,
+)
+from components.registry import PULL_ACTIONS
+from components.storage import DataBucket, DataBucketArgs, dvc_access_policy
+
+GITHUB_RUNNERS_TYPE = "mlops:runners:GithubRunners"
+GITLAB_RUNNER_TYPE = "mlops:runners:GitlabRunner"
+
+ARC_CHARTS = "oci://ghcr.io/actions/actions-runner-controller-charts"
+ARC_CONTROLLER_CHART = f"{ARC_CHARTS}/gha-runner-scale-set-controller"
+ARC_SCALE_SET_CHART = f"{ARC_CHARTS}/gha-runner-scale-set"
+ARC_VERSION = "0.14.2"
+GITLAB_CHARTS = "https://charts.gitlab.io"
+GITLAB_RUNNER_CHART = "gitlab-runner"
+GITLAB_RUNNER_VERSION = "0.86.0"
+
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+# Keys of a pre-defined GitHub App secret (gha-runner-scale-set values.yaml, variation C).
+GITHUB_APP_KEYS = ("github_app_id", "github_app_installation_id", "github_app_private_key")
+# The chart projects both keys from ``runners.secret`` (templates/deployment.yaml): both must exist.
+GITLAB_TOKEN_KEYS = ("runner-token", "runner-registration-token")
+# containerMode.type values the scale-set chart templates handle; None leaves it unset (steps run
+# in the runner container itself: no Docker daemon, nothing privileged).
+CONTAINER_MODES = ("dind", "kubernetes", "kubernetes-novolume")
+KUBERNETES_MODES = ("kubernetes", "kubernetes-novolume")
+# The chart fails when the scale set name exceeds 45 characters (autoscalingrunnerset.yaml).
+MAX_SCALE_SET_NAME = 45
+
+CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
+DIGITS = re.compile(r"^\d{1,20}$")
+# An organisation or repository on github.com, an enterprise, or the same on a GHES host.
+GITHUB_CONFIG_URL = re.compile(
+    r"^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?"
+    r"/(?:enterprises/)?[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)?$"
+)
+GITLAB_URL = re.compile(r"^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?(?:/[\w.~-]+)*/?$")
+CPU_QUANTITY = re.compile(r"^(?:\d+m|\d+(?:\.\d{1,3})?)$")
+MEMORY_QUANTITY = re.compile(r"^\d+(?:Ki|Mi|Gi|Ti)$")
+IMAGE = re.compile(r"^[\w.:/@-]+$")
+IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
+# Actions that only read: ``Resource: "*"`` is acceptable for them, never for writes.
+READ_PREFIXES = ("Get", "List", "Describe", "BatchGet", "Head", "View")
+STATEMENT_KEYS = frozenset({"Sid", "Effect", "Action", "Resource", "Condition"})
+
+ECR_PUSH_ACTIONS = (
+    "ecr:CompleteLayerUpload",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+)
+ARTIFACT_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
+
+
+# --- runner permissions (pure) -------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def is_read_action(action: str) -> bool:
+    """True for actions that only read (``s3:GetObject``, ``ecr:Describe*``)."""
+    name = action.split(":", 1)[-1]
+    return name != "*" and name.startswith(READ_PREFIXES)
+
+
+def check_extra_statements(field_name: str, statements: Any) -> None:
+    """Extra IAM statements from config: plain Allow/Deny statements with ``Action`` and
+    ``Resource``; no IAM actions, no ``*`` action and no ``Resource: "*"`` on a write."""
+    if isinstance(statements, str | Mapping) or not isinstance(statements, Sequence):
+        raise ArgsError(field_name, statements, "expected a list of IAM statement maps")
+    for index, stmt in enumerate(statements):
+        where = f"{field_name}[{index}]"
+        if not isinstance(stmt, Mapping):
+            raise ArgsError(where, stmt, "expected a map with Effect, Action and Resource")
+        unknown = sorted(set(stmt) - STATEMENT_KEYS)
+        if unknown:
+            raise ArgsError(
+                f"{where}.{unknown[0]}",
+                stmt[unknown[0]],
+                f"allowed keys are {', '.join(sorted(STATEMENT_KEYS))} "
+                "(no NotAction, NotResource or Principal)",
+            )
+        check_choice(f"{where}.Effect", stmt.get("Effect"), ("Allow", "Deny"))
+        actions = _as_list(stmt.get("Action"))
+        if not stmt.get("Action") or not all(isinstance(a, str) for a in actions):
+            raise ArgsError(f"{where}.Action", stmt.get("Action"), "expected actions")
+        resources = _as_list(stmt.get("Resource"))
+        if not stmt.get("Resource") or not all(isinstance(r, str) and r for r in resources):
+            raise ArgsError(f"{where}.Resource", stmt.get("Resource"), "expected resource ARNs")
+        if "Condition" in stmt and not isinstance(stmt["Condition"], Mapping):
+            raise ArgsError(f"{where}.Condition", stmt["Condition"], "expected a condition map")
+        if stmt["Effect"] == "Deny":
+            continue  # a deny only ever narrows what the role may do
+        for action in actions:
+            if action == "*" or not IAM_ACTION.match(action):
+                raise ArgsError(
+                    f"{where}.Action", action, "expected service:Action (no bare '*' action)"
+                )
+            if action.lower().startswith("iam:"):
+                raise ArgsError(f"{where}.Action", action, "IAM actions are not allowed")
+            if action.split(":", 1)[1] == "*":
+                raise ArgsError(
+                    f"{where}.Action", action, "name the actions; '<service>:*' is not allowed"
+                )
+        writes = [a for a in actions if not is_read_action(a)]
+        if "*" in resources and writes:
+            raise ArgsError(
+                f"{where}.Resource",
+                "*",
+                f"'*' is allowed for read actions only; name the resources of {writes[0]}",
+            )
+
+
+def runner_access_policy(
+    *,
+    region: str,
+    ecr_repository_arns: Sequence[str] = (),
+    dvc_bucket_arn: str | None = None,
+    dvc_prefix: str = "dvc",
+    artifacts_bucket_arn: str | None = None,
+    kms_key_arn: str | None = None,
+    extra_statements: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """What CI jobs may do: push/pull the given ECR repositories, read/write the DVC remote,
+    read the artifacts bucket (with the platform key, through S3 only), plus extra statements.
+
+    ``ecr:GetAuthorizationToken`` is the one action on ``*``: it has no resource-level
+    permissions and only returns a registry login token.
+    """
+    statements: list[dict[str, Any]] = []
+    repositories = sorted(ecr_repository_arns)
+    if repositories:
+        statements += [
+            {
+                "Sid": "EcrLogin",
+                "Effect": "Allow",
+                "Action": "ecr:GetAuthorizationToken",
+                "Resource": "*",
+            },
+            {
+                "Sid": "EcrPushPull",
+                "Effect": "Allow",
+                "Action": sorted({*PULL_ACTIONS, *ECR_PUSH_ACTIONS}),
+                "Resource": repositories,
+            },
+        ]
+    if dvc_bucket_arn is not None:
+        dvc = dvc_access_policy(
+            bucket_arn=dvc_bucket_arn,
+            prefix=dvc_prefix,
+            kms_key_arn=kms_key_arn or "",
+            region=region,
+            write=True,
+        )
+        for stmt in dvc["Statement"]:
+            if stmt["Sid"] != "UseKeyThroughS3":
+                statements.append({**stmt, "Sid": f"Dvc{stmt['Sid']}"})
+    if artifacts_bucket_arn is not None:
+        statements += [
+            {
+                "Sid": "ArtifactsList",
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
+                "Resource": artifacts_bucket_arn,
+            },
+            {
+                "Sid": "ArtifactsRead",
+                "Effect": "Allow",
+                "Action": list(ARTIFACT_READ_ACTIONS),
+                "Resource": f"{artifacts_bucket_arn}/*",
+            },
+        ]
+    if kms_key_arn is not None and (dvc_bucket_arn is not None or artifacts_bucket_arn):
+        statements.append(
+            {
+                "Sid": "UseKeyThroughS3",
+                "Effect": "Allow",
+                # Decrypt for reads; GenerateDataKey for DVC pushes (SSE-KMS).
+                "Action": (
+                    ["kms:Decrypt", "kms:GenerateDataKey"] if dvc_bucket_arn else ["kms:Decrypt"]
+                ),
+                "Resource": kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": service_endpoint("s3", region)}},
+            }
+        )
+    for index, stmt in enumerate(extra_statements):
+        statements.append({"Sid": f"Extra{index}", **stmt})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunnerAccess:
+    """What the runners' jobs may reach in AWS (see :func:`runner_access_policy`)."""
+
+    ecr_repository_arns: Sequence[pulumi.Input[str]] = ()
+    """ECR repositories the jobs may push to and pull from."""
+    dvc_bucket_arn: pulumi.Input[str] | None = None
+    """The DVC remote's bucket; jobs may read and write under ``dvc_prefix``."""
+    dvc_prefix: str = "dvc"
+    """Key prefix of the DVC remote inside its bucket."""
+    artifacts_bucket_arn: pulumi.Input[str] | None = None
+    """The model-artifacts bucket; jobs may read it."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """The platform key that encrypts the buckets (usable through S3 only). Required with a
+    bucket."""
+    extra_statements: Sequence[Mapping[str, Any]] = ()
+    """Further IAM statements from config; checked by :func:`check_extra_statements`."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ecr_repository_arns, str) or not isinstance(
+            self.ecr_repository_arns, Sequence
+        ):
+            raise ArgsError(
+                "access.ecr_repository_arns", self.ecr_repository_arns, "expected a list of ARNs"
+            )
+        if not isinstance(self.dvc_prefix, str) or not KEY_PREFIX.match(self.dvc_prefix):
+            raise ArgsError("access.dvc_prefix", self.dvc_prefix, "expected a key prefix")
+        if self.kms_key_arn is not None:
+            check_pattern("access.kms_key_arn", self.kms_key_arn, KMS_KEY_ARN, "a KMS key ARN")
+        elif self.dvc_bucket_arn is not None or self.artifacts_bucket_arn is not None:
+            raise ArgsError(
+                "access.kms_key_arn", None, "required with dvc_bucket_arn or artifacts_bucket_arn"
+            )
+        check_extra_statements("access.extra_statements", self.extra_statements)
+
+    def policy(self, region: pulumi.Input[str]) -> pulumi.Output[str]:
+        """The JSON policy document, once the ARNs are known."""
+        return policy_document(
+            runner_access_policy,
+            region=region,
+            ecr_repository_arns=pulumi.Output.all(*self.ecr_repository_arns),
+            dvc_bucket_arn=self.dvc_bucket_arn,
+            dvc_prefix=self.dvc_prefix,
+            artifacts_bucket_arn=self.artifacts_bucket_arn,
+            kms_key_arn=self.kms_key_arn,
+            extra_statements=list(self.extra_statements),
+        )
+
+    @property
+    def grants_anything(self) -> bool:
+        return bool(
+            self.ecr_repository_arns
+            or self.dvc_bucket_arn is not None
+            or self.artifacts_bucket_arn is not None
+            or self.extra_statements
+        )
+
+
+def _check_common(args: Any) -> None:
+    check_pattern(
+        "oidc_provider_arn", args.oidc_provider_arn, OIDC_PROVIDER_ARN, "an IAM OIDC provider ARN"
+    )
+    if not isinstance(args.access, RunnerAccess):
+        raise ArgsError("access", args.access, "expected RunnerAccess")
+    check_iam(args.iam_path, args.permissions_boundary_arn)
+    check_tags("tags", args.tags)
+
+
+def _check_secret_text(field_name: str, value: Any, prefix: str, what: str) -> None:
+    """Checks a plain credential without ever echoing it in the error."""
+    if not is_known(value):
+        return
+    if not isinstance(value, str) or not value.strip().startswith(prefix):
+        raise ArgsError(field_name, "[redacted]", f"expected {what}")
+
+
+def _runner_role(
+    name: str,
+    parent: pulumi.Resource,
+    args: Any,
+    *,
+    namespace: str,
+    service_account: str,
+    policies: Mapping[str, pulumi.Input[str]],
+) -> ServiceAccountRole:
+    return ServiceAccountRole(
+        name,
+        ServiceAccountRoleArgs(
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            namespace=namespace,
+            service_account=service_account,
+            policies=policies,
+            iam_path=args.iam_path,
+            permissions_boundary_arn=args.permissions_boundary_arn,
+            tags=dict(args.tags),
+        ),
+        pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def _service_account(
+    name: str,
+    parent: pulumi.Resource,
+    namespace: pulumi.Input[str],
+    account: str,
+    role_arn: pulumi.Input[str],
+    *,
+    api_access: bool,
+) -> k8s.core.v1.ServiceAccount:
+    return k8s.core.v1.ServiceAccount(
+        name,
+        metadata={
+            "name": account,
+            "namespace": namespace,
+            "annotations": {IRSA_ANNOTATION: role_arn},
+        },
+        # The IRSA web-identity token is projected by EKS either way; the Kubernetes API token
+        # only where the pod talks to the API server (runner manager, kubernetes container mode).
+        automount_service_account_token=api_access,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+# --- GitHub: actions-runner-controller ----------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunnerScaleSet:
+    """One runner scale set: jobs select it with ``runs-on: <name_prefix>-<name>``."""
+
+    name: str
+    """Short name, such as ``cpu`` or ``gpu``; the scale set is ``<name_prefix>-<name>``."""
+    max_runners: int
+    """Most runners at once (1-1000)."""
+    min_runners: int = 0
+    """Idle runners kept warm (0-1000, at most ``max_runners``); 0 scales to zero."""
+    gpu: bool = False
+    """Run on the GPU node group (node selector, taint toleration, GPU limit)."""
+    gpus: int = 0
+    """GPUs per runner (``nvidia.com/gpu`` limit); at least 1 for a GPU set, 0 otherwise."""
+    container_mode: str | None = None
+    """``None``: steps run in the runner container (no Docker, nothing privileged). ``dind``:
+    a privileged Docker-in-Docker sidecar (image builds). ``kubernetes`` /
+    ``kubernetes-novolume``: job containers run as separate pods (CPU sets only; those pods do not
+    get the runner's node selector or IRSA role)."""
+    work_volume_storage_class: str | None = None
+    """Storage class of the work volume; required by ``container_mode="kubernetes"``."""
+    work_volume_gib: int = 10
+    """Size of the work volume in ``kubernetes`` mode (1-1000 GiB)."""
+    cpu: str = "1"
+    """CPU request of the runner container (Kubernetes quantity)."""
+    memory: str = "4Gi"
+    """Memory request and limit of the runner container."""
+    runner_image: str = "ghcr.io/actions/actions-runner:latest"
+    """Runner image (the chart's default); pin a tag or digest for reproducible runners."""
+
+    def check(self, where: str, prefix: str) -> None:
+        """Validation; errors name the field as ``<where>.<field>``."""
+        check_pattern(f"{where}.name", self.name, K8S_LABEL, "a DNS-1123 label such as 'cpu'")
+        label = f"{prefix}-{self.name}"
+        if len(label) > MAX_SCALE_SET_NAME:
+            raise ArgsError(
+                f"{where}.name", self.name, f"'{label}' exceeds {MAX_SCALE_SET_NAME} characters"
+            )
+        check_int(f"{where}.max_runners", self.max_runners, 1, 1000)
+        check_int(f"{where}.min_runners", self.min_runners, 0, 1000)
+        if self.min_runners > self.max_runners:
+            raise ArgsError(
+                f"{where}.min_runners",
+                self.min_runners,
+                f"must not exceed max_runners ({self.max_runners})",
+            )
+        check_bool(f"{where}.gpu", self.gpu)
+        if self.gpu:
+            check_int(f"{where}.gpus", self.gpus, 1, 8)
+        elif self.gpus != 0:
+            raise ArgsError(f"{where}.gpus", self.gpus, "only GPU sets (gpu=True) take GPUs")
+        if self.container_mode is not None:
+            check_choice(f"{where}.container_mode", self.container_mode, CONTAINER_MODES)
+        if self.gpu and self.container_mode in KUBERNETES_MODES:
+            raise ArgsError(
+                f"{where}.container_mode",
+                self.container_mode,
+                "GPU sets need None or dind (kubernetes modes run jobs in pods without the GPU)",
+            )
+        if self.container_mode == "kubernetes" and self.work_volume_storage_class is None:
+            raise ArgsError(
+                f"{where}.work_volume_storage_class", None, "required in kubernetes mode"
+            )
+        if self.work_volume_storage_class is not None:
+            check_pattern(
+                f"{where}.work_volume_storage_class",
+                self.work_volume_storage_class,
+                K8S_SUBDOMAIN,
+                "a storage class name",
+            )
+        check_int(f"{where}.work_volume_gib", self.work_volume_gib, 1, 1000)
+        check_pattern(f"{where}.cpu", self.cpu, CPU_QUANTITY, "a CPU quantity such as 500m or 2")
+        check_pattern(f"{where}.memory", self.memory, MEMORY_QUANTITY, "a quantity such as 4Gi")
+        check_pattern(f"{where}.runner_image", self.runner_image, IMAGE, "a container image")
+
+
+def scale_set_pod_spec(scale_set: RunnerScaleSet, service_account: str) -> dict[str, Any]:
+    """``template.spec`` of a scale set: the pool it lands on, requests and the IRSA account."""
+    resources: dict[str, Any] = {
+        "requests": {"cpu": scale_set.cpu, "memory": scale_set.memory},
+        "limits": {"memory": scale_set.memory},
+    }
+    spec: dict[str, Any] = {"serviceAccountName": service_account}
+    if scale_set.gpu:
+        resources["limits"][GPU_RESOURCE] = str(scale_set.gpus)
+        resources["requests"][GPU_RESOURCE] = str(scale_set.gpus)
+        spec["nodeSelector"] = {POOL_LABEL: GPU_POOL}
+        spec["tolerations"] = [
+            {
+                "key": GPU_TAINT["key"],
+                "operator": "Equal",
+                "value": GPU_TAINT["value"],
+                "effect": "NoSchedule",
+            }
+        ]
+    else:
+        spec["nodeSelector"] = {POOL_LABEL: RUNNER_POOL}
+    spec["containers"] = [
+        {
+            "name": "runner",
+            "image": scale_set.runner_image,
+            "command": ["/home/runner/run.sh"],
+            "resources": resources,
+        }
+    ]
+    return spec
+
+
+def scale_set_values(
+    scale_set: RunnerScaleSet,
+    *,
+    prefix: str,
+    github_config_url: str,
+    secret_name: str,
+    service_account: str,
+    controller_namespace: str,
+    controller_service_account: str,
+    runner_group: str,
+) -> dict[str, Any]:
+    """Values of one ``gha-runner-scale-set`` release (chart 0.14.2)."""
+    values: dict[str, Any] = {
+        "githubConfigUrl": github_config_url,
+        "githubConfigSecret": secret_name,  # a pre-defined secret: no credential in the values
+        "runnerScaleSetName": f"{prefix}-{scale_set.name}",
+        "runnerGroup": runner_group,
+        "minRunners": scale_set.min_runners,
+        "maxRunners": scale_set.max_runners,
+        # Explicit, so that the chart does not look the controller up at install time.
+        "controllerServiceAccount": {
+            "namespace": controller_namespace,
+            "name": controller_service_account,
+        },
+        "template": {"spec": scale_set_pod_spec(scale_set, service_account)},
+    }
+    if scale_set.container_mode is not None:
+        mode: dict[str, Any] = {"type": scale_set.container_mode}
+        if scale_set.container_mode == "kubernetes":
+            mode["kubernetesModeWorkVolumeClaim"] = {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": scale_set.work_volume_storage_class,
+                "resources": {"requests": {"storage": f"{scale_set.work_volume_gib}Gi"}},
+            }
+        values["containerMode"] = mode
+    return values
+
+
+# The rules the chart gives its own kube-mode service account (templates/kube_mode_role.yaml,
+# 0.14.2); the chart skips them when ``template.spec.serviceAccountName`` is ours.
+KUBE_MODE_RULES = [
+    {"api_groups": [""], "resources": ["pods"], "verbs": ["get", "list", "create", "delete"]},
+    {"api_groups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
+    {"api_groups": [""], "resources": ["pods/log"], "verbs": ["get", "list", "watch"]},
+    {"api_groups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create", "delete"]},
+    {"api_groups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "delete"]},
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GithubRunnersArgs:
+    """Arguments of :class:`GithubRunners`."""
+
+    oidc_provider_arn: pulumi.Input[str]
+    """ARN of the cluster's IAM OIDC provider (``Cluster.oidc_provider_arn``)."""
+    oidc_issuer: pulumi.Input[str]
+    """The cluster's OIDC issuer URL (``Cluster.oidc_issuer``)."""
+    github_config_url: str
+    """Where runners register: ``https://github.com/<org>``, ``https://github.com/<org>/<repo>``,
+    ``https://github.com/enterprises/<enterprise>`` or the same on a GHES host."""
+    github_app_id: str
+    """GitHub App ID (digits, as a string)."""
+    github_app_installation_id: str
+    """Installation ID of the App in the organisation (digits, as a string)."""
+    github_app_private_key: pulumi.Input[str]
+    """The App's PEM private key, from secret config; stored only as a Pulumi secret."""
+    scale_sets: Sequence[RunnerScaleSet] = (
+        RunnerScaleSet(name="cpu", max_runners=10),
+        RunnerScaleSet(name="gpu", max_runners=2, gpu=True, gpus=1),
+    )
+    """The runner scale sets; names are unique."""
+    name_prefix: str = "mlops"
+    """Prefix of every scale set name, so ``runs-on: mlops-cpu``."""
+    runner_group: str = "default"
+    """GitHub runner group the scale sets join."""
+    access: RunnerAccess = field(default_factory=RunnerAccess)
+    """AWS permissions of the runners' IRSA role."""
+    controller_namespace: str = "arc-systems"
+    """Namespace of the controller."""
+    runner_namespace: str = "arc-runners"
+    """Namespace of the scale sets, their runners and the GitHub App secret."""
+    service_account: str = "github-runner"
+    """Service account of the runner pods (bound to the IRSA role)."""
+    controller_chart_version: str = ARC_VERSION
+    """Version of the ``gha-runner-scale-set-controller`` chart."""
+    scale_set_chart_version: str = ARC_VERSION
+    """Version of the ``gha-runner-scale-set`` chart (keep equal to the controller's)."""
+    iam_path: str = "/"
+    """IAM path of the runner role."""
+    permissions_boundary_arn: pulumi.Input[str] | None = None
+    """Permissions boundary of the runner role."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of the AWS resources."""
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        check_pattern(
+            "github_config_url",
+            self.github_config_url,
+            GITHUB_CONFIG_URL,
+            "https://github.com/<org>[/<repo>] or the same on a GitHub Enterprise Server host",
+        )
+        check_pattern("github_app_id", self.github_app_id, DIGITS, "a string of digits")
+        check_pattern(
+            "github_app_installation_id",
+            self.github_app_installation_id,
+            DIGITS,
+            "a string of digits",
+        )
+        _check_secret_text(
+            "github_app_private_key",
+            self.github_app_private_key,
+            "-----BEGIN",
+            "a PEM private key (-----BEGIN ... PRIVATE KEY-----)",
+        )
+        check_pattern("name_prefix", self.name_prefix, K8S_LABEL, "a DNS-1123 label")
+        if not self.runner_group or not isinstance(self.runner_group, str):
+            raise ArgsError("runner_group", self.runner_group, "expected a runner group name")
+        if isinstance(self.scale_sets, str) or not isinstance(self.scale_sets, Sequence):
+            raise ArgsError("scale_sets", self.scale_sets, "expected a list of RunnerScaleSet")
+        if not self.scale_sets:
+            raise ArgsError("scale_sets", self.scale_sets, "expected at least one scale set")
+        seen: set[str] = set()
+        for index, scale_set in enumerate(self.scale_sets):
+            where = f"scale_sets[{index}]"
+            if not isinstance(scale_set, RunnerScaleSet):
+                raise ArgsError(where, scale_set, "expected RunnerScaleSet")
+            scale_set.check(where, self.name_prefix)
+            if scale_set.name in seen:
+                raise ArgsError(f"{where}.name", scale_set.name, "scale set names must be unique")
+            seen.add(scale_set.name)
+        for name in ("controller_namespace", "runner_namespace"):
+            check_pattern(name, getattr(self, name), K8S_LABEL, "a Kubernetes namespace")
+        if self.controller_namespace == self.runner_namespace:
+            raise ArgsError(
+                "runner_namespace", self.runner_namespace, "must differ from controller_namespace"
+            )
+        check_pattern(
+            "service_account", self.service_account, K8S_SUBDOMAIN, "a service account name"
+        )
+        for name in ("controller_chart_version", "scale_set_chart_version"):
+            check_pattern(
+                name, getattr(self, name), CHART_VERSION, "a chart version such as 0.14.2"
+            )
+
+
+class GithubRunners(pulumi.ComponentResource):
+    """actions-runner-controller: the controller once and one runner scale set per entry."""
+
+    runner_labels: list[str]
+    """The ``runs-on`` labels of the scale sets, in order."""
+    role_arn: pulumi.Output[str]
+    """ARN of the runners' IRSA role."""
+    runner_namespace: pulumi.Output[str]
+    """Namespace of the runners."""
+
+    CONTROLLER_SERVICE_ACCOUNT = "arc-controller"
+
+    def __init__(
+        self, name: str, args: GithubRunnersArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(GITHUB_RUNNERS_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        controller_ns = k8s.core.v1.Namespace(
+            f"{name}-controller-namespace",
+            metadata={"name": args.controller_namespace},
+            opts=child,
+        )
+        self.controller = k8s.helm.v3.Release(
+            f"{name}-controller",
+            chart=ARC_CONTROLLER_CHART,
+            version=args.controller_chart_version,
+            namespace=controller_ns.metadata.name,
+            values={
+                "serviceAccount": {"create": True, "name": self.CONTROLLER_SERVICE_ACCOUNT},
+                "nodeSelector": {POOL_LABEL: SYSTEM_POOL},
+                "flags": {"logLevel": "info"},
+            },
+            atomic=True,
+            cleanup_on_fail=True,
+            opts=child,
+        )
+
+        runner_ns = k8s.core.v1.Namespace(
+            f"{name}-namespace", metadata={"name": args.runner_namespace}, opts=child
+        )
+        policies = (
+            {"runner-access": args.access.policy(aws_context(self).region)}
+            if args.access.grants_anything
+            else {}
+        )
+        self.role = _runner_role(
+            f"{name}-role",
+            self,
+            args,
+            namespace=args.runner_namespace,
+            service_account=args.service_account,
+            policies=policies,
+        )
+        needs_kube_mode = any(s.container_mode in KUBERNETES_MODES for s in args.scale_sets)
+        account = _service_account(
+            f"{name}-service-account",
+            self,
+            runner_ns.metadata.name,
+            args.service_account,
+            self.role.role_arn,
+            api_access=needs_kube_mode,
+        )
+        secret = k8s.core.v1.Secret(
+            f"{name}-github-app",
+            metadata={"namespace": runner_ns.metadata.name},
+            type="Opaque",
+            string_data=pulumi.Output.secret(
+                dict(
+                    zip(
+                        GITHUB_APP_KEYS,
+                        (
+                            args.github_app_id,
+                            args.github_app_installation_id,
+                            args.github_app_private_key,
+                        ),
+                        strict=True,
+                    )
+                )
+            ),
+            opts=child,
+        )
+
+        kube_mode: list[pulumi.Resource] = []
+        if needs_kube_mode:
+            role = k8s.rbac.v1.Role(
+                f"{name}-kube-mode",
+                metadata={"namespace": runner_ns.metadata.name},
+                rules=KUBE_MODE_RULES,
+                opts=child,
+            )
+            kube_mode = [
+                role,
+                k8s.rbac.v1.RoleBinding(
+                    f"{name}-kube-mode-binding",
+                    metadata={"namespace": runner_ns.metadata.name},
+                    role_ref={
+                        "api_group": "rbac.authorization.k8s.io",
+                        "kind": "Role",
+                        "name": role.metadata.name,
+                    },
+                    subjects=[
+                        {
+                            "kind": "ServiceAccount",
+                            "name": args.service_account,
+                            "namespace": args.runner_namespace,
+                        }
+                    ],
+                    opts=child,
+                ),
+            ]
+
+        self.scale_sets: dict[str, k8s.helm.v3.Release] = {}
+        for scale_set in args.scale_sets:
+            values = pulumi.Output.all(
+                secret=secret.metadata.name, account=account.metadata.name
+            ).apply(
+                lambda v, s=scale_set: scale_set_values(
+                    s,
+                    prefix=args.name_prefix,
+                    github_config_url=args.github_config_url,
+                    secret_name=v["secret"],
+                    service_account=v["account"],
+                    controller_namespace=args.controller_namespace,
+                    controller_service_account=self.CONTROLLER_SERVICE_ACCOUNT,
+                    runner_group=args.runner_group,
+                )
+            )
+            self.scale_sets[scale_set.name] = k8s.helm.v3.Release(
+                f"{name}-{scale_set.name}",
+                chart=ARC_SCALE_SET_CHART,
+                version=args.scale_set_chart_version,
+                namespace=runner_ns.metadata.name,
+                values=values,
+                atomic=True,
+                cleanup_on_fail=True,
+                # The controller installs the CRDs a scale set is made of.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.controller, *kube_mode]),
+            )
+
+        self.runner_labels = [f"{args.name_prefix}-{s.name}" for s in args.scale_sets]
+        self.role_arn = self.role.role_arn
+        self.runner_namespace = runner_ns.metadata.name
+        self.register_outputs(
+            {
+                "runnerLabels": self.runner_labels,
+                "roleArn": self.role_arn,
+                "runnerNamespace": self.runner_namespace,
+            }
+        )
+
+
+# --- GitLab Runner -------------------------------------------------------------------------------
+
+# Least-privilege rules for the Kubernetes executor (GitLab docs, "Configure runner API
+# permissions"); the chart's default is every verb on every core resource.
+GITLAB_RBAC_RULES = [
+    {"resources": ["events"], "verbs": ["list", "watch"]},
+    {"resources": ["pods"], "verbs": ["create", "delete", "get", "list", "watch"]},
+    {
+        "apiGroups": [""],
+        "resources": ["pods/attach", "pods/exec"],
+        "verbs": ["get", "create", "patch", "delete"],
+    },
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list"]},
+    {"resources": ["secrets"], "verbs": ["create", "delete", "get", "update"]},
+    {"resources": ["serviceaccounts"], "verbs": ["get"]},
+    {"resources": ["services"], "verbs": ["create", "get"]},
+    {"resources": ["configmaps"], "verbs": ["create", "delete", "get", "update"]},
+]
+CACHE_PREFIX = "runner"
+
+
+def _toml(value: Any) -> str:
+    """A TOML scalar (JSON strings are valid TOML basic strings)."""
+    return json.dumps(value)
+
+
+def gitlab_runner_config(
+    *,
+    namespace: str,
+    job_service_account: str,
+    job_image: str,
+    cpu: str,
+    memory: str,
+    cache_bucket: str,
+    cache_region: str,
+    kms_key_arn: str | None,
+) -> str:
+    """``runners.config``: the Kubernetes executor on the runner pool, S3 cache through IRSA."""
+    lines = [
+        "[[runners]]",
+        "  [runners.kubernetes]",
+        f"    namespace = {_toml(namespace)}",
+        f"    image = {_toml(job_image)}",
+        f"    service_account = {_toml(job_service_account)}",
+        "    privileged = false",
+        f"    cpu_request = {_toml(cpu)}",
+        f"    memory_request = {_toml(memory)}",
+        f"    memory_limit = {_toml(memory)}",
+        "    [runners.kubernetes.node_selector]",
+        f"      {_toml(POOL_LABEL)} = {_toml(RUNNER_POOL)}",
+        "  [runners.cache]",
+        '    Type = "s3"',
+        f"    Path = {_toml(CACHE_PREFIX)}",
+        "    Shared = true",
+        "    [runners.cache.s3]",
+        f"      ServerAddress = {_toml(f's3.{cache_region}.amazonaws.com')}",
+        f"      BucketName = {_toml(cache_bucket)}",
+        f"      BucketLocation = {_toml(cache_region)}",
+        '      AuthenticationType = "iam"',
+    ]
+    if kms_key_arn:
+        lines += [
+            '      ServerSideEncryption = "KMS"',
+            f"      ServerSideEncryptionKeyID = {_toml(kms_key_arn)}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GitlabRunnerArgs:
+    """Arguments of :class:`GitlabRunner`."""
+
+    oidc_provider_arn: pulumi.Input[str]
+    """ARN of the cluster's IAM OIDC provider (``Cluster.oidc_provider_arn``)."""
+    oidc_issuer: pulumi.Input[str]
+    """The cluster's OIDC issuer URL (``Cluster.oidc_issuer``)."""
+    runner_token: pulumi.Input[str]
+    """Runner authentication token (``glrt-...``) from secret config; stored only as a secret."""
+    gitlab_url: str = "https://gitlab.com/"
+    """The GitLab instance the runner serves."""
+    concurrent: int = 10
+    """Most jobs the runner runs at once (1-1000)."""
+    check_interval: int = 3
+    """Seconds between polls for new jobs (1-300)."""
+    job_image: str = "alpine:3.22"
+    """Default image of jobs that name none."""
+    job_cpu: str = "1"
+    """CPU request of each job's build container."""
+    job_memory: str = "4Gi"
+    """Memory request and limit of each job's build container."""
+    access: RunnerAccess = field(default_factory=RunnerAccess)
+    """AWS permissions of the jobs' IRSA role."""
+    namespace: str = "gitlab-runner"
+    """Namespace of the runner manager and of its job pods."""
+    chart_version: str = GITLAB_RUNNER_VERSION
+    """Version of the ``gitlab-runner`` chart."""
+    cache_kms_key_arn: pulumi.Input[str] | None = None
+    """Key of the cache bucket; defaults to ``access.kms_key_arn``, else a dedicated key."""
+    iam_path: str = "/"
+    """IAM path of the two roles."""
+    permissions_boundary_arn: pulumi.Input[str] | None = None
+    """Permissions boundary of the two roles."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of the AWS resources."""
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        _check_secret_text(
+            "runner_token", self.runner_token, "glrt-", "a runner authentication token (glrt-...)"
+        )
+        check_pattern("gitlab_url", self.gitlab_url, GITLAB_URL, "an https:// GitLab URL")
+        check_int("concurrent", self.concurrent, 1, 1000)
+        check_int("check_interval", self.check_interval, 1, 300)
+        check_pattern("job_image", self.job_image, IMAGE, "a container image")
+        check_pattern("job_cpu", self.job_cpu, CPU_QUANTITY, "a CPU quantity such as 500m or 2")
+        check_pattern("job_memory", self.job_memory, MEMORY_QUANTITY, "a quantity such as 4Gi")
+        check_pattern("namespace", self.namespace, K8S_LABEL, "a Kubernetes namespace")
+        check_pattern("chart_version", self.chart_version, CHART_VERSION, "a chart version")
+        if self.cache_kms_key_arn is not None:
+            check_pattern("cache_kms_key_arn", self.cache_kms_key_arn, KMS_KEY_ARN, "a KMS key ARN")
+
+
+class GitlabRunner(pulumi.ComponentResource):
+    """GitLab Runner (Kubernetes executor) with an S3 cache, manager and jobs on IRSA roles."""
+
+    role_arn: pulumi.Output[str]
+    """ARN of the jobs' IRSA role."""
+    cache_bucket_name: pulumi.Output[str]
+    """Name of the cache bucket."""
+
+    MANAGER_SERVICE_ACCOUNT = "gitlab-runner"
+    JOB_SERVICE_ACCOUNT = "gitlab-runner-jobs"
+
+    def __init__(
+        self, name: str, args: GitlabRunnerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(GITLAB_RUNNER_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        ns = k8s.core.v1.Namespace(
+            f"{name}-namespace", metadata={"name": args.namespace}, opts=child
+        )
+        # The cache is disposable: no protection, emptied on destroy, old versions gone in a day.
+        self.cache = DataBucket(
+            f"{name}-cache",
+            DataBucketArgs(
+                kms_key_arn=args.cache_kms_key_arn or args.access.kms_key_arn,
+                noncurrent_version_expiry_days=1,
+                force_destroy=True,
+                protect=False,
+                tags=dict(args.tags),
+            ),
+            child,
+        )
+        region = self.cache.bucket.region
+        # The manager signs the cache URLs the job pods upload to and download from.
+        manager_role = _runner_role(
+            f"{name}-manager-role",
+            self,
+            args,
+            namespace=args.namespace,
+            service_account=self.MANAGER_SERVICE_ACCOUNT,
+            policies={
+                "cache": policy_document(
+                    dvc_access_policy,
+                    bucket_arn=self.cache.arn,
+                    prefix=CACHE_PREFIX,
+                    kms_key_arn=self.cache.kms_key_arn,
+                    region=region,
+                    write=True,
+                )
+            },
+        )
+        self.role = _runner_role(
+            f"{name}-job-role",
+            self,
+            args,
+            namespace=args.namespace,
+            service_account=self.JOB_SERVICE_ACCOUNT,
+            policies={"runner-access": args.access.policy(region)}
+            if args.access.grants_anything
+            else {},
+        )
+        manager_account = _service_account(
+            f"{name}-manager-account",
+            self,
+            ns.metadata.name,
+            self.MANAGER_SERVICE_ACCOUNT,
+            manager_role.role_arn,
+            api_access=True,  # the manager creates the job pods
+        )
+        job_account = _service_account(
+            f"{name}-job-account",
+            self,
+            ns.metadata.name,
+            self.JOB_SERVICE_ACCOUNT,
+            self.role.role_arn,
+            api_access=False,
+        )
+        token = k8s.core.v1.Secret(
+            f"{name}-token",
+            metadata={"namespace": ns.metadata.name},
+            type="Opaque",
+            string_data=pulumi.Output.secret(
+                dict(zip(GITLAB_TOKEN_KEYS, (args.runner_token, ""), strict=True))
+            ),
+            opts=child,
+        )
+        config = pulumi.Output.all(
+            bucket=self.cache.bucket_name,
+            region=region,
+            key=self.cache.kms_key_arn,
+            jobs=job_account.metadata.name,
+        ).apply(
+            lambda v: gitlab_runner_config(
+                namespace=args.namespace,
+                job_service_account=v["jobs"],
+                job_image=args.job_image,
+                cpu=args.job_cpu,
+                memory=args.job_memory,
+                cache_bucket=v["bucket"],
+                cache_region=v["region"],
+                kms_key_arn=v["key"],
+            )
+        )
+        self.release = k8s.helm.v3.Release(
+            f"{name}-runner",
+            chart=GITLAB_RUNNER_CHART,
+            version=args.chart_version,
+            repository_opts={"repo": GITLAB_CHARTS},
+            namespace=ns.metadata.name,
+            values={
+                "gitlabUrl": args.gitlab_url,
+                "concurrent": args.concurrent,
+                "checkInterval": args.check_interval,
+                "unregisterRunners": True,
+                "rbac": {"create": True, "rules": GITLAB_RBAC_RULES},
+                "serviceAccount": {"create": False, "name": manager_account.metadata.name},
+                "nodeSelector": {POOL_LABEL: SYSTEM_POOL},
+                "runners": {"secret": token.metadata.name, "config": config},
+            },
+            atomic=True,
+            cleanup_on_fail=True,
+            opts=child,
+        )
+
+        self.role_arn = self.role.role_arn
+        self.cache_bucket_name = self.cache.bucket_name
+        self.register_outputs({"roleArn": self.role_arn, "cacheBucketName": self.cache_bucket_name})

@@ -32,6 +32,7 @@ from components.ci import BUCKET_NAME, CiIdentityArgs
 from components.compute import ClusterArgs, NodePool
 from components.network import NetworkArgs
 from components.registry import ModelRegistryArgs
+from components.runners import GithubRunnersArgs, GitlabRunnerArgs, RunnerAccess, RunnerScaleSet
 from components.serving import AlarmSubscription, ModelEndpointArgs, ServingImageArgs
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -112,6 +113,18 @@ def _str_map(key: str, value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ConfigError(key, value, "expected a map of names to strings")
     return dict(value)
+
+
+def _block_value(key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(key, value, "expected a map of settings")
+    return value
+
+
+def _statements(key: str, value: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(key, value, "expected a list of IAM statements (maps)")
+    return tuple(value)
 
 
 def _number(key: str, value: Any) -> float:
@@ -264,6 +277,47 @@ NODE_POOL = {
     "imdsHopLimit": Key("imds_hop_limit", _int, "1 (pods cannot reach node credentials) or 2"),
     "labels": Key("labels", _str_map, "extra node labels"),
 }
+GITHUB_RUNNERS = {
+    "configUrl": Key("github_config_url", _str, "https://github.com/<org>[/<repo>]"),
+    "appId": Key("github_app_id", _str, "GitHub App ID (digits, quoted)"),
+    "installationId": Key("github_app_installation_id", _str, "App installation ID"),
+    "namePrefix": Key("name_prefix", _str, "runs-on label prefix"),
+    "runnerGroup": Key("runner_group", _str, "GitHub runner group"),
+    "controllerChartVersion": Key("controller_chart_version", _str, "ARC chart version"),
+    "scaleSetChartVersion": Key("scale_set_chart_version", _str, "ARC chart version"),
+    "scaleSets": Key("scale_sets", lambda key, value: value, "scale sets by name"),
+}
+SCALE_SET = {
+    "maxRunners": Key("max_runners", _int, "1-1000"),
+    "minRunners": Key("min_runners", _int, "0 to maxRunners"),
+    "gpu": Key("gpu", _bool, "land on the GPU pool"),
+    "gpus": Key("gpus", _int, "GPUs per runner (GPU sets)"),
+    "containerMode": Key("container_mode", _str, "dind, kubernetes or kubernetes-novolume"),
+    "workVolumeStorageClass": Key("work_volume_storage_class", _str, "kubernetes mode"),
+    "workVolumeGib": Key("work_volume_gib", _int, "1-1000"),
+    "cpu": Key("cpu", _str, "CPU request, e.g. 2"),
+    "memory": Key("memory", _str, "memory, e.g. 8Gi"),
+    "runnerImage": Key("runner_image", _str, "runner image"),
+}
+GITLAB_RUNNER = {
+    "url": Key("gitlab_url", _str, "https:// GitLab URL"),
+    "concurrent": Key("concurrent", _int, "1-1000 jobs at once"),
+    "checkInterval": Key("check_interval", _int, "1-300 seconds"),
+    "jobImage": Key("job_image", _str, "default job image"),
+    "jobCpu": Key("job_cpu", _str, "CPU request per job"),
+    "jobMemory": Key("job_memory", _str, "memory per job"),
+    "chartVersion": Key("chart_version", _str, "gitlab-runner chart version"),
+}
+RUNNERS = {
+    "github": Key("github", _block_value, "GitHub runner scale sets"),
+    "gitlab": Key("gitlab", _block_value, "GitLab Runner"),
+    "extraStatements": Key("extra_statements", _statements, "extra IAM statements for jobs"),
+}
+# Secret settings: set with `pulumi config set --secret <key>`; never accepted in plain text.
+SECRETS = {
+    "githubAppPrivateKey": "the GitHub App's private key (PEM), for runners.github",
+    "gitlabRunnerToken": "the GitLab runner authentication token (glrt-...), for runners.gitlab",
+}
 # Named by the bucket, not its ARN: the bootstrap stack outputs the name.
 CI_STATE_BUCKET = "stateBucket"
 MODEL_SOURCES = ("data", "latest-approved", "pinned")
@@ -283,8 +337,9 @@ BLOCKS: dict[str, dict[str, Key]] = {
     "ci": {**CI, CI_STATE_BUCKET: Key("state_bucket", _str, "Pulumi state bucket name")},
     "network": NETWORK,
     "cluster": CLUSTER,
+    "runners": RUNNERS,
 }
-PROJECT_KEYS = ("environment", "protectStatefulResources", *BLOCKS)
+PROJECT_KEYS = ("environment", "protectStatefulResources", *BLOCKS, *SECRETS)
 AWS_KEYS = ("region", "allowedAccountIds", "defaultTags", "profile")
 
 
@@ -299,6 +354,15 @@ class ServingSettings:
     image_uri: str | None
     build_image: bool
     endpoint: ModelEndpointArgs
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """CI runners on the cluster; the wiring (OIDC, access ARNs) holds placeholders."""
+
+    github: GithubRunnersArgs | None
+    gitlab: GitlabRunnerArgs | None
+    extra_statements: tuple[dict[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -322,6 +386,7 @@ class Settings:
     ci: CiIdentityArgs | None = None
     network: NetworkArgs | None = None
     cluster: ClusterArgs | None = None
+    runners: RunnerSettings | None = None
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -412,7 +477,14 @@ def _check_keys(config: Mapping[str, Any], project: str) -> None:
         if name not in allowed_keys:
             listing = ", ".join(f"{namespace}:{k}" for k in allowed_keys)
             raise ConfigError(full_key, shown, f"unknown key; allowed: {listing}")
-        if secret:
+        if namespace == project and name in SECRETS:
+            if not secret:  # never echo what should have been a secret
+                raise ConfigError(
+                    full_key,
+                    SecretValue(),
+                    f"{SECRETS[name]}: set it with `pulumi config set --secret {name}`",
+                )
+        elif secret:
             raise ConfigError(
                 full_key, shown, "not a secret setting: set it without --secret (or 'secure:')"
             )
@@ -566,6 +638,140 @@ def load() -> Settings:
             **ci_values,
         )
 
+    network, cluster, runners = _compute(
+        ns,
+        project=project,
+        stack=stack,
+        environment=environment,
+        region=region,
+        config=config,
+        blocks=blocks,
+        ci=ci,
+    )
+
+    return Settings(
+        project=project,
+        stack=stack,
+        environment=environment,
+        region=region,
+        allowed_account_ids=accounts,
+        default_tags=tags,
+        profile=profile,
+        protect=protect,
+        encryption=encryption,
+        registry=registry,
+        dvc=dvc,
+        artifacts=bucket,
+        model_registry=model_registry,
+        serving=serving,
+        ci=ci,
+        network=network,
+        cluster=cluster,
+        runners=runners,
+    )
+
+
+PLACEHOLDER_OIDC_ARN = (
+    "arn:aws:iam::000000000000:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/WIRED"
+)
+
+
+def _translate(key: str, error: ArgsError, names: Mapping[str, str]) -> ConfigError:
+    """A nested ArgsError field (``scale_sets[1].max_runners``) in config terms."""
+    parts = re.findall(r"[^.\[\]]+|\[\d+\]", error.field)
+    return ConfigError(
+        key + "".join(p if p.startswith("[") else "." + names.get(p, p) for p in parts),
+        error.value,
+        error.allowed,
+    )
+
+
+def _secret(ns: str, name: str, config: Mapping[str, Any], needed_by: str) -> pulumi.Output[str]:
+    if ns + name not in config:
+        raise ConfigError(
+            ns + name,
+            _MISSING,
+            f"required with {needed_by}: `pulumi config set --secret {name}` ({SECRETS[name]})",
+        )
+    return pulumi.Config(ns.rstrip(":")).require_secret(name)
+
+
+def _runners(ns: str, *, block: Mapping[str, Any], config: Mapping[str, Any]) -> RunnerSettings:
+    key = ns + "runners"
+    values = _fields(key, RUNNERS, block)
+    extra = values.get("extra_statements", ())
+    try:
+        access = RunnerAccess(extra_statements=extra)
+    except ArgsError as error:
+        raise _translate(
+            key, error, {"access": "", "extra_statements": "extraStatements"}
+        ) from None
+    wiring = {"oidc_provider_arn": PLACEHOLDER_OIDC_ARN, "oidc_issuer": WIRED_BY_STACK}
+
+    github = None
+    if "github" in values:
+        gh_key = f"{key}.github"
+        fields = _fields(gh_key, GITHUB_RUNNERS, values["github"])
+        sets_raw = fields.pop("scale_sets", None)
+        sets = None
+        if sets_raw is not None:
+            if not isinstance(sets_raw, dict) or not sets_raw:
+                raise ConfigError(f"{gh_key}.scaleSets", sets_raw, "expected a map of name -> set")
+            sets = []
+            for name, set_block in sets_raw.items():
+                if not isinstance(set_block, dict):
+                    raise ConfigError(f"{gh_key}.scaleSets.{name}", set_block, "expected a map")
+                set_fields = _fields(f"{gh_key}.scaleSets.{name}", SCALE_SET, set_block)
+                if "max_runners" not in set_fields:
+                    raise ConfigError(f"{gh_key}.scaleSets.{name}.maxRunners", _MISSING, "required")
+                sets.append(RunnerScaleSet(name=name, **set_fields))
+        for required in ("configUrl", "appId", "installationId"):
+            if GITHUB_RUNNERS[required].field not in fields:
+                raise ConfigError(f"{gh_key}.{required}", _MISSING, GITHUB_RUNNERS[required].doc)
+        private_key = _secret(ns, "githubAppPrivateKey", config, gh_key)
+        names = {k.field: name for name, k in {**GITHUB_RUNNERS, **SCALE_SET}.items()}
+        try:
+            github = GithubRunnersArgs(
+                github_app_private_key=private_key,
+                access=access,
+                **({"scale_sets": tuple(sets)} if sets is not None else {}),
+                **wiring,
+                **fields,
+            )
+        except ArgsError as error:
+            match = re.match(r"scale_sets\[(\d+)\](.*)", error.field)
+            if match and sets is not None:
+                name = sets[int(match.group(1))].name
+                error = ArgsError(f"scale_sets.{name}{match.group(2)}", error.value, error.allowed)
+            raise _translate(gh_key, error, names) from None
+
+    gitlab = None
+    if "gitlab" in values:
+        gl_key = f"{key}.gitlab"
+        fields = _fields(gl_key, GITLAB_RUNNER, values["gitlab"])
+        token = _secret(ns, "gitlabRunnerToken", config, gl_key)
+        names = {k.field: name for name, k in GITLAB_RUNNER.items()}
+        try:
+            gitlab = GitlabRunnerArgs(runner_token=token, access=access, **wiring, **fields)
+        except ArgsError as error:
+            raise _translate(gl_key, error, names) from None
+    if github is None and gitlab is None:
+        raise ConfigError(key, dict(block), "configure github, gitlab or both")
+    return RunnerSettings(github=github, gitlab=gitlab, extra_statements=tuple(extra))
+
+
+def _compute(
+    ns: str,
+    *,
+    project: str,
+    stack: str,
+    environment: str,
+    region: str,
+    config: Mapping[str, Any],
+    blocks: Mapping[str, Mapping[str, Any]],
+    ci: CiIdentityArgs | None,
+) -> tuple[NetworkArgs | None, ClusterArgs | None, RunnerSettings | None]:
+    """The network, cluster and runners blocks (each needs the one before)."""
     network = cluster = None
     if ns + "cluster" in config and ns + "network" not in config:
         raise ConfigError(ns + "network", _MISSING, f"required with {ns}cluster (its VPC)")
@@ -589,25 +795,15 @@ def load() -> Settings:
                 "role administers the cluster)",
             )
 
-    return Settings(
-        project=project,
-        stack=stack,
-        environment=environment,
-        region=region,
-        allowed_account_ids=accounts,
-        default_tags=tags,
-        profile=profile,
-        protect=protect,
-        encryption=encryption,
-        registry=registry,
-        dvc=dvc,
-        artifacts=bucket,
-        model_registry=model_registry,
-        serving=serving,
-        ci=ci,
-        network=network,
-        cluster=cluster,
-    )
+    runners = None
+    if ns + "runners" in config:
+        if cluster is None:
+            raise ConfigError(
+                ns + "cluster", _MISSING, f"required with {ns}runners (they run there)"
+            )
+        runners = _runners(ns, block=blocks["runners"], config=config)
+
+    return network, cluster, runners
 
 
 # Stand-ins for what the stack wires in (the network's subnets, the platform key).

@@ -24,6 +24,7 @@ from components.ci import PLATFORM_IAM_PATH, CiIdentity
 from components.compute import Cluster
 from components.network import Network
 from components.registry import ModelRegistry
+from components.runners import GithubRunners, GitlabRunner, RunnerAccess
 from components.serving import ModelEndpoint, ServingImage, ServingImageArgs
 from infra.settings import Settings
 
@@ -60,6 +61,8 @@ class Platform:
     ci: CiIdentity | None = None
     network: Network | None = None
     cluster: Cluster | None = None
+    github_runners: GithubRunners | None = None
+    gitlab_runner: GitlabRunner | None = None
 
 
 def provider(settings: Settings) -> aws.Provider:
@@ -166,6 +169,20 @@ def build(settings: Settings) -> Platform:
             pulumi.export("mlflowTrackingServerUrl", models.tracking_server_url)
 
     network, cluster = compute(settings, opts=opts, key=key, ci=ci, iam=iam)
+    github_runners, gitlab_runner = runners(
+        settings,
+        aws_provider=aws_provider,
+        cluster=cluster,
+        access=lambda extra: RunnerAccess(
+            ecr_repository_arns=[repo.arn for repo in registry.repositories.values()],
+            dvc_bucket_arn=dvc.bucket.arn,
+            dvc_prefix=settings.dvc.prefix,
+            artifacts_bucket_arn=artifacts.arn,
+            kms_key_arn=key.arn,
+            extra_statements=extra,
+        ),
+        iam=iam,
+    )
 
     endpoint = None
     if settings.serving is not None:
@@ -179,8 +196,50 @@ def build(settings: Settings) -> Platform:
             iam=iam,
         )
     return Platform(
-        aws_provider, key, registry, dvc, artifacts, models, endpoint, ci, network, cluster
+        aws_provider,
+        key,
+        registry,
+        dvc,
+        artifacts,
+        models,
+        endpoint,
+        ci,
+        network,
+        cluster,
+        github_runners,
+        gitlab_runner,
     )
+
+
+def runners(
+    settings: Settings,
+    *,
+    aws_provider: aws.Provider,
+    cluster: Cluster | None,
+    access: Callable[[tuple[dict, ...]], RunnerAccess],
+    iam: dict,
+) -> tuple[GithubRunners | None, GitlabRunner | None]:
+    """CI runners on the cluster, with IRSA roles limited to the platform's registry and data
+    (``access`` builds that grant, with the configured extra statements)."""
+    if cluster is None or settings.runners is None:
+        return None, None
+    opts = pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider})
+    wiring = {
+        "oidc_provider_arn": cluster.oidc_provider_arn,
+        "oidc_issuer": cluster.oidc_issuer,
+        "access": access(settings.runners.extra_statements),
+        **iam,
+    }
+    github = gitlab = None
+    if settings.runners.github is not None:
+        github = GithubRunners("github-runners", replace(settings.runners.github, **wiring), opts)
+        pulumi.export("githubRunnerLabels", github.runner_labels)
+        pulumi.export("githubRunnerRoleArn", github.role_arn)
+    if settings.runners.gitlab is not None:
+        gitlab = GitlabRunner("gitlab-runner", replace(settings.runners.gitlab, **wiring), opts)
+        pulumi.export("gitlabRunnerRoleArn", gitlab.role_arn)
+        pulumi.export("gitlabRunnerCacheBucket", gitlab.cache_bucket_name)
+    return github, gitlab
 
 
 def compute(

@@ -23,7 +23,8 @@ HOST = textwrap.dedent(
     files = plan.load_stack_files(root, "dev")
     with mocks.private_event_loop():
         recorder = mocks.install(project=files.project, stack="dev", region="eu-west-1",
-                                 account_id="111111111111", config=files.config)
+                                 account_id="111111111111", config=files.config,
+                                 secret_keys=files.secret_keys)
         os.chdir(root / "infra")
         assert str(root) not in sys.path and "" not in sys.path, sys.path
         _sync_await(run_pulumi_func(lambda: runpy.run_path(".", run_name="__main__")))

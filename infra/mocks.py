@@ -66,6 +66,7 @@ class Registration:
             "type": self.type,
             "name": self.name,
             "custom": self.custom,
+            "id": self.id or None,
             "parent": self.parent or None,
             "provider": self.provider or None,
             "inputs": self.inputs,

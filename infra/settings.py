@@ -679,8 +679,9 @@ PLACEHOLDER_OIDC_ARN = (
 def _translate(key: str, error: ArgsError, names: Mapping[str, str]) -> ConfigError:
     """A nested ArgsError field (``scale_sets[1].max_runners``) in config terms."""
     parts = re.findall(r"[^.\[\]]+|\[\d+\]", error.field)
+    named = [p if p.startswith("[") else names.get(p, p) for p in parts]
     return ConfigError(
-        key + "".join(p if p.startswith("[") else "." + names.get(p, p) for p in parts),
+        key + "".join(p if p.startswith("[") else "." + p for p in named if p),
         error.value,
         error.allowed,
     )

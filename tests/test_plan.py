@@ -158,6 +158,9 @@ SERVING = "mlops-platform:serving"
 NETWORK = "mlops-platform:network"
 CLUSTER = "mlops-platform:cluster"
 POOLS = (CLUSTER, "nodePools")
+RUNNERS = "mlops-platform:runners"
+GH = (RUNNERS, "github")
+SETS = (*GH, "scaleSets")
 
 
 def _environment(env: str):
@@ -559,6 +562,83 @@ BAD_CONFIGS = [
         _set((CLUSTER, "nodePools"), ["system"]),
         f'{CLUSTER}.nodePools: got ["system"]; expected a map',
     ),
+    # --- CI runners
+    (
+        "missing GitHub App secret",
+        _delete("mlops-platform:githubAppPrivateKey"),
+        "mlops-platform:githubAppPrivateKey: got nothing (the key is missing); required with "
+        f"{RUNNERS}.github: `pulumi config set --secret githubAppPrivateKey`",
+    ),
+    (
+        "GitHub App key in plain text is refused and not echoed",
+        _set(("mlops-platform:githubAppPrivateKey",), "-----BEGIN RSA PRIVATE KEY-----"),
+        "mlops-platform:githubAppPrivateKey: got [secret]; the GitHub App's private key",
+    ),
+    (
+        "missing GitLab runner token",
+        _delete("mlops-platform:gitlabRunnerToken"),
+        f"mlops-platform:gitlabRunnerToken: got nothing (the key is missing); required with "
+        f"{RUNNERS}.gitlab",
+    ),
+    (
+        "runner min above max",
+        _set((*SETS, "cpu", "minRunners"), 9),
+        f"{RUNNERS}.github.scaleSets.cpu.minRunners: got 9; must not exceed max_runners (4)",
+    ),
+    (
+        "GPU runner set without GPUs",
+        _set((*SETS, "gpu", "gpus"), 0),
+        f"{RUNNERS}.github.scaleSets.gpu.gpus: got 0; expected an integer from 1 to 8",
+    ),
+    (
+        "scale set without maxRunners",
+        _delete(*SETS, "cpu", "maxRunners"),
+        f"{RUNNERS}.github.scaleSets.cpu.maxRunners: got nothing (the key is missing)",
+    ),
+    (
+        "unknown container mode",
+        _set((*SETS, "cpu", "containerMode"), "docker"),
+        f'{RUNNERS}.github.scaleSets.cpu.containerMode: got "docker"; expected one of dind',
+    ),
+    (
+        "GitHub config URL not GitHub",
+        _set((*GH, "configUrl"), "http://github.com/my-org"),
+        f'{RUNNERS}.github.configUrl: got "http://github.com/my-org"',
+    ),
+    (
+        "GitHub App id not digits",
+        _set((*GH, "appId"), "my-app"),
+        f'{RUNNERS}.github.appId: got "my-app"; expected a string of digits',
+    ),
+    (
+        "missing GitHub config URL",
+        _delete(*GH, "configUrl"),
+        f"{RUNNERS}.github.configUrl: got nothing (the key is missing)",
+    ),
+    (
+        "extra runner statement grants IAM",
+        _set(
+            (RUNNERS, "extraStatements"),
+            [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}],
+        ),
+        f"{RUNNERS}.extraStatements[0].Action",
+    ),
+    (
+        "extra runner statement not a list",
+        _set((RUNNERS, "extraStatements"), {"Effect": "Allow"}),
+        f"{RUNNERS}.extraStatements: got",
+    ),
+    (
+        "GitLab concurrency 0",
+        _set((RUNNERS, "gitlab", "concurrent"), 0),
+        f"{RUNNERS}.gitlab.concurrent: got 0; expected an integer from 1 to 1000",
+    ),
+    (
+        "runners without a cluster",
+        _all(_delete(CLUSTER), _delete(NETWORK)),
+        f"{CLUSTER}: got nothing (the key is missing); required with {RUNNERS}",
+    ),
+    ("empty runners block", _set((RUNNERS,), {}), f"{RUNNERS}: got {{}}; configure github"),
     (
         "secret unknown key is not echoed",
         _set(("aws:secretKey",), {"secure": "v1:x"}),

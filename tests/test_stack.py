@@ -7,8 +7,13 @@ from typing import Any
 
 import pytest
 from conftest import ROOT
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
 
+from infra import mocks as recording
 from infra import plan
+from infra import settings as settings_module
+from infra import stack as stack_module
 
 STATEFUL = (
     "aws:s3/bucket:Bucket",
@@ -266,3 +271,156 @@ def test_the_lookup_uses_the_stacks_region_and_profile(monkeypatch):
     )
     assert stack_module.release_package(settings).endswith("/g/1")
     assert seen == {"group": "g", "region": "eu-west-1", "profile": "prod-admin"}
+
+
+# --- compute: network, cluster, runners ------------------------------------------------------------
+
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+
+
+def find(p: dict[str, Any], type_: str, name: str) -> dict[str, Any]:
+    [res] = [r for r in of_type(p, type_) if r["name"] == name]
+    return res
+
+
+@pytest.mark.parametrize(
+    ("stack", "zones", "nats", "public"),
+    [("dev", 2, 1, True), ("staging", 2, 2, False), ("prod", 3, 3, False)],
+)
+def test_network_and_cluster_per_environment(plans, stack, zones, nats, public):
+    p = plans[stack]
+    assert len(of_type(p, "aws:ec2/subnet:Subnet")) == 2 * zones
+    assert len(of_type(p, "aws:ec2/natGateway:NatGateway")) == nats
+    eks = find(p, "aws:eks/cluster:Cluster", "cluster-eks")
+    vpc = eks["inputs"]["vpcConfig"]
+    assert vpc["endpointPrivateAccess"] is True
+    assert vpc["endpointPublicAccess"] is public
+    if public:
+        assert "0.0.0.0/0" not in vpc["publicAccessCidrs"]
+    else:
+        assert "publicAccessCidrs" not in vpc
+    assert eks["inputs"]["name"] == f"mlops-platform-{stack}"
+    assert eks["inputs"]["encryptionConfig"]["provider"]["keyArn"] == p["outputs"]["kmsKeyArn"]
+    subnets = {r["id"] for r in of_type(p, "aws:ec2/subnet:Subnet") if "-private-" in r["name"]}
+    assert set(vpc["subnetIds"]) == subnets
+    assert eks["inputs"]["deletionProtection"] is (stack == "prod")
+    groups = {g["name"]: g["inputs"] for g in of_type(p, "aws:eks/nodeGroup:NodeGroup")}
+    assert groups["cluster-gpu"]["amiType"] == "AL2023_x86_64_NVIDIA"
+    assert groups["cluster-gpu"]["taints"] == [
+        {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+    ]
+    assert groups["cluster-gpu"]["scalingConfig"]["minSize"] == 0
+    capacity = {name: g["capacityType"] for name, g in groups.items()}
+    assert capacity["cluster-system"] == "ON_DEMAND"
+    if stack == "prod":
+        assert set(capacity.values()) == {"ON_DEMAND"}
+    for template in of_type(p, "aws:ec2/launchTemplate:LaunchTemplate"):
+        assert template["inputs"]["metadataOptions"]["httpTokens"] == "required"
+        assert template["inputs"]["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    addons = {a["inputs"]["addonName"]: a["inputs"] for a in of_type(p, "aws:eks/addon:Addon")}
+    assert all(
+        a["addonVersion"].endswith(tuple(f"eksbuild.{i}" for i in range(10)))
+        for a in addons.values()
+    )
+    assert set(addons) == {
+        "vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_ci_roles_reach_the_cluster_through_access_entries(plans, stack):
+    p = plans[stack]
+    admins = {
+        r["inputs"]["principalArn"]
+        for r in of_type(p, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+        if r["inputs"]["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
+    }
+    viewers = {
+        r["inputs"]["principalArn"]
+        for r in of_type(p, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+        if r["inputs"]["policyArn"].endswith("/AmazonEKSAdminViewPolicy")
+    }
+    assert p["outputs"]["ciDeployRoleArn"] in admins
+    assert p["outputs"]["ciPreviewRoleArn"] in viewers
+    assert not admins & viewers
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_kubernetes_resource_uses_the_clusters_provider(plans, stack):
+    p = plans[stack]
+    [provider] = of_type(p, K8S_PROVIDER)
+    assert provider["inputs"]["kubeconfig"] == "[secret]"
+    assert p["outputs"]["kubeconfig"] == "[secret]"
+    kube = [r for r in p["resources"] if r["type"].startswith("kubernetes:")]
+    assert kube
+    for res in kube:
+        assert res["provider"].startswith(provider["urn"] + "::"), res["urn"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_runners_land_on_their_pools_with_the_app_secret_by_reference(plans, stack):
+    p = plans[stack]
+    releases = {r["name"]: r["inputs"] for r in of_type(p, "kubernetes:helm.sh/v3:Release")}
+    cpu = releases["github-runners-cpu"]["values"]
+    gpu = releases["github-runners-gpu"]["values"]
+    assert cpu["githubConfigUrl"] == "https://github.com/my-org"
+    [secret] = [
+        r for r in of_type(p, "kubernetes:core/v1:Secret") if r["name"].startswith("github-runners")
+    ]
+    assert cpu["githubConfigSecret"] == secret["outputs"]["metadata"]["name"]
+    assert cpu["minRunners"] == 0 == gpu["minRunners"]
+    assert cpu["template"]["spec"]["nodeSelector"] == {"mlops-platform/pool": "runners"}
+    assert gpu["template"]["spec"]["nodeSelector"] == {"mlops-platform/pool": "gpu"}
+    # The toleration matches the GPU node group's taint (nvidia.com/gpu=true:NO_SCHEDULE).
+    assert {
+        "key": "nvidia.com/gpu",
+        "operator": "Equal",
+        "value": "true",
+        "effect": "NoSchedule",
+    } in (gpu["template"]["spec"]["tolerations"])
+    assert secret["inputs"]["stringData"] == "[secret]"
+    role = find(p, "aws:iam/role:Role", "github-runners-role-role")
+    assert cpu["template"]["spec"]["serviceAccountName"]
+    accounts = [
+        r for r in of_type(p, "kubernetes:core/v1:ServiceAccount")
+        if r["name"].startswith("github-runners")
+    ]  # fmt: skip
+    annotations = [a["inputs"]["metadata"]["annotations"] for a in accounts]
+    assert {"eks.amazonaws.com/role-arn": role["outputs"]["arn"]} in annotations
+    # The runner role reaches the platform's registry and data, and no IAM.
+    [inline] = [
+        r for r in of_type(p, "aws:iam/rolePolicy:RolePolicy")
+        if r["inputs"]["role"] == role["id"]
+    ]  # fmt: skip
+    doc = json.loads(inline["inputs"]["policy"])
+    actions = [a for s in doc["Statement"] for a in s["Action"]]
+    assert not any(a.startswith("iam:") or a == "*" for a in actions)
+    resources = json.dumps(doc)
+    for repo in of_type(p, "aws:ecr/repository:Repository"):
+        assert repo["outputs"]["arn"] in resources
+    assert p["outputs"]["artifactsBucketArn"] in resources
+
+
+def test_secrets_never_appear_in_plain_text():
+    """The GitHub App key and the GitLab token, set as secrets, are masked everywhere."""
+    files = plan.load_stack_files(ROOT, "dev")
+    key = (
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEsupersecretkeymaterial\n-----END RSA PRIVATE KEY-----"
+    )
+    token = "glrt-supersecret-runner-token"
+    config = dict(files.config)
+    config["mlops-platform:githubAppPrivateKey"] = key
+    config["mlops-platform:gitlabRunnerToken"] = token
+    with recording.private_event_loop():
+        recorder = recording.install(
+            project="mlops-platform", stack="dev", region="eu-west-1", account_id="111111111111",
+            config=config, secret_keys=files.secret_keys,
+        )  # fmt: skip
+        _sync_await(run_pulumi_func(lambda: stack_module.build(settings_module.load())))
+    text = json.dumps([r.to_json() for r in recorder.registrations])
+    assert recorder.registrations
+    assert "supersecret" not in text
+    # The values did reach the cluster, as Kubernetes Secrets whose data is a Pulumi secret.
+    secrets = [r for r in recorder.registrations if r.type == "kubernetes:core/v1:Secret"]
+    assert {r.name for r in secrets} == {"github-runners-github-app", "gitlab-runner-token"}
+    assert all(r.inputs["stringData"] == recording.SECRET for r in secrets)

@@ -9,7 +9,23 @@ Importing this package reads no stack configuration and creates no provider.
 """
 
 from components._validate import ArgsError
+from components.compute import (
+    Cluster,
+    ClusterArgs,
+    NodePool,
+    ServiceAccountRole,
+    ServiceAccountRoleArgs,
+)
+from components.network import Network, NetworkArgs
 from components.registry import ContainerRegistry, ContainerRegistryArgs
+from components.runners import (
+    GithubRunners,
+    GithubRunnersArgs,
+    GitlabRunner,
+    GitlabRunnerArgs,
+    RunnerAccess,
+    RunnerScaleSet,
+)
 from components.security import EncryptionKey, EncryptionKeyArgs
 from components.storage import DataBucket, DataBucketArgs, DvcRemote, DvcRemoteArgs
 
@@ -17,6 +33,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArgsError",
+    "Cluster",
+    "ClusterArgs",
     "ContainerRegistry",
     "ContainerRegistryArgs",
     "DataBucket",
@@ -25,5 +43,16 @@ __all__ = [
     "DvcRemoteArgs",
     "EncryptionKey",
     "EncryptionKeyArgs",
+    "GithubRunners",
+    "GithubRunnersArgs",
+    "GitlabRunner",
+    "GitlabRunnerArgs",
+    "Network",
+    "NetworkArgs",
+    "NodePool",
+    "RunnerAccess",
+    "RunnerScaleSet",
+    "ServiceAccountRole",
+    "ServiceAccountRoleArgs",
     "__version__",
 ]

@@ -34,9 +34,19 @@ USED = {
     "cloudwatch": "MetricAlarm",
     "sns": "Topic",
     "appautoscaling": "Target",
+    "ec2": "Vpc",
+    "eks": "Cluster",
 }
-SERVICES = tuple(USED)
-MODULES = IMPORTS + "; " + "; ".join(f"pulumi_aws.{m}.{c}" for m, c in USED.items())
+# pulumi_kubernetes likewise: the Kubernetes resources the cluster and the runners use.
+KUBERNETES_USED = ("core.v1.Secret", "helm.v3.Release", "rbac.v1.Role")
+SERVICES = (*USED, *(f"k8s.{name.split('.')[0]}" for name in KUBERNETES_USED))
+MODULES = (
+    IMPORTS
+    + "; "
+    + "; ".join(f"pulumi_aws.{m}.{c}" for m, c in USED.items())
+    + "; "
+    + "; ".join(f"pulumi_kubernetes.{name}" for name in KUBERNETES_USED)
+)
 GROWN_PROGRAM = """
 import os
 from components import DataBucket, DataBucketArgs

@@ -15,6 +15,7 @@ STATEFUL = (
     "aws:kms/key:Key",
     "aws:ecr/repository:Repository",
     "aws:sagemaker/modelPackageGroup:ModelPackageGroup",
+    "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer",
 )
 GUARDS = (
     "aws:kms/alias:Alias",
@@ -94,18 +95,25 @@ def test_everything_is_encrypted_with_the_platform_key(plans, stack):
         ]
 
 
+def is_guard(res: dict[str, Any]) -> bool:
+    mlflow_role = res["name"] == "models-mlflow" and res["type"].startswith("aws:iam/role")
+    return res["type"] in GUARDS or mlflow_role
+
+
 def test_prod_protects_and_retains_stateful_resources(plans):
     for stack, protected in (("dev", False), ("staging", False), ("prod", True)):
         stateful = [r for r in plans[stack]["resources"] if r["type"] in STATEFUL]
-        buckets = 2 if stack == "dev" else 3  # DVC, artifacts (+ MLflow)
-        assert len(stateful) == 1 + buckets + 2 + 1  # key, buckets, repositories, group
+        mlflow = stack != "dev"
+        buckets = 3 if mlflow else 2  # DVC, artifacts (+ MLflow)
+        # key, buckets, repositories, group (+ MLflow tracking server)
+        assert len(stateful) == 1 + buckets + 2 + 1 + mlflow
         for res in stateful:
             assert res["protect"] is protected, (stack, res["name"])
             assert res["retainOnDelete"] is protected, (stack, res["name"])
-        # Their guards (policies, public access blocks, encryption, lifecycle, alias) stay with
-        # them when retained; nothing else is protected or retained.
-        guards = [r for r in plans[stack]["resources"] if r["type"] in GUARDS]
-        assert len(guards) == 1 + 2 + 6 * buckets
+        # Their guards (policies, public access blocks, encryption, lifecycle, alias; the MLflow
+        # server's role) stay with them when retained; nothing else is protected or retained.
+        guards = [r for r in plans[stack]["resources"] if is_guard(r)]
+        assert len(guards) == 1 + 2 + 6 * buckets + 2 * mlflow
         assert {(r["protect"], r["retainOnDelete"]) for r in guards} == {(False, protected)}
         # A release retains the model and configuration it replaces: a rollback serves them.
         releases = [r for r in plans[stack]["resources"] if r["type"] in RELEASES]
@@ -113,7 +121,9 @@ def test_prod_protects_and_retains_stateful_resources(plans):
             r["retainOnDelete"] and not r["protect"] for r in releases
         )
         others = [
-            r for r in plans[stack]["resources"] if r["type"] not in STATEFUL + GUARDS + RELEASES
+            r
+            for r in plans[stack]["resources"]
+            if r["type"] not in STATEFUL + RELEASES and not is_guard(r)
         ]
         assert not any(r["protect"] or r["retainOnDelete"] for r in others)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -31,6 +31,8 @@ from components._validate import ACCOUNT_ID, check_tags
 from components.ci import BUCKET_NAME, CiIdentityArgs
 from components.registry import ModelRegistryArgs
 from components.serving import AlarmSubscription, ModelEndpointArgs, ServingImageArgs
+from policy.context import WaiverError, parse_waivers
+from policy.rules import rule_ids
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 REQUIRED_TAGS = ("env", "project", "owner")
@@ -131,6 +133,15 @@ def _subscriptions(key: str, value: Any) -> tuple[AlarmSubscription, ...]:
     return tuple(subscriptions)
 
 
+def _waivers(key: str, value: Any) -> dict[str, str]:
+    """``{rule-id: written reason}``: the rules (policy/rules.py) this stack waives."""
+    block = key.rsplit(".", 1)[0]
+    try:
+        return parse_waivers({"waivers": value}, rule_ids())
+    except WaiverError as error:
+        raise ConfigError(f"{block}.{error.key}", error.value, error.allowed) from None
+
+
 @dataclass(frozen=True)
 class Key:
     """One key of a config block: the Args field it sets and its JSON kind."""
@@ -223,6 +234,9 @@ CI = {
     "createGitlabProvider": Key("create_gitlab_provider", _bool, "or look it up"),
     "maxSessionHours": Key("max_session_hours", _int, "1-12"),
 }
+POLICY = {
+    "waivers": Key("waivers", _waivers, "{<rule-id>: <written reason>} of rules this stack waives"),
+}
 # Named by the bucket, not its ARN: the bootstrap stack outputs the name.
 CI_STATE_BUCKET = "stateBucket"
 MODEL_SOURCES = ("data", "latest-approved", "pinned")
@@ -240,6 +254,7 @@ BLOCKS: dict[str, dict[str, Key]] = {
     "modelRegistry": MODEL_REGISTRY,
     "serving": {**RELEASE, **ENDPOINT},
     "ci": {**CI, CI_STATE_BUCKET: Key("state_bucket", _str, "Pulumi state bucket name")},
+    "policy": POLICY,
 }
 PROJECT_KEYS = ("environment", "protectStatefulResources", *BLOCKS)
 AWS_KEYS = ("region", "allowedAccountIds", "defaultTags", "profile")
@@ -277,6 +292,8 @@ class Settings:
     model_registry: ModelRegistryArgs | None = None
     serving: ServingSettings | None = None
     ci: CiIdentityArgs | None = None
+    waivers: Mapping[str, str] = field(default_factory=dict)
+    """Policy rules this stack waives, with the written reason (policy/context.py)."""
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -521,6 +538,8 @@ def load() -> Settings:
             **ci_values,
         )
 
+    waivers = _fields(ns + "policy", POLICY, blocks["policy"]).get("waivers", {})
+
     return Settings(
         project=project,
         stack=stack,
@@ -537,6 +556,7 @@ def load() -> Settings:
         model_registry=model_registry,
         serving=serving,
         ci=ci,
+        waivers=waivers,
     )
 
 

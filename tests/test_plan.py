@@ -155,6 +155,7 @@ DATA = "mlops-platform:data"
 ENCRYPTION = "mlops-platform:encryption"
 TAGS = "aws:defaultTags"
 SERVING = "mlops-platform:serving"
+POLICY = "mlops-platform:policy"
 
 
 def _set(path: tuple[str, ...], value: Any):
@@ -440,6 +441,33 @@ BAD_CONFIGS = [
         _set((SERVING, "serverlessMemoryMb"), 1500),
         f"{SERVING}.serverlessMemoryMb: got 1500; expected one of 1024",
     ),
+    ("policy not a map", _set((POLICY,), "off"), f'{POLICY}: got "off"; expected a map'),
+    ("unknown policy key", _set((POLICY, "disable"), ["s3-tls-only"]), f"{POLICY}.disable: got"),
+    (
+        "waivers not a map",
+        _set((POLICY, "waivers"), ["s3-tls-only"]),
+        f'{POLICY}.waivers: got ["s3-tls-only"]; expected a map of <rule-id>: <written reason>',
+    ),
+    (
+        "waiver of an unknown rule",
+        _set((POLICY, "waivers"), {"s3-tls": "Legacy clients cannot do TLS 1.2"}),
+        f'{POLICY}.waivers.s3-tls: got "Legacy clients cannot do TLS 1.2"; unknown rule id',
+    ),
+    (
+        "waiver without a reason",
+        _set((POLICY, "waivers"), {"s3-tls-only": ""}),
+        f'{POLICY}.waivers.s3-tls-only: got ""; a waiver needs a written reason',
+    ),
+    (
+        "waiver with a token reason",
+        _set((POLICY, "waivers"), {"ecr-kms": "ok"}),
+        f'{POLICY}.waivers.ecr-kms: got "ok"; a waiver needs a written reason (at least 10',
+    ),
+    (
+        "waiver reason not text",
+        _set((POLICY, "waivers"), {"ecr-kms": True}),
+        f"{POLICY}.waivers.ecr-kms: got true; a waiver needs a written reason",
+    ),
     (
         "secret unknown key is not echoed",
         _set(("aws:secretKey",), {"secure": "v1:x"}),
@@ -560,3 +588,77 @@ def test_registry_namespace_from_config_is_used(tmp_path):
         if r["type"] == "aws:ecr/repository:Repository"
     }
     assert names == {"team-a/training", "team-a/serving"}
+
+
+# --- policy: the pack's rules run in the plan --------------------------------------------------
+
+
+def unsafe_prod(tmp_path: Path, **extra: Any) -> Path:
+    """Prod with mutable image tags: valid configuration, but ecr-immutable-tags forbids it."""
+    config = stack_config("prod")
+    config[REGISTRY]["imageTagMutability"] = "MUTABLE"
+    config.update(extra)
+    return write_project(tmp_path, config)
+
+
+def test_an_unsafe_stack_exits_1_naming_the_rule_and_resources(tmp_path, capsys):
+    code, out, err = run_main(capsys, "--stack", "bad", "--project-dir", str(unsafe_prod(tmp_path)))
+    assert code == 1 and err == ""
+    assert "Policy:" in out  # the full plan is still printed
+    for repository in ("registry-training", "registry-serving"):
+        assert f"mandatory: ecr-immutable-tags: {repository}: imageTagMutability is MUTABLE" in out
+
+
+def test_unsafe_stack_json_lists_the_findings(tmp_path):
+    result = plan.make_plan("bad", unsafe_prod(tmp_path))
+    assert [(v["rule"], v["resource"], v["severity"], v["waived"]) for v in result.policy] == [
+        ("ecr-immutable-tags", "registry-training", "mandatory", False),
+        ("ecr-immutable-tags", "registry-serving", "mandatory", False),
+    ]
+    assert all(v["urn"].endswith(f"::{v['resource']}") for v in result.policy)
+    assert result.mandatory_violations == result.policy
+
+
+def test_a_waiver_keeps_the_finding_but_not_the_failure(tmp_path, capsys):
+    reason = "Nightly images are retagged until RISK-42 lands"
+    project = unsafe_prod(tmp_path, **{POLICY: {"waivers": {"ecr-immutable-tags": reason}}})
+    code, out, _ = run_main(
+        capsys, "--stack", "bad", "--format", "json", "--project-dir", str(project)
+    )
+    assert code == 0
+    findings = json.loads(out)["policy"]
+    assert {(v["rule"], v["waived"], v["reason"]) for v in findings} == {
+        ("ecr-immutable-tags", True, reason)
+    }
+    code, out, _ = run_main(
+        capsys, "--stack", "bad", "--format", "markdown", "--project-dir", str(project)
+    )
+    assert code == 0 and "✅ no mandatory policy violation" in out
+    assert f"mandatory (waived: {reason}): ecr-immutable-tags" in out
+
+
+def test_cli_subprocess_unsafe_stack_exits_1(tmp_path):
+    result = cli(unsafe_prod(tmp_path), "--stack", "bad", "--format", "json")
+    assert result.returncode == 1 and result.stderr == ""
+    assert {v["rule"] for v in json.loads(result.stdout)["policy"]} == {"ecr-immutable-tags"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_stacks_have_no_policy_finding(plans, stack):
+    assert plans[stack]["policy"] == []
+
+
+def test_prod_state_survives_a_destroy(plans):
+    """Destroy safety: every stateful resource of prod is protected (pulumi destroy refuses)
+    and retained on delete (dropping it from the program leaves it in AWS)."""
+    from policy.rules import STATEFUL
+
+    stateful = [r for r in plans["prod"]["resources"] if r["type"] in STATEFUL]
+    assert {r["type"] for r in stateful} == {
+        "aws:s3/bucket:Bucket",
+        "aws:kms/key:Key",
+        "aws:ecr/repository:Repository",
+        "aws:sagemaker/modelPackageGroup:ModelPackageGroup",
+        "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer",
+    }
+    assert [r["name"] for r in stateful if not (r["protect"] and r["retainOnDelete"])] == []

@@ -54,11 +54,6 @@ STABLE_OUTPUTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def plans() -> dict[str, dict[str, Any]]:
-    return {s: plan.make_plan(s, ROOT).to_json() for s in ("dev", "staging", "prod")}
-
-
 def of_type(p: dict[str, Any], type_: str) -> list[dict[str, Any]]:
     return [r for r in p["resources"] if r["type"] == type_]
 

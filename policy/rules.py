@@ -506,7 +506,8 @@ def _kms_encrypted(rules: list[Mapping[str, Any]]) -> bool | None:
 @rule(
     "s3-sse-kms",
     MANDATORY,
-    "AWS FSBP S3.17; Checkov CKV_AWS_145; tfsec aws-s3-encryption-customer-key",
+    "AWS Config s3-default-encryption-kms; Checkov CKV_AWS_145; "
+    "tfsec aws-s3-encryption-customer-key",
     "Every bucket encrypts by default with SSE-KMS under a customer managed key.",
 )
 def s3_sse_kms(resources: Sequence[Resource], context: Context):
@@ -750,7 +751,8 @@ def ecr_no_force_delete(res: Resource, context: Context) -> Iterator[str]:
 @rule(
     "eks-private-endpoint",
     MANDATORY,
-    "AWS FSBP EKS.1; Checkov CKV_AWS_39; tfsec aws-eks-no-public-cluster-access",
+    "AWS FSBP EKS.1; Control Tower CT.EKS.PR.1; Checkov CKV_AWS_39; "
+    "tfsec aws-eks-no-public-cluster-access",
     "The EKS API endpoint is private (endpointPrivateAccess on, endpointPublicAccess off).",
     types=(EKS_CLUSTER,),
 )
@@ -787,7 +789,8 @@ def _resource_list(value: Any) -> list[str]:
 @rule(
     "eks-secrets-encryption",
     MANDATORY,
-    "AWS FSBP EKS.3; Checkov CKV_AWS_58; tfsec aws-eks-encrypt-secrets",
+    "AWS Config eks-secrets-encrypted; Control Tower CT.EKS.PR.2; Checkov CKV_AWS_58; "
+    "tfsec aws-eks-encrypt-secrets",
     "EKS envelope-encrypts Kubernetes secrets with a KMS key.",
     types=(EKS_CLUSTER,),
 )
@@ -802,7 +805,7 @@ def eks_secrets_encryption(res: Resource, context: Context) -> Iterator[str]:
 @rule(
     "eks-control-plane-logs",
     MANDATORY,
-    "AWS FSBP EKS.8; Checkov CKV_AWS_37; tfsec aws-eks-enable-control-plane-logging",
+    "Checkov CKV_AWS_37; tfsec aws-eks-enable-control-plane-logging",
     "The EKS control plane logs at least api, audit and authenticator.",
     types=(EKS_CLUSTER,),
 )
@@ -955,7 +958,7 @@ def _serverless(variant: Mapping[str, Any]) -> bool:
 @rule(
     "sagemaker-endpoint-kms",
     MANDATORY,
-    "Checkov CKV_AWS_98; AWS Config sagemaker-endpoint-configuration-kms-key-configured",
+    "Checkov CKV_AWS_98",
     "Endpoint configurations encrypt instance volumes (kmsKeyArn) and captured data "
     "(dataCaptureConfig.kmsKeyId) with KMS; serverless variants and instances with local NVMe "
     "storage (hardware-encrypted) take no volume key.",
@@ -980,7 +983,7 @@ def sagemaker_endpoint_kms(res: Resource, context: Context) -> Iterator[str]:
 @rule(
     "sagemaker-prod-instances",
     MANDATORY,
-    "AWS FSBP SageMaker.4; AWS Config sagemaker-endpoint-config-prod-instance-count",
+    "AWS Config sagemaker-endpoint-config-prod-instance-count",
     "In prod, every instance-based production variant starts with at least 2 instances.",
     types=(ENDPOINT_CONFIG,),
     environments=PROD,
@@ -1061,7 +1064,7 @@ def sagemaker_network_isolation(resources: Sequence[Resource], context: Context)
 @rule(
     "cloudwatch-alarm-actions",
     MANDATORY,
-    "AWS FSBP CloudWatch.15, CloudWatch.17; Control Tower CT.CLOUDWATCH.PR.1, CT.CLOUDWATCH.PR.4",
+    "Control Tower CT.CLOUDWATCH.PR.1, CT.CLOUDWATCH.PR.4",
     "Every alarm notifies someone: alarmActions are set and actions are enabled.",
     types=(METRIC_ALARM,),
 )
@@ -1076,7 +1079,8 @@ def cloudwatch_alarm_actions(res: Resource, context: Context) -> Iterator[str]:
 @rule(
     "cloudwatch-log-retention",
     MANDATORY,
-    "AWS FSBP CloudWatch.16; Control Tower CT.CLOUDWATCH.PR.2; Checkov CKV_AWS_66, CKV_AWS_338",
+    "AWS Config cw-loggroup-retention-period-check; Control Tower CT.CLOUDWATCH.PR.2; "
+    "Checkov CKV_AWS_66, CKV_AWS_338",
     "Log groups set a retention: at least 365 days in prod, any finite one elsewhere.",
     types=(LOG_GROUP,),
 )

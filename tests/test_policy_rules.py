@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from conftest import ROOT
 
 from policy.context import Context, WaiverError, from_config, parse_waivers
 from policy.rules import (
@@ -1009,3 +1010,10 @@ def test_context_from_raw_config():
     with pytest.raises(WaiverError):
         from_config({"x:policy": "not json"}, rule_ids(), "x")
     assert parse_waivers(None, rule_ids()) == {} == parse_waivers({"waivers": None}, rule_ids())
+
+
+def test_readme_lists_every_rule_with_its_level_and_controls():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for current in RULES:
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{current.id}` |"))
+        assert f"| {current.level} |" in row and current.controls in row, current.id

@@ -76,6 +76,7 @@ class Finding:
 
 
 ResourceCheck = Callable[[Resource, Context], Iterable[str]]
+StackFindings = Iterator[tuple[Resource, str]]
 StackCheck = Callable[[Sequence[Resource], Context], Iterable[tuple[Resource, str]]]
 
 
@@ -86,7 +87,7 @@ class Rule:
     controls: str
     """Baseline controls the rule follows (AWS FSBP, CIS, Control Tower, Config, Checkov, tfsec)."""
     description: str
-    check: Callable[..., Iterable[Any]]
+    check: ResourceCheck | StackCheck
     types: tuple[str, ...] = ()
     """Resource types a resource rule looks at; empty for stack rules."""
     environments: tuple[str, ...] = ENVIRONMENTS
@@ -470,7 +471,7 @@ PUBLIC_ACCESS_FLAGS = (
     "Checkov CKV2_AWS_6, CKV_AWS_53-56; tfsec aws-s3-block-public-acls, aws-s3-block-public-policy",
     "Every bucket has a public access block with all four settings on.",
 )
-def s3_public_access_block(resources: Sequence[Resource], context: Context):
+def s3_public_access_block(resources: Sequence[Resource], context: Context) -> StackFindings:
     for bucket in (r for r in resources if r.type == BUCKET):
         blocks = linked(resources, PUBLIC_ACCESS_BLOCK, bucket)
         if not blocks:
@@ -510,10 +511,13 @@ def _kms_encrypted(rules: list[Mapping[str, Any]]) -> bool | None:
     "tfsec aws-s3-encryption-customer-key",
     "Every bucket encrypts by default with SSE-KMS under a customer managed key.",
 )
-def s3_sse_kms(resources: Sequence[Resource], context: Context):
+def s3_sse_kms(resources: Sequence[Resource], context: Context) -> StackFindings:
     for bucket in (r for r in resources if r.type == BUCKET):
-        configs = [bucket] if _sse_rules(bucket) else []
-        configs += linked(resources, BUCKET_ENCRYPTION, bucket)
+        # A separate configuration is authoritative: after an update, the bucket's own state
+        # still shows the encryption S3 applied before it (SSE-S3 by default).
+        configs = linked(resources, BUCKET_ENCRYPTION, bucket)
+        if not configs and _sse_rules(bucket):
+            configs = [bucket]
         if not configs:
             yield bucket, "no default encryption configuration for this bucket"
         for config in configs:
@@ -538,7 +542,7 @@ def _denies_insecure_transport(stmt: Mapping[str, Any]) -> bool:
     "AWS FSBP S3.5; Control Tower CT.S3.PR.8",
     "Every bucket policy denies requests that do not use TLS (aws:SecureTransport false).",
 )
-def s3_tls_only(resources: Sequence[Resource], context: Context):
+def s3_tls_only(resources: Sequence[Resource], context: Context) -> StackFindings:
     for bucket in (r for r in resources if r.type == BUCKET):
         policies = linked(resources, BUCKET_POLICY, bucket)
         if known(bucket.props.get("policy")) and bucket.props.get("policy"):
@@ -556,7 +560,7 @@ def s3_tls_only(resources: Sequence[Resource], context: Context):
     "Control Tower CT.S3.PR.11; Checkov CKV_AWS_21; tfsec aws-s3-enable-versioning",
     "Every bucket has versioning enabled.",
 )
-def s3_versioning(resources: Sequence[Resource], context: Context):
+def s3_versioning(resources: Sequence[Resource], context: Context) -> StackFindings:
     for bucket in (r for r in resources if r.type == BUCKET):
         if as_map(bucket.props.get("versioning")).get("enabled") is True:
             continue
@@ -574,7 +578,7 @@ def s3_versioning(resources: Sequence[Resource], context: Context):
     "Control Tower CT.S3.PR.6; Checkov CKV2_AWS_61",
     "Every bucket has a lifecycle configuration with at least one enabled rule.",
 )
-def s3_lifecycle(resources: Sequence[Resource], context: Context):
+def s3_lifecycle(resources: Sequence[Resource], context: Context) -> StackFindings:
     for bucket in (r for r in resources if r.type == BUCKET):
         inline = [
             r for r in as_list(bucket.props.get("lifecycleRules")) if as_map(r).get("enabled")
@@ -607,7 +611,7 @@ def s3_no_force_destroy(res: Resource, context: Context) -> Iterator[str]:
     "Checkov CKV2_AWS_65; AWS S3 security best practices (disable ACLs)",
     "Every bucket enforces bucket-owner object ownership (ACLs disabled).",
 )
-def s3_acls_disabled(resources: Sequence[Resource], context: Context):
+def s3_acls_disabled(resources: Sequence[Resource], context: Context) -> StackFindings:
     for bucket in (r for r in resources if r.type == BUCKET):
         owners = [
             as_map(c.props.get("rule")).get("objectOwnership")
@@ -726,7 +730,7 @@ def ecr_kms(res: Resource, context: Context) -> Iterator[str]:
     "AWS FSBP ECR.3",
     "Every repository has a lifecycle policy.",
 )
-def ecr_lifecycle(resources: Sequence[Resource], context: Context):
+def ecr_lifecycle(resources: Sequence[Resource], context: Context) -> StackFindings:
     for repository in (r for r in resources if r.type == ECR_REPOSITORY):
         if not linked(resources, ECR_LIFECYCLE, repository):
             yield repository, "no aws.ecr.LifecyclePolicy for this repository"
@@ -1046,7 +1050,7 @@ def sagemaker_rollback_alarms(res: Resource, context: Context) -> Iterator[str]:
     "serverless (which does not support it); a container that needs the network is waived "
     "with a written reason.",
 )
-def sagemaker_network_isolation(resources: Sequence[Resource], context: Context):
+def sagemaker_network_isolation(resources: Sequence[Resource], context: Context) -> StackFindings:
     for model in (r for r in resources if r.type == MODEL):
         isolated = model.props.get("enableNetworkIsolation")
         if isolated is True or isolated == UNKNOWN:
@@ -1179,7 +1183,7 @@ TAGGABLE = (
     "Every taggable AWS resource carries env (equal to the stack's environment) and owner "
     "tags, from the provider's defaultTags or its own.",
 )
-def tags_required(resources: Sequence[Resource], context: Context):
+def tags_required(resources: Sequence[Resource], context: Context) -> StackFindings:
     for res in resources:
         if not res.type.startswith("aws:") or res.type.startswith("pulumi:providers:"):
             continue

@@ -1017,3 +1017,12 @@ def test_readme_lists_every_rule_with_its_level_and_controls():
     for current in RULES:
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{current.id}` |"))
         assert f"| {current.level} |" in row and current.controls in row, current.id
+
+
+def test_a_buckets_own_state_does_not_override_its_encryption_configuration():
+    # After pulumi up, CrossGuard's stack policies see outputs: the bucket reports the SSE-S3
+    # default that S3 applied before the separate KMS configuration.
+    sse_s3 = {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}
+    stack = props("data", serverSideEncryptionConfiguration=sse_s3)(compliant())
+    assert findings(stack) == []
+    assert findings(drop(SSE_RULE)(stack)) == [("s3-sse-kms", "data")]

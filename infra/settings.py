@@ -390,6 +390,23 @@ def _check_keys(config: Mapping[str, Any], project: str) -> None:
             )
 
 
+DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
+
+
+def _default_providers(raw: Any) -> None:
+    """Where the stack file sets it, default providers are off for every package: each resource
+    uses the provider the stack creates (its region, accounts and default tags)."""
+    if raw is _MISSING:
+        return
+    value = _parse_json(DISABLE_DEFAULT_PROVIDERS, raw, 'a list such as ["*"]')
+    if not isinstance(value, list) or "*" not in value:
+        raise ConfigError(
+            DISABLE_DEFAULT_PROVIDERS,
+            value,
+            'expected ["*"]: every resource uses the provider the stack creates',
+        )
+
+
 def _account_ids(raw: Any) -> tuple[str, ...]:
     key = "aws:allowedAccountIds"
     if raw is _MISSING:
@@ -441,6 +458,7 @@ def load() -> Settings:
     def get(key: str) -> Any:
         return config.get(key, _MISSING)
 
+    _default_providers(get(DISABLE_DEFAULT_PROVIDERS))
     environment = get(ns + "environment")
     if environment not in ENVIRONMENTS:
         raise ConfigError(

@@ -441,6 +441,113 @@ BAD_CONFIGS = [
         _set((SERVING, "serverlessMemoryMb"), 1500),
         f"{SERVING}.serverlessMemoryMb: got 1500; expected one of 1024",
     ),
+    # The rest of the surface, one bad value per key family (input safety review).
+    (
+        "default providers enabled",
+        _set(("pulumi:disable-default-providers",), []),
+        'pulumi:disable-default-providers: got []; expected ["*"]',
+    ),
+    ("environment a number", _set(("mlops-platform:environment",), 1), 'environment: got "1"'),
+    ("no accounts", _set(("aws:allowedAccountIds",), []), "aws:allowedAccountIds: got []"),
+    ("tag value a number", _set((TAGS, "tags", "cost"), 5), f"{TAGS}.tags.cost: got 5"),
+    (
+        "untagged expiry 0",
+        _set((REGISTRY, "untaggedExpiryDays"), 0),
+        f"{REGISTRY}.untaggedExpiryDays: got 0; expected an integer from 1 to 3650",
+    ),
+    (
+        "namespace with spaces",
+        _set((REGISTRY, "namespace"), "Team A"),
+        f'{REGISTRY}.namespace: got "Team A"',
+    ),
+    (
+        "scan on push a string",
+        _set((REGISTRY, "scanOnPush"), "yes"),
+        f'{REGISTRY}.scanOnPush: got "yes"',
+    ),
+    (
+        "aws-reserved alias",
+        _set((ENCRYPTION, "alias"), "alias/aws/s3"),
+        f'{ENCRYPTION}.alias: got "alias/aws/s3"',
+    ),
+    (
+        "bad service principal",
+        _set((ENCRYPTION, "servicePrincipals"), ["logs"]),
+        f"{ENCRYPTION}.servicePrincipals[0]",
+    ),
+    (
+        "deletion window a float",
+        _set((ENCRYPTION, "deletionWindowInDays"), 7.5),
+        f"{ENCRYPTION}.deletionWindowInDays: got 7.5; expected an integer",
+    ),
+    (
+        "multipart days 400",
+        _set((DATA, "abortIncompleteMultipartUploadDays"), 400),
+        f"{DATA}.abortIncompleteMultipartUploadDays: got 400",
+    ),
+    (
+        "remote name with spaces",
+        _set((DATA, "dvcRemoteName"), "my remote"),
+        f'{DATA}.dvcRemoteName: got "my remote"',
+    ),
+    (
+        "no models",
+        _set(("mlops-platform:modelRegistry", "models"), []),
+        "mlops-platform:modelRegistry.models: got []",
+    ),
+    (
+        "maintenance window prose",
+        _set(("mlops-platform:modelRegistry", "maintenanceWindow"), "Sunday"),
+        'modelRegistry.maintenanceWindow: got "Sunday"',
+    ),
+    (
+        "endpoint name symbols",
+        _set((SERVING, "endpointName"), "my_endpoint!"),
+        f'{SERVING}.endpointName: got "my_endpoint!"',
+    ),
+    (
+        "model data outside models/",
+        _set((SERVING, "modelDataKey"), "data/x.tar.gz"),
+        f'{SERVING}.modelDataKey: got "data/x.tar.gz"',
+    ),
+    (
+        "unknown mode",
+        _set((SERVING, "mode"), "batch"),
+        f'{SERVING}.mode: got "batch"; expected one of provisioned, serverless',
+    ),
+    (
+        "linear step 5%",
+        _set((SERVING, "linearStepPercent"), 5),
+        f"{SERVING}.linearStepPercent: got 5",
+    ),
+    (
+        "subscriptions a string",
+        _set((SERVING, "alarmSubscriptions"), "oncall@example.com"),
+        f"{SERVING}.alarmSubscriptions: got",
+    ),
+    (
+        "pinned package not a model package",
+        _all(
+            _set((SERVING, "modelSource"), "pinned"),
+            _set((SERVING, "modelPackageArn"), "arn:aws:s3:::bucket/x"),
+        ),
+        f'{SERVING}.modelPackageArn: got "arn:aws:s3:::bucket/x"; expected a model package ARN',
+    ),
+    (
+        "wildcard default branch",
+        _set(("mlops-platform:ci", "defaultBranch"), "*"),
+        'mlops-platform:ci.defaultBranch: got "*"',
+    ),
+    (
+        "gitlab host as a URL",
+        _set(("mlops-platform:ci", "gitlabHost"), "https://gitlab.com/"),
+        "mlops-platform:ci.gitlabHost",
+    ),
+    (
+        "no github repository",
+        _delete("mlops-platform:ci", "githubRepository"),
+        "mlops-platform:ci.githubRepository: got nothing",
+    ),
     ("policy not a map", _set((POLICY,), "off"), f'{POLICY}: got "off"; expected a map'),
     ("unknown policy key", _set((POLICY, "disable"), ["s3-tls-only"]), f"{POLICY}.disable: got"),
     (

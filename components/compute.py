@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components._aws import aws_context, policy_document, policy_json
+from components._aws import aws_context, policy_document, policy_json, stateful
 from components._validate import (
     IAM_POLICY_ARN,
     KMS_KEY_ARN,
@@ -388,7 +388,7 @@ class ClusterArgs:
     cluster_autoscaler_version: str | None = "9.59.0"
     """Chart version of the cluster autoscaler (scales pools, from zero too); None leaves it out."""
     protect: bool = True
-    """Turn on EKS deletion protection."""
+    """Turn on EKS deletion protection; protect and retain the control-plane log group."""
     iam_path: str = "/"
     """IAM path of the cluster, node and IRSA roles."""
     permissions_boundary_arn: pulumi.Input[str] | None = None
@@ -691,7 +691,7 @@ class Cluster(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             kms_key_id=args.kms_key_arn,
             tags=tags,
-            opts=child,
+            opts=stateful(self, args.protect),
         )
         vpc_config: dict[str, Any] = {
             "subnet_ids": list(args.subnet_ids),

@@ -19,10 +19,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import aws_context, policy_document
+from components._aws import aws_context, policy_document, stateful
 from components._validate import (
     KMS_KEY_ARN,
     ArgsError,
+    check_bool,
     check_choice,
     check_iam,
     check_int,
@@ -141,6 +142,8 @@ class NetworkArgs:
     """Flow log traffic: ALL, ACCEPT or REJECT."""
     kms_key_arn: pulumi.Input[str] | None = None
     """Key that encrypts the flow log group; it must allow CloudWatch Logs in this region."""
+    protect: bool = True
+    """Protect and retain the flow log group (the network's audit trail)."""
     iam_path: str = "/"
     """IAM path of the flow-log role."""
     permissions_boundary_arn: pulumi.Input[str] | None = None
@@ -167,6 +170,7 @@ class NetworkArgs:
         if self.kms_key_arn is not None:
             check_pattern("kms_key_arn", self.kms_key_arn, KMS_KEY_ARN, "a KMS key ARN")
         check_iam(self.iam_path, self.permissions_boundary_arn)
+        check_bool("protect", self.protect)
         check_tags("tags", self.tags)
         public, private = self.subnets()
         seen: list[tuple[str, ipaddress.IPv4Network]] = []
@@ -317,7 +321,7 @@ class Network(pulumi.ComponentResource):
             retention_in_days=args.flow_log_retention_days,
             kms_key_id=args.kms_key_arn,
             tags=tags,
-            opts=child,
+            opts=stateful(self, args.protect),
         )
         role = aws.iam.Role(
             f"{name}-flow-logs",

@@ -311,7 +311,8 @@ class ModelRegistryArgs:
     permissions_boundary_arn: pulumi.Input[str] | None = None
     """Permissions boundary of the MLflow role (required when CI deploys create it)."""
     protect: bool = True
-    """Protect the package groups (they hold every registered model version) and retain them."""
+    """Protect the package groups (they hold every registered model version) and the MLflow
+    tracking server (it holds every experiment and run) and retain them, with the server's role."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable child."""
 
@@ -401,6 +402,7 @@ class ModelRegistry(pulumi.ComponentResource):
                 tags=tags,
                 path=args.iam_path,
                 permissions_boundary=args.permissions_boundary_arn,
+                retain=args.protect,
             )
             server = aws.sagemaker.MlflowTrackingServer(
                 f"{name}-tracking",
@@ -414,7 +416,9 @@ class ModelRegistry(pulumi.ComponentResource):
                 automatic_model_registration=args.automatic_model_registration,
                 weekly_maintenance_window_start=args.weekly_maintenance_window_start,
                 tags=tags,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+                opts=pulumi.ResourceOptions.merge(
+                    stateful(self, args.protect), pulumi.ResourceOptions(depends_on=[role_policy])
+                ),
             )
             self.tracking_server_arn = server.arn
             self.tracking_server_url = server.tracking_server_url

@@ -315,9 +315,11 @@ def sagemaker_role(
     tags: Mapping[str, str],
     path: str = "/",
     permissions_boundary: pulumi.Input[str] | None = None,
+    retain: bool = False,
 ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
-    """A role SageMaker assumes for this account, with one inline policy."""
-    child = pulumi.ResourceOptions(parent=parent)
+    """A role SageMaker assumes for this account, with one inline policy; with ``retain``, both
+    stay in AWS with the retained resource that uses them."""
+    child = pulumi.ResourceOptions(parent=parent, retain_on_delete=retain or None)
     role = aws.iam.Role(
         name,
         description=description,

@@ -7,7 +7,11 @@
 It runs the real program (``main`` of Pulumi.yaml, i.e. ``infra/__main__.py``) under Pulumi's
 mock engine with the stack's configuration from ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml``.
 
-Exit status: 0 planned; 1 mandatory policy violation(s), the full plan still printed;
+The plan runs the policy pack's rules (``policy/rules.py``) over what it recorded and reports
+their findings in ``policy``; a finding the stack waived (``mlops-platform:policy.waivers``) is
+reported with ``waived: true`` and its reason, and does not fail the plan.
+
+Exit status: 0 planned; 1 unwaived mandatory policy violation(s), the full plan still printed;
 2 invalid configuration or usage, one line on stderr, never a traceback.
 """
 
@@ -46,7 +50,8 @@ class Plan:
 
     @property
     def mandatory_violations(self) -> list[dict[str, Any]]:
-        return [v for v in self.policy if v.get("severity") == "mandatory"]
+        """Mandatory findings the stack did not waive: any of them makes the plan exit 1."""
+        return [v for v in self.policy if v.get("severity") == "mandatory" and not v.get("waived")]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -218,9 +223,37 @@ def run_program(files: StackFiles, stack: str) -> Plan:
         stack=stack,
         resources=resources,
         outputs=exported,
-        policy=[],  # the policy pack (policy/rules.py) fills this once it exists
+        policy=check_policy(resources, files),
         diagnostics=recorder.warnings(),
     )
+
+
+def check_policy(resources: list[dict[str, Any]], files: StackFiles) -> list[dict[str, Any]]:
+    """The policy pack's findings on the recorded resources, as the JSON contract's entries."""
+    from policy import context
+    from policy.rules import Resource, evaluate, rule_ids
+
+    try:
+        stack_context = context.from_config(files.config, rule_ids(), files.project)
+    except context.WaiverError as error:  # settings reject these first; kept for other programs
+        raise PlanError(f"invalid config {files.project}:policy.{error}") from None
+    inputs = {res["urn"]: res["inputs"] for res in resources}
+    records = [
+        Resource(
+            type=res["type"],
+            name=res["name"],
+            urn=res["urn"],
+            props=res["inputs"],
+            protect=res["protect"],
+            retain_on_delete=res["retainOnDelete"],
+            # A provider reference is "<provider urn>::<provider id>".
+            provider=inputs.get((res.get("provider") or "").rsplit("::", 1)[0]),
+            dependencies=tuple(res["dependencies"]),
+        )
+        for res in resources
+        if res["custom"]
+    ]
+    return [finding.to_json() for finding in evaluate(records, stack_context)]
 
 
 def _json_or_none(text: str | None) -> Any:
@@ -286,7 +319,11 @@ def _summary(plan: Plan) -> str:
 def _policy_lines(plan: Plan) -> list[str]:
     if not plan.policy:
         return ["no policy violations"]
-    return [f"{v['severity']}: {v['rule']}: {v['message']} ({v['urn']})" for v in plan.policy]
+    return [
+        f"{v['severity']}{' (waived: ' + v['reason'] + ')' if v.get('waived') else ''}: "
+        f"{v['rule']}: {v.get('resource', '')}: {v['message']} ({v['urn']})"
+        for v in plan.policy
+    ]
 
 
 def render_tree(plan: Plan) -> str:

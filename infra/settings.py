@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -34,6 +34,8 @@ from components.network import NetworkArgs
 from components.registry import ModelRegistryArgs
 from components.runners import GithubRunnersArgs, GitlabRunnerArgs, RunnerAccess, RunnerScaleSet
 from components.serving import AlarmSubscription, ModelEndpointArgs, ServingImageArgs
+from policy.context import WaiverError, parse_waivers
+from policy.rules import rule_ids
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 REQUIRED_TAGS = ("env", "project", "owner")
@@ -150,6 +152,15 @@ def _subscriptions(key: str, value: Any) -> tuple[AlarmSubscription, ...]:
         except ArgsError as error:
             raise ConfigError(f"{key}[{index}].{error.field}", error.value, error.allowed) from None
     return tuple(subscriptions)
+
+
+def _waivers(key: str, value: Any) -> dict[str, str]:
+    """``{rule-id: written reason}``: the rules (policy/rules.py) this stack waives."""
+    block = key.rsplit(".", 1)[0]
+    try:
+        return parse_waivers({"waivers": value}, rule_ids())
+    except WaiverError as error:
+        raise ConfigError(f"{block}.{error.key}", error.value, error.allowed) from None
 
 
 @dataclass(frozen=True)
@@ -318,6 +329,9 @@ SECRETS = {
     "githubAppPrivateKey": "the GitHub App's private key (PEM), for runners.github",
     "gitlabRunnerToken": "the GitLab runner authentication token (glrt-...), for runners.gitlab",
 }
+POLICY = {
+    "waivers": Key("waivers", _waivers, "{<rule-id>: <written reason>} of rules this stack waives"),
+}
 # Named by the bucket, not its ARN: the bootstrap stack outputs the name.
 CI_STATE_BUCKET = "stateBucket"
 MODEL_SOURCES = ("data", "latest-approved", "pinned")
@@ -338,6 +352,7 @@ BLOCKS: dict[str, dict[str, Key]] = {
     "network": NETWORK,
     "cluster": CLUSTER,
     "runners": RUNNERS,
+    "policy": POLICY,
 }
 PROJECT_KEYS = ("environment", "protectStatefulResources", *BLOCKS, *SECRETS)
 AWS_KEYS = ("region", "allowedAccountIds", "defaultTags", "profile")
@@ -387,6 +402,8 @@ class Settings:
     network: NetworkArgs | None = None
     cluster: ClusterArgs | None = None
     runners: RunnerSettings | None = None
+    waivers: Mapping[str, str] = field(default_factory=dict)
+    """Policy rules this stack waives, with the written reason (policy/context.py)."""
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -490,6 +507,23 @@ def _check_keys(config: Mapping[str, Any], project: str) -> None:
             )
 
 
+DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
+
+
+def _default_providers(raw: Any) -> None:
+    """Where the stack file sets it, default providers are off for every package: each resource
+    uses the provider the stack creates (its region, accounts and default tags)."""
+    if raw is _MISSING:
+        return
+    value = _parse_json(DISABLE_DEFAULT_PROVIDERS, raw, 'a list such as ["*"]')
+    if not isinstance(value, list) or "*" not in value:
+        raise ConfigError(
+            DISABLE_DEFAULT_PROVIDERS,
+            value,
+            'expected ["*"]: every resource uses the provider the stack creates',
+        )
+
+
 def _account_ids(raw: Any) -> tuple[str, ...]:
     key = "aws:allowedAccountIds"
     if raw is _MISSING:
@@ -541,6 +575,7 @@ def load() -> Settings:
     def get(key: str) -> Any:
         return config.get(key, _MISSING)
 
+    _default_providers(get(DISABLE_DEFAULT_PROVIDERS))
     environment = get(ns + "environment")
     if environment not in ENVIRONMENTS:
         raise ConfigError(
@@ -648,6 +683,7 @@ def load() -> Settings:
         blocks=blocks,
         ci=ci,
     )
+    waivers = _fields(ns + "policy", POLICY, blocks["policy"]).get("waivers", {})
 
     return Settings(
         project=project,
@@ -668,6 +704,7 @@ def load() -> Settings:
         network=network,
         cluster=cluster,
         runners=runners,
+        waivers=waivers,
     )
 
 

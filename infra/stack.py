@@ -253,7 +253,11 @@ def compute(
     """The VPC and the EKS cluster: CI's deploy roles administer it, its preview roles read it."""
     if settings.network is None:
         return None, None
-    network = Network("network", replace(settings.network, kms_key_arn=key.arn, **iam), opts)
+    network = Network(
+        "network",
+        replace(settings.network, kms_key_arn=key.arn, protect=settings.protect, **iam),
+        opts,
+    )
     pulumi.export("vpcId", network.vpc_id)
     pulumi.export("privateSubnetIds", network.private_subnet_ids)
     if settings.cluster is None:

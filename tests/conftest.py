@@ -32,6 +32,14 @@ def mocks() -> RecordingMocks:
     return install(project=PROJECT, stack="test", region=REGION, account_id=ACCOUNT)
 
 
+@pytest.fixture(scope="session")
+def plans() -> dict[str, dict[str, Any]]:
+    """The offline plans (JSON) of the three stacks, made once per test session."""
+    from infra import plan
+
+    return {s: plan.make_plan(s, ROOT).to_json() for s in ("dev", "staging", "prod")}
+
+
 def after_registration(
     mocks: RecordingMocks, check: Callable[[RecordingMocks], Any]
 ) -> pulumi.Output[Any]:

@@ -167,6 +167,9 @@ def _environment(env: str):
     return _all(_set(("mlops-platform:environment",), env), _set((TAGS, "tags", "env"), env))
 
 
+POLICY = "mlops-platform:policy"
+
+
 def _set(path: tuple[str, ...], value: Any):
     def mutate(config: dict[str, Any]) -> None:
         target = config
@@ -639,6 +642,140 @@ BAD_CONFIGS = [
         f"{CLUSTER}: got nothing (the key is missing); required with {RUNNERS}",
     ),
     ("empty runners block", _set((RUNNERS,), {}), f"{RUNNERS}: got {{}}; configure github"),
+    # The rest of the surface, one bad value per key family (input safety review).
+    (
+        "default providers enabled",
+        _set(("pulumi:disable-default-providers",), []),
+        'pulumi:disable-default-providers: got []; expected ["*"]',
+    ),
+    ("environment a number", _set(("mlops-platform:environment",), 1), 'environment: got "1"'),
+    ("no accounts", _set(("aws:allowedAccountIds",), []), "aws:allowedAccountIds: got []"),
+    ("tag value a number", _set((TAGS, "tags", "cost"), 5), f"{TAGS}.tags.cost: got 5"),
+    (
+        "untagged expiry 0",
+        _set((REGISTRY, "untaggedExpiryDays"), 0),
+        f"{REGISTRY}.untaggedExpiryDays: got 0; expected an integer from 1 to 3650",
+    ),
+    (
+        "namespace with spaces",
+        _set((REGISTRY, "namespace"), "Team A"),
+        f'{REGISTRY}.namespace: got "Team A"',
+    ),
+    (
+        "scan on push a string",
+        _set((REGISTRY, "scanOnPush"), "yes"),
+        f'{REGISTRY}.scanOnPush: got "yes"',
+    ),
+    (
+        "aws-reserved alias",
+        _set((ENCRYPTION, "alias"), "alias/aws/s3"),
+        f'{ENCRYPTION}.alias: got "alias/aws/s3"',
+    ),
+    (
+        "bad service principal",
+        _set((ENCRYPTION, "servicePrincipals"), ["logs"]),
+        f"{ENCRYPTION}.servicePrincipals[0]",
+    ),
+    (
+        "deletion window a float",
+        _set((ENCRYPTION, "deletionWindowInDays"), 7.5),
+        f"{ENCRYPTION}.deletionWindowInDays: got 7.5; expected an integer",
+    ),
+    (
+        "multipart days 400",
+        _set((DATA, "abortIncompleteMultipartUploadDays"), 400),
+        f"{DATA}.abortIncompleteMultipartUploadDays: got 400",
+    ),
+    (
+        "remote name with spaces",
+        _set((DATA, "dvcRemoteName"), "my remote"),
+        f'{DATA}.dvcRemoteName: got "my remote"',
+    ),
+    (
+        "no models",
+        _set(("mlops-platform:modelRegistry", "models"), []),
+        "mlops-platform:modelRegistry.models: got []",
+    ),
+    (
+        "maintenance window prose",
+        _set(("mlops-platform:modelRegistry", "maintenanceWindow"), "Sunday"),
+        'modelRegistry.maintenanceWindow: got "Sunday"',
+    ),
+    (
+        "endpoint name symbols",
+        _set((SERVING, "endpointName"), "my_endpoint!"),
+        f'{SERVING}.endpointName: got "my_endpoint!"',
+    ),
+    (
+        "model data outside models/",
+        _set((SERVING, "modelDataKey"), "data/x.tar.gz"),
+        f'{SERVING}.modelDataKey: got "data/x.tar.gz"',
+    ),
+    (
+        "unknown mode",
+        _set((SERVING, "mode"), "batch"),
+        f'{SERVING}.mode: got "batch"; expected one of provisioned, serverless',
+    ),
+    (
+        "linear step 5%",
+        _set((SERVING, "linearStepPercent"), 5),
+        f"{SERVING}.linearStepPercent: got 5",
+    ),
+    (
+        "subscriptions a string",
+        _set((SERVING, "alarmSubscriptions"), "oncall@example.com"),
+        f"{SERVING}.alarmSubscriptions: got",
+    ),
+    (
+        "pinned package not a model package",
+        _all(
+            _set((SERVING, "modelSource"), "pinned"),
+            _set((SERVING, "modelPackageArn"), "arn:aws:s3:::bucket/x"),
+        ),
+        f'{SERVING}.modelPackageArn: got "arn:aws:s3:::bucket/x"; expected a model package ARN',
+    ),
+    (
+        "wildcard default branch",
+        _set(("mlops-platform:ci", "defaultBranch"), "*"),
+        'mlops-platform:ci.defaultBranch: got "*"',
+    ),
+    (
+        "gitlab host as a URL",
+        _set(("mlops-platform:ci", "gitlabHost"), "https://gitlab.com/"),
+        "mlops-platform:ci.gitlabHost",
+    ),
+    (
+        "no github repository",
+        _delete("mlops-platform:ci", "githubRepository"),
+        "mlops-platform:ci.githubRepository: got nothing",
+    ),
+    ("policy not a map", _set((POLICY,), "off"), f'{POLICY}: got "off"; expected a map'),
+    ("unknown policy key", _set((POLICY, "disable"), ["s3-tls-only"]), f"{POLICY}.disable: got"),
+    (
+        "waivers not a map",
+        _set((POLICY, "waivers"), ["s3-tls-only"]),
+        f'{POLICY}.waivers: got ["s3-tls-only"]; expected a map of <rule-id>: <written reason>',
+    ),
+    (
+        "waiver of an unknown rule",
+        _set((POLICY, "waivers"), {"s3-tls": "Legacy clients cannot do TLS 1.2"}),
+        f'{POLICY}.waivers.s3-tls: got "Legacy clients cannot do TLS 1.2"; unknown rule id',
+    ),
+    (
+        "waiver without a reason",
+        _set((POLICY, "waivers"), {"s3-tls-only": ""}),
+        f'{POLICY}.waivers.s3-tls-only: got ""; a waiver needs a written reason',
+    ),
+    (
+        "waiver with a token reason",
+        _set((POLICY, "waivers"), {"ecr-kms": "ok"}),
+        f'{POLICY}.waivers.ecr-kms: got "ok"; a waiver needs a written reason (at least 10',
+    ),
+    (
+        "waiver reason not text",
+        _set((POLICY, "waivers"), {"ecr-kms": True}),
+        f"{POLICY}.waivers.ecr-kms: got true; a waiver needs a written reason",
+    ),
     (
         "secret unknown key is not echoed",
         _set(("aws:secretKey",), {"secure": "v1:x"}),
@@ -759,3 +896,78 @@ def test_registry_namespace_from_config_is_used(tmp_path):
         if r["type"] == "aws:ecr/repository:Repository"
     }
     assert names == {"team-a/training", "team-a/serving"}
+
+
+# --- policy: the pack's rules run in the plan --------------------------------------------------
+
+
+def unsafe_prod(tmp_path: Path, **extra: Any) -> Path:
+    """Prod with mutable image tags: valid configuration, but ecr-immutable-tags forbids it."""
+    config = stack_config("prod")
+    config[REGISTRY]["imageTagMutability"] = "MUTABLE"
+    config.update(extra)
+    return write_project(tmp_path, config)
+
+
+def test_an_unsafe_stack_exits_1_naming_the_rule_and_resources(tmp_path, capsys):
+    code, out, err = run_main(capsys, "--stack", "bad", "--project-dir", str(unsafe_prod(tmp_path)))
+    assert code == 1 and err == ""
+    assert "Policy:" in out  # the full plan is still printed
+    for repository in ("registry-training", "registry-serving"):
+        assert f"mandatory: ecr-immutable-tags: {repository}: imageTagMutability is MUTABLE" in out
+
+
+def test_unsafe_stack_json_lists_the_findings(tmp_path):
+    result = plan.make_plan("bad", unsafe_prod(tmp_path))
+    assert [(v["rule"], v["resource"], v["severity"], v["waived"]) for v in result.policy] == [
+        ("ecr-immutable-tags", "registry-training", "mandatory", False),
+        ("ecr-immutable-tags", "registry-serving", "mandatory", False),
+    ]
+    assert all(v["urn"].endswith(f"::{v['resource']}") for v in result.policy)
+    assert result.mandatory_violations == result.policy
+
+
+def test_a_waiver_keeps_the_finding_but_not_the_failure(tmp_path, capsys):
+    reason = "Nightly images are retagged until RISK-42 lands"
+    project = unsafe_prod(tmp_path, **{POLICY: {"waivers": {"ecr-immutable-tags": reason}}})
+    code, out, _ = run_main(
+        capsys, "--stack", "bad", "--format", "json", "--project-dir", str(project)
+    )
+    assert code == 0
+    findings = json.loads(out)["policy"]
+    assert {(v["rule"], v["waived"], v["reason"]) for v in findings} == {
+        ("ecr-immutable-tags", True, reason)
+    }
+    code, out, _ = run_main(
+        capsys, "--stack", "bad", "--format", "markdown", "--project-dir", str(project)
+    )
+    assert code == 0 and "✅ no mandatory policy violation" in out
+    assert f"mandatory (waived: {reason}): ecr-immutable-tags" in out
+
+
+def test_cli_subprocess_unsafe_stack_exits_1(tmp_path):
+    result = cli(unsafe_prod(tmp_path), "--stack", "bad", "--format", "json")
+    assert result.returncode == 1 and result.stderr == ""
+    assert {v["rule"] for v in json.loads(result.stdout)["policy"]} == {"ecr-immutable-tags"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_stacks_have_no_policy_finding(plans, stack):
+    assert plans[stack]["policy"] == []
+
+
+def test_prod_state_survives_a_destroy(plans):
+    """Destroy safety: every stateful resource of prod is protected (pulumi destroy refuses)
+    and retained on delete (dropping it from the program leaves it in AWS)."""
+    from policy.rules import STATEFUL
+
+    stateful = [r for r in plans["prod"]["resources"] if r["type"] in STATEFUL]
+    assert {r["type"] for r in stateful} == {
+        "aws:s3/bucket:Bucket",
+        "aws:kms/key:Key",
+        "aws:ecr/repository:Repository",
+        "aws:sagemaker/modelPackageGroup:ModelPackageGroup",
+        "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer",
+        "aws:cloudwatch/logGroup:LogGroup",  # flow logs and the EKS audit trail
+    }
+    assert [r["name"] for r in stateful if not (r["protect"] and r["retainOnDelete"])] == []

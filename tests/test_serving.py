@@ -505,6 +505,24 @@ def test_mlflow_tracking_server_with_its_own_bucket_and_role(mocks):
     )
 
 
+@pytest.mark.parametrize("protect", [True, False])
+@pulumi.runtime.test
+def test_mlflow_tracking_server_is_protected_and_retained_with_its_role(mocks, protect):
+    # The server holds every experiment and run: a destroy must not lose them, and a retained
+    # server keeps the role it reads its artifacts with.
+    ModelRegistry("reg", ModelRegistryArgs(enable_mlflow=True, protect=protect))
+
+    def check(m):
+        server = m.find("aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer", "reg-tracking")
+        assert (server.protect, server.retain_on_delete) == (protect, protect)
+        role_policy = m.find("aws:iam/rolePolicy:RolePolicy", "reg-mlflow")
+        assert role_policy.urn in server.dependencies
+        for reg in (m.find("aws:iam/role:Role", "reg-mlflow"), role_policy):
+            assert not reg.protect and reg.retain_on_delete == protect
+
+    return after_registration(mocks, check)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [

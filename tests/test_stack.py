@@ -20,6 +20,8 @@ STATEFUL = (
     "aws:kms/key:Key",
     "aws:ecr/repository:Repository",
     "aws:sagemaker/modelPackageGroup:ModelPackageGroup",
+    "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer",
+    "aws:cloudwatch/logGroup:LogGroup",
 )
 GUARDS = (
     "aws:kms/alias:Alias",
@@ -58,11 +60,6 @@ STABLE_OUTPUTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def plans() -> dict[str, dict[str, Any]]:
-    return {s: plan.make_plan(s, ROOT).to_json() for s in ("dev", "staging", "prod")}
-
-
 def of_type(p: dict[str, Any], type_: str) -> list[dict[str, Any]]:
     return [r for r in p["resources"] if r["type"] == type_]
 
@@ -99,20 +96,27 @@ def test_everything_is_encrypted_with_the_platform_key(plans, stack):
         ]
 
 
+def is_guard(res: dict[str, Any]) -> bool:
+    mlflow_role = res["name"] == "models-mlflow" and res["type"].startswith("aws:iam/role")
+    return res["type"] in GUARDS or mlflow_role
+
+
 def test_prod_protects_and_retains_stateful_resources(plans):
     for stack, protected in (("dev", False), ("staging", False), ("prod", True)):
         stateful = [r for r in plans[stack]["resources"] if r["type"] in STATEFUL]
+        mlflow = stack != "dev"
         buckets = 3  # DVC, artifacts, and MLflow's (staging, prod) or GitLab's cache (dev)
-        assert len(stateful) == 1 + buckets + 2 + 1  # key, buckets, repositories, group
+        # key, buckets, repositories, group, flow and control-plane logs (+ MLflow server)
+        assert len(stateful) == 1 + buckets + 2 + 1 + 2 + mlflow
         for res in stateful:
             # A runner cache is disposable in every environment.
             expected = protected and not res["name"].startswith("gitlab-runner-")
             assert res["protect"] is expected, (stack, res["name"])
             assert res["retainOnDelete"] is expected, (stack, res["name"])
-        # Their guards (policies, public access blocks, encryption, lifecycle, alias) stay with
-        # them when retained; nothing else is protected or retained.
-        guards = [r for r in plans[stack]["resources"] if r["type"] in GUARDS]
-        assert len(guards) == 1 + 2 + 6 * buckets
+        # Their guards (policies, public access blocks, encryption, lifecycle, alias; the MLflow
+        # server's role) stay with them when retained; nothing else is protected or retained.
+        guards = [r for r in plans[stack]["resources"] if is_guard(r)]
+        assert len(guards) == 1 + 2 + 6 * buckets + 2 * mlflow
         assert {(r["protect"], r["retainOnDelete"]) for r in guards} <= {(False, protected)}
         # A release retains the model and configuration it replaces: a rollback serves them.
         releases = [r for r in plans[stack]["resources"] if r["type"] in RELEASES]
@@ -120,7 +124,9 @@ def test_prod_protects_and_retains_stateful_resources(plans):
             r["retainOnDelete"] and not r["protect"] for r in releases
         )
         others = [
-            r for r in plans[stack]["resources"] if r["type"] not in STATEFUL + GUARDS + RELEASES
+            r
+            for r in plans[stack]["resources"]
+            if r["type"] not in STATEFUL + RELEASES and not is_guard(r)
         ]
         assert not any(r["protect"] or r["retainOnDelete"] for r in others)
 

@@ -32,7 +32,7 @@ STICKY_COMMENT = "marocchino/sticky-pull-request-comment"
 SHA_PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[^@\s]+)?@[0-9a-f]{40}$")
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)\s*(?P<comment>#.*)?$")
 VERSION_COMMENT = re.compile(r"^# v\d+\.\d+\.\d+$")
-POLICY_PACK_IF_PRESENT = "${{ hashFiles('policy/PulumiPolicy.yaml') != '' && 'policy' || '' }}"
+POLICY_PACK = "policy"
 AWS_KEY_PATTERNS = (
     re.compile(r"AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|aws-access-key-id|aws-secret-access-key"),
     re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
@@ -263,12 +263,12 @@ def test_pulumi_cli_comes_from_pulumi_actions_at_the_sdk_version(where, step):
 
 
 @pytest.mark.parametrize(("file", "job_id"), [("ci.yml", "preview"), ("deploy-dev.yml", "deploy")])
-def test_policy_pack_only_when_it_exists(file, job_id):
+def test_previews_and_deploys_run_the_policy_pack(file, job_id):
     for step in steps_using(job(file, job_id), PULUMI):
-        assert step["with"]["policyPacks"] == POLICY_PACK_IF_PRESENT
+        assert step["with"]["policyPacks"] == POLICY_PACK
 
 
-def test_releases_run_the_policy_pack_when_it_exists():
+def test_releases_run_the_policy_pack():
     ups = [
         step
         for job_ in WORKFLOWS["release.yml"]["jobs"].values()
@@ -276,7 +276,7 @@ def test_releases_run_the_policy_pack_when_it_exists():
         if step["with"].get("command") == "up"
     ]
     assert len(ups) == 2
-    assert all(step["with"]["policyPacks"] == POLICY_PACK_IF_PRESENT for step in ups)
+    assert all(step["with"]["policyPacks"] == POLICY_PACK for step in ups)
 
 
 # --- GitHub: stacks --------------------------------------------------------------------------
@@ -659,3 +659,11 @@ def test_make_lint_ci_validates_the_ci_files_against_their_schemas():
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gitlab_previews_and_deploys_run_the_policy_pack():
+    text = GITLAB_FILE.read_text(encoding="utf-8")
+    assert 'POLICY_ARGS="--policy-pack policy"' in text
+    commands = [line.strip().removeprefix("- ") for line in text.splitlines()]
+    uses = [c for c in commands if c.startswith(("pulumi preview", "pulumi up"))]
+    assert uses and all("$POLICY_ARGS" in line for line in uses)

@@ -1046,6 +1046,7 @@ def test_readme_lists_every_rule_with_its_level_and_controls():
     for current in RULES:
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{current.id}` |"))
         assert f"| {current.level} |" in row and current.controls in row, current.id
+        assert current.description in row, current.id
 
 
 def test_a_buckets_own_state_does_not_override_its_encryption_configuration():

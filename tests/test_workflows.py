@@ -667,3 +667,17 @@ def test_gitlab_previews_and_deploys_run_the_policy_pack():
     commands = [line.strip().removeprefix("- ") for line in text.splitlines()]
     uses = [c for c in commands if c.startswith(("pulumi preview", "pulumi up"))]
     assert uses and all("$POLICY_ARGS" in line for line in uses)
+
+
+def test_gitlab_pulumi_jobs_have_the_aws_cli_for_the_cluster_kubeconfig():
+    """The cluster's kubeconfig runs `aws eks get-token`: every Pulumi job installs the CLI."""
+    names = [
+        name
+        for name, job in yaml.safe_load(GITLAB_FILE.read_text()).items()
+        if isinstance(job, dict) and not name.startswith(".") and "script" in gitlab_job(name)
+        and "pulumi " in gitlab_script(gitlab_job(name))
+    ]  # fmt: skip
+    assert names
+    for name in names:
+        packages = gitlab_job(name).get("variables", {}).get("EXTRA_APT_PACKAGES", "")
+        assert "awscli" in packages.split(), name

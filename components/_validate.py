@@ -25,6 +25,8 @@ SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9][a-z0-9.-]*\.amazonaws\.com(?:\.cn)?$"
 # S3 object keys may hold almost anything; a DVC/artifact prefix should be a plain path.
 KEY_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(?:/[A-Za-z0-9!_.*'()-]+)*$")
 IAM_PATH = re.compile(r"^/(?:[A-Za-z0-9+=,.@_-]+/)*$")
+# A Helm chart version (SemVer, optionally with a pre-release suffix).
+CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
 TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$", re.UNICODE)
 
 

@@ -22,6 +22,7 @@ import pulumi_kubernetes as k8s
 
 from components._aws import aws_context, policy_document, policy_json, stateful
 from components._validate import (
+    CHART_VERSION,
     IAM_POLICY_ARN,
     KMS_KEY_ARN,
     ArgsError,
@@ -206,7 +207,6 @@ ADDONS_AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
 ADDONS = ADDONS_BEFORE_NODES + ADDONS_AFTER_NODES
 ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
 KUBERNETES_VERSION = re.compile(r"^1\.(2[89]|[3-9]\d)$")
-CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$")
 # NVIDIA GPU instance families: g4dn, g5, g5g, g6, g6e, gr6, p3, p4d, p5, ... (g4ad is AMD).
@@ -822,61 +822,14 @@ class Cluster(pulumi.ComponentResource):
         self.node_role_arn = node_role.arn
         self.node_groups: dict[str, aws.eks.NodeGroup] = {}
         for pool in args.node_pools:
-            template = aws.ec2.LaunchTemplate(
+            self.node_groups[pool.name] = self._node_group(
                 f"{name}-{pool.name}",
-                description=f"{cluster_name} {pool.name} nodes: IMDSv2, encrypted root volume",
-                metadata_options={
-                    "http_endpoint": "enabled",
-                    "http_tokens": "required",
-                    "http_put_response_hop_limit": pool.imds_hop_limit,
-                },
-                block_device_mappings=[
-                    {
-                        "device_name": "/dev/xvda",
-                        "ebs": {
-                            "volume_size": pool.disk_size_gb,
-                            "volume_type": "gp3",
-                            "encrypted": "true",
-                            "delete_on_termination": "true",
-                        },
-                    }
-                ],
-                tag_specifications=[
-                    {"resource_type": kind, "tags": {**tags, "Name": f"{cluster_name}-{pool.name}"}}
-                    for kind in ("instance", "volume")
-                ],
-                update_default_version=True,
-                tags=tags,
-                opts=child,
-            )
-            labels = {**pool.labels, POOL_LABEL: pool.pool}
-            if pool.gpu:  # the NVIDIA device plugin schedules on nodes labelled so
-                labels["nvidia.com/gpu.present"] = "true"
-            self.node_groups[pool.name] = aws.eks.NodeGroup(
-                f"{name}-{pool.name}",
-                cluster_name=self.cluster.name,
+                pool,
+                cluster_name=cluster_name,
                 node_role_arn=node_role.arn,
-                subnet_ids=list(args.subnet_ids),
-                ami_type=pool.ami_type,
-                capacity_type=pool.capacity_type,
-                instance_types=list(pool.instance_types),
-                scaling_config={
-                    "min_size": pool.min_size,
-                    "max_size": pool.max_size,
-                    "desired_size": pool.initial_size,
-                },
-                update_config={"max_unavailable_percentage": pool.max_unavailable_percent},
-                launch_template={"id": template.id, "version": template.latest_version.apply(str)},
-                labels=labels,
-                taints=[GPU_TAINT] if pool.gpu else [],
-                node_repair_config={"enabled": True},
+                subnet_ids=args.subnet_ids,
                 tags=tags,
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    depends_on=[*node_attachments, *before_nodes],
-                    # The cluster autoscaler owns the node count once the group exists.
-                    ignore_changes=["scalingConfig.desiredSize"],
-                ),
+                depends_on=[*node_attachments, *before_nodes],
             )
         nodes = list(self.node_groups.values())
 
@@ -916,22 +869,31 @@ class Cluster(pulumi.ComponentResource):
         )
         on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=nodes)
 
-        if args.gpu:
+        def chart(release: str, version: str, repository: str, values: dict[str, Any]) -> None:
+            """A pinned Helm chart in kube-system, rolled back if it fails to become ready."""
             k8s.helm.v3.Release(
-                f"{name}-nvidia-device-plugin",
-                name="nvidia-device-plugin",
-                chart="nvidia-device-plugin",
-                version=args.nvidia_device_plugin_version,
-                repository_opts={"repo": "https://nvidia.github.io/k8s-device-plugin"},
+                f"{name}-{release}",
+                name=release,
+                chart=release,
+                version=version,
+                repository_opts={"repo": repository},
                 namespace="kube-system",
-                values={
+                values=values,
+                atomic=True,
+                opts=on_cluster,
+            )
+
+        if args.gpu:
+            chart(
+                "nvidia-device-plugin",
+                args.nvidia_device_plugin_version,
+                "https://nvidia.github.io/k8s-device-plugin",
+                {
                     "nodeSelector": {POOL_LABEL: GPU_POOL},
                     "tolerations": [
                         {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
                     ],
                 },
-                atomic=True,
-                opts=on_cluster,
             )
         if args.cluster_autoscaler_version is not None:
             autoscaler_role = irsa(
@@ -948,14 +910,11 @@ class Cluster(pulumi.ComponentResource):
                     )
                 },
             )
-            k8s.helm.v3.Release(
-                f"{name}-cluster-autoscaler",
-                name="cluster-autoscaler",
-                chart="cluster-autoscaler",
-                version=args.cluster_autoscaler_version,
-                repository_opts={"repo": "https://kubernetes.github.io/autoscaler"},
-                namespace="kube-system",
-                values={
+            chart(
+                "cluster-autoscaler",
+                args.cluster_autoscaler_version,
+                "https://kubernetes.github.io/autoscaler",
+                {
                     "cloudProvider": "aws",
                     "awsRegion": context.region,
                     "autoDiscovery": {"clusterName": self.cluster.name},
@@ -972,8 +931,6 @@ class Cluster(pulumi.ComponentResource):
                         "skip-nodes-with-system-pods": False,
                     },
                 },
-                atomic=True,
-                opts=on_cluster,
             )
 
         self.register_outputs(
@@ -985,4 +942,73 @@ class Cluster(pulumi.ComponentResource):
                 "nodeRoleArn": self.node_role_arn,
                 "kubeconfig": self.kubeconfig,
             }
+        )
+
+    def _node_group(
+        self,
+        name: str,
+        pool: NodePool,
+        *,
+        cluster_name: str,
+        node_role_arn: pulumi.Input[str],
+        subnet_ids: Sequence[pulumi.Input[str]],
+        tags: dict[str, str],
+        depends_on: list[pulumi.Resource],
+    ) -> aws.eks.NodeGroup:
+        """One managed node group and its launch template (IMDSv2, encrypted root, no SSH key)."""
+        template = aws.ec2.LaunchTemplate(
+            name,
+            description=f"{cluster_name} {pool.name} nodes: IMDSv2, encrypted root volume",
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                "http_put_response_hop_limit": pool.imds_hop_limit,
+            },
+            block_device_mappings=[
+                {
+                    "device_name": "/dev/xvda",
+                    "ebs": {
+                        "volume_size": pool.disk_size_gb,
+                        "volume_type": "gp3",
+                        "encrypted": "true",
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
+            tag_specifications=[
+                {"resource_type": kind, "tags": {**tags, "Name": f"{cluster_name}-{pool.name}"}}
+                for kind in ("instance", "volume")
+            ],
+            update_default_version=True,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        labels = {**pool.labels, POOL_LABEL: pool.pool}
+        if pool.gpu:  # the NVIDIA device plugin schedules on nodes labelled so
+            labels["nvidia.com/gpu.present"] = "true"
+        return aws.eks.NodeGroup(
+            name,
+            cluster_name=self.cluster.name,
+            node_role_arn=node_role_arn,
+            subnet_ids=list(subnet_ids),
+            ami_type=pool.ami_type,
+            capacity_type=pool.capacity_type,
+            instance_types=list(pool.instance_types),
+            scaling_config={
+                "min_size": pool.min_size,
+                "max_size": pool.max_size,
+                "desired_size": pool.initial_size,
+            },
+            update_config={"max_unavailable_percentage": pool.max_unavailable_percent},
+            launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+            labels=labels,
+            taints=[GPU_TAINT] if pool.gpu else [],
+            node_repair_config={"enabled": True},
+            tags=tags,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=depends_on,
+                # The cluster autoscaler owns the node count once the group exists.
+                ignore_changes=["scalingConfig.desiredSize"],
+            ),
         )

@@ -33,6 +33,7 @@ import pulumi_kubernetes as k8s
 
 from components._aws import aws_context, policy_document, service_endpoint
 from components._validate import (
+    CHART_VERSION,
     KEY_PREFIX,
     KMS_KEY_ARN,
     ArgsError,
@@ -83,7 +84,6 @@ KUBERNETES_MODES = ("kubernetes", "kubernetes-novolume")
 # The chart fails when the scale set name exceeds 45 characters (autoscalingrunnerset.yaml).
 MAX_SCALE_SET_NAME = 45
 
-CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
 DIGITS = re.compile(r"^\d{1,20}$")
 # An organisation or repository on github.com, an enterprise, or the same on a GHES host.
 GITHUB_CONFIG_URL = re.compile(

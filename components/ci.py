@@ -58,12 +58,13 @@ MANAGED_SERVICES = (
     "sns",
 )
 # Services the platform's roles are passed to (SageMaker endpoints, the EKS control plane and
-# node groups, EC2 instances of the node groups).
+# node groups, EC2 instances of the node groups, VPC flow logs).
 PASSED_TO_SERVICES = (
     "application-autoscaling.amazonaws.com",
     "ec2.amazonaws.com",
     "eks.amazonaws.com",
     "sagemaker.amazonaws.com",
+    "vpc-flow-logs.amazonaws.com",
 )
 # Service-linked roles a first deploy may create (EKS, managed node groups, Auto Scaling, ELB
 # for Kubernetes load balancers, Spot for spot node groups).

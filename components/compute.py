@@ -49,6 +49,24 @@ OIDC_PROVIDER_ARN = re.compile(
 )
 POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
 
+# Kubernetes label syntax (EKS also caps keys and values at 63 characters).
+LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+RESERVED_LABEL_PREFIXES = ("kubernetes.io", "k8s.io")
+
+
+def is_label_key(key: Any) -> bool:
+    if not isinstance(key, str) or len(key) > 63:
+        return False
+    prefix, _, label = key.rpartition("/")
+    if prefix and (
+        not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", prefix)
+        or prefix.endswith(RESERVED_LABEL_PREFIXES)
+    ):
+        return False
+    return bool(LABEL_NAME.match(label))
+
+
 # Node scheduling contract between the node groups and the workloads (runner scale sets).
 POOL_LABEL = "mlops-platform/pool"
 """Node label naming the node group's pool; runner pods select on it."""
@@ -209,14 +227,41 @@ ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
 KUBERNETES_VERSION = re.compile(r"^1\.(2[89]|[3-9]\d)$")
 CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$")
-# NVIDIA GPU instance families: g4dn, g5, g5g, g6, g6e, gr6, p3, p4d, p5, ... (g4ad is AMD).
-GPU_FAMILY = re.compile(r"^(?:p\d+[a-z]*|g\d+[a-z]*|gr\d+[a-z]*)$")
-NON_NVIDIA_GPU_FAMILIES = ("g4ad",)
-# Graviton (arm64) families carry a "g" after the generation: m7g, c7gn, t4g, g5g.
+# Instance families the EKS AL2023 NVIDIA AMIs support, by architecture (EKS user guide,
+# "ml-eks-optimized-ami", read 2026-11). Other accelerated families (AMD GPUs, Inferentia,
+# Trainium, older GPUs) are refused in every pool.
+NVIDIA_FAMILIES = {
+    "x86_64": frozenset(
+        {
+            "g4dn",
+            "g5",
+            "g6",
+            "g6e",
+            "g6f",
+            "gr6",
+            "gr6f",
+            "p3",
+            "p3dn",
+            "p4d",
+            "p4de",
+            "p5",
+            "p5e",
+            "p5en",
+            "p6-b200",
+            "p6-b300",
+        }
+    ),
+    "arm64": frozenset({"g5g", "p6e-gb200"}),
+}
+ACCELERATED_FAMILY = re.compile(r"^(?:p\d|g\d|gr\d|inf\d|trn\d|dl\d|f\d|vt\d)")
+# Graviton (arm64) families carry a "g" after the generation: m7g, c7gn, t4g, r8gd.
 ARM_FAMILY = re.compile(r"^[a-z]+\d+[a-z]*g[a-z]*$")
 PRINCIPAL_ARN = re.compile(
-    r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:(?:iam|sts)::\d{12}:(?:root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)$"
+    r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::\d{12}:(?:role|user)/[\w+=,.@/-]+$"
 )
+# Helm waits this long for a release to become ready (the default, 300 s, is short for a
+# first install that waits for nodes to pull images).
+HELM_TIMEOUT_SECONDS = 900
 CLUSTER_ADMIN_POLICY = "cluster-access-policy/AmazonEKSClusterAdminPolicy"
 # Reads every resource, Secrets included: what a preview of Helm releases needs (Helm keeps
 # its release records in Secrets).
@@ -232,14 +277,26 @@ def ec2_instance_types() -> frozenset[str]:
     return frozenset(model.shape_for("InstanceType").enum)
 
 
+def instance_family(instance_type: str) -> str:
+    return instance_type.rsplit(".", 1)[0]
+
+
 def is_gpu_instance(instance_type: str) -> bool:
-    """True for NVIDIA GPU instance types (the EKS NVIDIA AMIs support these)."""
-    family = instance_type.split(".", maxsplit=1)[0]
-    return bool(GPU_FAMILY.match(family)) and family not in NON_NVIDIA_GPU_FAMILIES
+    """True for NVIDIA GPU instance types the EKS NVIDIA AMIs support."""
+    family = instance_family(instance_type)
+    return any(family in families for families in NVIDIA_FAMILIES.values())
+
+
+def is_accelerated(instance_type: str) -> bool:
+    """GPU, Inferentia, Trainium, FPGA, ... instances (none belongs in a CPU pool)."""
+    return bool(ACCELERATED_FAMILY.match(instance_family(instance_type)))
 
 
 def architecture(instance_type: str) -> str:
-    return "arm64" if ARM_FAMILY.match(instance_type.split(".", maxsplit=1)[0]) else "x86_64"
+    family = instance_family(instance_type)
+    if family in NVIDIA_FAMILIES["arm64"] or ARM_FAMILY.match(family):
+        return "arm64"
+    return "x86_64"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -301,11 +358,19 @@ class NodePool:
         for index, instance_type in enumerate(self.instance_types):
             if instance_type not in known:
                 fail(f"instance_types[{index}]", instance_type, "expected an EC2 instance type")
-            if is_gpu_instance(instance_type) != self.gpu:
+            if self.gpu and not is_gpu_instance(instance_type):
+                fail(
+                    f"instance_types[{index}]",
+                    instance_type,
+                    "a gpu pool takes NVIDIA GPU types the EKS NVIDIA AMIs support "
+                    "(g4dn, g5, g5g, g6, g6e, gr6, p4d, p5, ...)",
+                )
+            if not self.gpu and is_accelerated(instance_type):
                 allowed = (
-                    "a gpu pool takes NVIDIA GPU instance types (g4dn, g5, g6, p4d, p5, ...)"
-                    if self.gpu
-                    else f"GPU instance types belong in a pool with pool: {GPU_POOL}"
+                    f"GPU instance types belong in a pool with pool: {GPU_POOL}"
+                    if is_gpu_instance(instance_type)
+                    else "accelerated instance types other than supported NVIDIA GPUs are not "
+                    "supported"
                 )
                 fail(f"instance_types[{index}]", instance_type, allowed)
         if len({architecture(t) for t in self.instance_types}) > 1:
@@ -341,10 +406,18 @@ class NodePool:
                 check_int(name, getattr(self, name), low, high)
             except ArgsError as error:
                 fail(name, error.value, error.allowed)
-        try:
-            check_tags("labels", self.labels)
-        except ArgsError as error:
-            fail(error.field, error.value, error.allowed)
+        if not isinstance(self.labels, Mapping):
+            fail("labels", self.labels, "expected a map of label keys to values")
+        for key, value in self.labels.items():
+            if not is_label_key(key):
+                fail(
+                    f"labels.{key}",
+                    key,
+                    "a Kubernetes label key ([prefix/]name, name up to 63 characters; not under "
+                    "kubernetes.io or k8s.io)",
+                )
+            if not isinstance(value, str) or not LABEL_VALUE.match(value):
+                fail(f"labels.{key}", value, "a label value: up to 63 letters, digits, '-_.'")
         if POOL_LABEL in self.labels:
             fail(f"labels.{POOL_LABEL}", self.labels[POOL_LABEL], "set by pool; leave it out")
 
@@ -839,7 +912,7 @@ class Cluster(pulumi.ComponentResource):
             "ebs-csi-controller-sa",
             managed_policy_arns=[managed("service-role/AmazonEBSCSIDriverPolicy")],
         )
-        addon("coredns", nodes)
+        coredns = addon("coredns", nodes)
         addon("aws-ebs-csi-driver", nodes, service_account_role_arn=ebs_role.role_arn)
 
         # Kubernetes access for the components built on the cluster.
@@ -865,9 +938,11 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=access),
+            # Workloads need nodes (and DNS) to become ready: every Kubernetes resource on this
+            # provider waits for the access entries, the node groups and CoreDNS.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*access, *nodes, coredns]),
         )
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=nodes)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
 
         def chart(release: str, version: str, repository: str, values: dict[str, Any]) -> None:
             """A pinned Helm chart in kube-system, rolled back if it fails to become ready."""
@@ -880,6 +955,7 @@ class Cluster(pulumi.ComponentResource):
                 namespace="kube-system",
                 values=values,
                 atomic=True,
+                timeout=HELM_TIMEOUT_SECONDS,
                 opts=on_cluster,
             )
 

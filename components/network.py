@@ -43,13 +43,15 @@ LOG_RETENTION_DAYS = (
 # infrastructure, "Regions and Availability Zones", read 2026-11). Regions not listed are assumed
 # to offer 3, the minimum AWS builds a region with.
 REGION_AZ_COUNT = {
-    "us-east-1": 6,
+    "us-east-1": 5,  # 6, less use1-az3 where EKS places no control plane
     "us-east-2": 3,
     "us-west-1": 2,
     "us-west-2": 4,
     "ap-northeast-2": 4,
 }
 DEFAULT_AZ_COUNT = 3
+# Zone IDs in which EKS cannot create clusters (EKS user guide, "VPC and subnet requirements").
+EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
 # Tags the AWS Load Balancer Controller and the in-tree controller use to pick subnets.
 PUBLIC_ELB_TAG = {"kubernetes.io/role/elb": "1"}
 PRIVATE_ELB_TAG = {"kubernetes.io/role/internal-elb": "1"}
@@ -218,8 +220,12 @@ class Network(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
         context = aws_context(self)
+        # Regular zones only: no opt-in Local or Wavelength Zones, none EKS cannot use.
         zones = aws.get_availability_zones_output(
-            state="available", opts=pulumi.InvokeOutputOptions(parent=self)
+            state="available",
+            filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+            exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS),
+            opts=pulumi.InvokeOutputOptions(parent=self),
         ).names
 
         def named(suffix: str) -> dict[str, str]:

@@ -45,10 +45,12 @@ from components._validate import (
     check_tags,
     is_known,
 )
+from components.ci import DATA_READS
 from components.compute import (
     GPU_POOL,
     GPU_RESOURCE,
     GPU_TAINT,
+    HELM_TIMEOUT_SECONDS,
     K8S_LABEL,
     K8S_SUBDOMAIN,
     OIDC_PROVIDER_ARN,
@@ -115,10 +117,24 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
+def is_data_read(action: str) -> bool:
+    """True for reads of data rather than configuration (``s3:GetObject``, ``s3:Get*``): the
+    reads that :data:`components.ci.DATA_READS` keeps even from CI previews."""
+    service, _, name = action.partition(":")
+    for data_read in DATA_READS:
+        data_service, _, data_name = data_read.partition(":")
+        if service == data_service and (
+            name == data_name or (name.endswith("*") and data_name.startswith(name[:-1]))
+        ):
+            return True
+    return False
+
+
 def is_read_action(action: str) -> bool:
-    """True for actions that only read (``s3:GetObject``, ``ecr:Describe*``)."""
+    """True for actions that only read configuration (``ecr:Describe*``, ``eks:List*``); data
+    reads such as ``s3:GetObject`` count as writes here: on ``*`` they would reach every bucket."""
     name = action.split(":", 1)[-1]
-    return name != "*" and name.startswith(READ_PREFIXES)
+    return name != "*" and name.startswith(READ_PREFIXES) and not is_data_read(action)
 
 
 def check_extra_statements(field_name: str, statements: Any) -> None:
@@ -165,7 +181,7 @@ def check_extra_statements(field_name: str, statements: Any) -> None:
             raise ArgsError(
                 f"{where}.Resource",
                 "*",
-                f"'*' is allowed for read actions only; name the resources of {writes[0]}",
+                f"'*' is allowed for configuration reads only; name the resources of {writes[0]}",
             )
 
 
@@ -661,6 +677,7 @@ class GithubRunners(pulumi.ComponentResource):
                 "flags": {"logLevel": "info"},
             },
             atomic=True,
+            timeout=HELM_TIMEOUT_SECONDS,
             cleanup_on_fail=True,
             opts=child,
         )
@@ -762,6 +779,7 @@ class GithubRunners(pulumi.ComponentResource):
                 namespace=runner_ns.metadata.name,
                 values=values,
                 atomic=True,
+                timeout=HELM_TIMEOUT_SECONDS,
                 cleanup_on_fail=True,
                 # The controller installs the CRDs a scale set is made of.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.controller, *kube_mode]),
@@ -1021,6 +1039,7 @@ class GitlabRunner(pulumi.ComponentResource):
                 "runners": {"secret": token.metadata.name, "config": config},
             },
             atomic=True,
+            timeout=HELM_TIMEOUT_SECONDS,
             cleanup_on_fail=True,
             opts=child,
         )

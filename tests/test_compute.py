@@ -107,6 +107,7 @@ from components.compute import (  # noqa: E402
     NodePool,
     architecture,
     cluster_autoscaler_policy,
+    is_accelerated,
     is_gpu_instance,
     kubeconfig,
 )
@@ -135,20 +136,24 @@ def cluster_args(**kwargs):
 
 
 @pytest.mark.parametrize(
-    ("instance_type", "gpu", "arch"),
+    ("instance_type", "gpu", "accelerated", "arch"),
     [
-        ("g6.xlarge", True, "x86_64"),
-        ("g5g.xlarge", True, "arm64"),
-        ("p5.48xlarge", True, "x86_64"),
-        ("g4ad.xlarge", False, "x86_64"),
-        ("m7g.large", False, "arm64"),
-        ("c7gn.large", False, "arm64"),
-        ("m7i.large", False, "x86_64"),
-        ("inf2.xlarge", False, "x86_64"),
+        ("g6.xlarge", True, True, "x86_64"),
+        ("g5g.xlarge", True, True, "arm64"),
+        ("p5.48xlarge", True, True, "x86_64"),
+        ("p6-b200.48xlarge", True, True, "x86_64"),
+        ("p6e-gb200.36xlarge", True, True, "arm64"),
+        ("g4ad.xlarge", False, True, "x86_64"),  # AMD GPU: not for the NVIDIA AMIs
+        ("g3.4xlarge", False, True, "x86_64"),  # too old for the AL2023 NVIDIA AMIs
+        ("inf2.xlarge", False, True, "x86_64"),
+        ("m7g.large", False, False, "arm64"),
+        ("c7gn.large", False, False, "arm64"),
+        ("m7i.large", False, False, "x86_64"),
     ],
 )
-def test_instance_classification(instance_type, gpu, arch):
+def test_instance_classification(instance_type, gpu, accelerated, arch):
     assert is_gpu_instance(instance_type) is gpu
+    assert is_accelerated(instance_type) is accelerated
     assert architecture(instance_type) == arch
 
 
@@ -182,6 +187,20 @@ def test_node_pool_ami_follows_pool_and_architecture():
         ({"node_pools": [NodePool(name="s", labels={"mlops-platform/pool": "x"})]},
          "node_pools[0].labels.mlops-platform/pool", "set by pool"),
         ({"node_pools": [NodePool(name="S")]}, "node_pools[0].name", "lowercase"),
+        ({"node_pools": [NodePool(name="s", labels={"team name": "ml"})]},
+         "node_pools[0].labels.team name", "label key"),
+        ({"node_pools": [NodePool(name="s", labels={"node.kubernetes.io/x": "y"})]},
+         "node_pools[0].labels.node.kubernetes.io/x", "not under kubernetes.io"),
+        ({"node_pools": [NodePool(name="s", labels={"team": "a b"})]},
+         "node_pools[0].labels.team", "label value"),
+        ({"node_pools": [NodePool(name="s", labels={"x" * 64: "y"})]},
+         f"node_pools[0].labels.{'x' * 64}", "63 characters"),
+        ({"node_pools": [SYSTEM, NodePool(name="r", pool="runners", instance_types=["inf2.xlarge"])]},
+         "node_pools[1].instance_types[0]", "accelerated"),
+        ({"node_pools": [SYSTEM, NodePool(name="g", pool="gpu", instance_types=["g4ad.xlarge"])]},
+         "node_pools[1].instance_types[0]", "EKS NVIDIA AMIs"),
+        ({"admin_principal_arns": [f"arn:aws:sts::{ACCOUNT}:assumed-role/admin/me"]},
+         "admin_principal_arns[0]", "IAM role"),
         ({"enable_public_endpoint": True}, "public_access_cidrs", "required"),
         ({"enable_public_endpoint": True, "public_access_cidrs": ["0.0.0.0/0"]},
          "public_access_cidrs[0]", "never 0.0.0.0/0"),
@@ -417,11 +436,19 @@ def test_kubernetes_resources_use_the_clusters_provider_and_kubeconfig_is_secret
     def check(m):
         provider = m.find("pulumi:providers:kubernetes", "eks-k8s")
         assert provider.inputs["kubeconfig"] == "[secret]"
+        # Workloads on this provider wait for nodes, DNS and the access entries.
+        waits_for = set(provider.dependencies)
+        assert {g.urn for g in m.of_type(NODE_GROUP)} <= waits_for
+        assert m.find("aws:eks/addon:Addon", "eks-coredns").urn in waits_for
+        assert {
+            a.urn for a in m.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+        } <= waits_for
         releases = {r.name: r for r in m.of_type("kubernetes:helm.sh/v3:Release")}
         assert set(releases) == {"eks-nvidia-device-plugin", "eks-cluster-autoscaler"}
         for release in releases.values():
             assert release.provider.startswith(provider.urn + "::")
         plugin = releases["eks-nvidia-device-plugin"].inputs
+        assert plugin["timeout"] == 900 and plugin["atomic"] is True
         assert plugin["chart"] == "nvidia-device-plugin" and plugin["version"] == "0.20.0"
         assert plugin["values"]["nodeSelector"] == {"mlops-platform/pool": "gpu"}
         assert plugin["values"]["tolerations"] == [

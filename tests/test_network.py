@@ -23,7 +23,7 @@ def test_default_subnets_are_large_private_and_small_public_without_overlap():
 
 
 def test_zones_offered_uses_the_table_and_defaults_to_three():
-    assert zones_offered("us-east-1") == 6
+    assert zones_offered("us-east-1") == 5  # EKS cannot use use1-az3
     assert zones_offered("us-west-1") == 2
     assert zones_offered("eu-west-1") == 3
 
@@ -98,6 +98,12 @@ def test_network_per_az_has_a_nat_and_route_table_per_zone(mocks):
         assert endpoint.inputs["serviceName"] == "com.amazonaws.eu-west-1.s3"
         assert endpoint.inputs["vpcEndpointType"] == "Gateway"
         assert len(endpoint.inputs["routeTableIds"]) == 3
+        [(_, zone_query)] = [i for i in m.invokes if "getAvailabilityZones" in i[0]]
+        assert zone_query["state"] == "available"
+        assert zone_query["filters"] == [
+            {"name": "opt-in-status", "values": ["opt-in-not-required"]}
+        ]
+        assert set(zone_query["excludeZoneIds"]) == {"use1-az3", "usw1-az2", "cac1-az3"}
         sg = m.find("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "net-default-sg")
         assert not sg.inputs.get("ingress") and not sg.inputs.get("egress")
 

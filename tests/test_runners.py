@@ -216,6 +216,13 @@ def test_extra_statements_are_appended_with_sids():
             [{"Effect": "Allow", "Action": "not an action", "Resource": "arn:aws:s3:::b"}],
             "x[0].Action",
         ),
+        # Data reads on "*" would reach every bucket/secret of the account.
+        ([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}], "x[0].Resource"),
+        ([{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}], "x[0].Resource"),
+        (
+            [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}],
+            "x[0].Resource",
+        ),
     ],
 )
 def test_extra_statements_reject(statements, field):

@@ -6,7 +6,7 @@ STACK  ?= dev
 FORMAT ?= tree
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv plan plans test lint lint-ci format bench clean
+.PHONY: help venv plan plans test lint lint-ci format bench clean diagram
 
 help:
 	@echo "make plan STACK=dev|staging|prod [FORMAT=tree|json|markdown]  offline plan of a stack"
@@ -46,6 +46,10 @@ format: $(STAMP)
 
 test: lint lint-ci
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
+
+# The prod component diagram in README.md (tests fail when it is stale).
+diagram: $(STAMP)
+	$(PY) -m infra.diagram README.md
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -3,6 +3,9 @@
     python -m infra.plan --stack dev                     # human tree
     python -m infra.plan --stack prod --format json      # machine-readable (DESIGN.md contract)
     python -m infra.plan --stack prod --format markdown  # pull-request comment
+    python -m infra.plan --stack prod --format mermaid   # component diagram
+    python -m infra.plan --stack dev --compare prod      # what differs (tree, json, markdown)
+    python -m infra.plan --summary dev staging prod      # stacks side by side (markdown)
 
 It runs the real program (``main`` of Pulumi.yaml, i.e. ``infra/__main__.py``) under Pulumi's
 mock engine with the stack's configuration from ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml``.
@@ -30,7 +33,9 @@ from typing import Any
 
 import yaml
 
-FORMATS = ("tree", "json", "markdown")
+from infra import compare, diagram, estimate
+
+FORMATS = ("tree", "json", "markdown", "mermaid")
 STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SECRET_PLACEHOLDER = "offline-plan-secret"
 
@@ -47,6 +52,7 @@ class Plan:
     outputs: dict[str, Any]
     policy: list[dict[str, Any]] = field(default_factory=list)
     diagnostics: list[str] = field(default_factory=list)
+    estimate: dict[str, Any] = field(default_factory=dict)
 
     @property
     def mandatory_violations(self) -> list[dict[str, Any]]:
@@ -61,6 +67,7 @@ class Plan:
             "outputs": self.outputs,
             "policy": self.policy,
             "diagnostics": self.diagnostics,
+            "estimate": self.estimate,
         }
 
 
@@ -218,7 +225,7 @@ def run_program(files: StackFiles, stack: str) -> Plan:
         if reg.type == "pulumi:pulumi:Stack":
             reg.outputs = dict(exported)
         resources.append(reg.to_json())
-    return Plan(
+    plan = Plan(
         project=files.project,
         stack=stack,
         resources=resources,
@@ -226,6 +233,8 @@ def run_program(files: StackFiles, stack: str) -> Plan:
         policy=check_policy(resources, files),
         diagnostics=recorder.warnings(),
     )
+    plan.estimate = estimate.estimate(plan.to_json())
+    return plan
 
 
 def check_policy(resources: list[dict[str, Any]], files: StackFiles) -> list[dict[str, Any]]:
@@ -326,11 +335,41 @@ def _policy_lines(plan: Plan) -> list[str]:
     ]
 
 
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:,.2f}"
+
+
+def _cost_headline(est: dict[str, Any]) -> str:
+    if est.get("monthlyCostUsd") is None:
+        return f"monthly cost: {est.get('error', 'n/a')}"
+    return f"monthly cost: {_money(est['monthlyCostUsd'])} (on-demand, {est['region']})"
+
+
+def _estimate_lines(plan: Plan) -> list[str]:
+    est = plan.estimate
+    lines = [_cost_headline(est)]
+    for comp in est.get("perComponent", []):
+        lines.append(f"  {comp['component']} ({comp['capability']}): {_money(comp['monthlyUsd'])}")
+    if est.get("unpriced"):
+        lines.append(f"  not priced (no table entry): {', '.join(est['unpriced'])}")
+    path = " -> ".join(step["name"] for step in est.get("criticalPath", []))
+    lines.append(f"first deployment: ~{est.get('deployMinutes', 0):g} min; critical path: {path}")
+    lines += [f"  assumes: {text}" for text in est.get("assumptions", [])]
+    return lines
+
+
+def _findings(plan: Plan) -> tuple[int, int]:
+    mandatory = len(plan.mandatory_violations)
+    advisory = sum(1 for v in plan.policy if v.get("severity") == "advisory")
+    return mandatory, advisory
+
+
 def render_tree(plan: Plan) -> str:
     lines = [f"{plan.project} / {plan.stack}: {_summary(plan)}", ""]
     lines += _tree_lines(plan.resources)
     lines += ["", "Outputs:"]
     lines += [f"  {k}: {_output_text(v)}" for k, v in sorted(plan.outputs.items())]
+    lines += ["", "Estimate:"] + [f"  {line}" for line in _estimate_lines(plan)]
     lines += ["", "Policy:"] + [f"  {line}" for line in _policy_lines(plan)]
     if plan.diagnostics:
         lines += ["", "Diagnostics:"] + [f"  {d}" for d in plan.diagnostics]
@@ -352,10 +391,21 @@ def render_markdown(plan: Plan) -> str:
         if plan.mandatory_violations
         else "✅ no mandatory policy violation"
     )
+    est = plan.estimate
     lines = [
         f"### Offline plan: `{plan.project}` / `{plan.stack}`",
         "",
         f"{_summary(plan)} · {verdict}",
+        "",
+        f"{_cost_headline(est)} · first deployment ~{est.get('deployMinutes', 0):g} min",
+        "",
+        "<details><summary>Estimate: cost per component, critical path, assumptions</summary>",
+        "",
+    ]
+    lines += [f"- {_md_cell(line.strip())}" for line in _estimate_lines(plan)]
+    lines += [
+        "",
+        "</details>",
         "",
         "| resource type | count |",
         "| --- | ---: |",
@@ -373,7 +423,54 @@ def render_markdown(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
-RENDERERS = {"tree": render_tree, "json": render_json, "markdown": render_markdown}
+def render_mermaid(plan: Plan) -> str:
+    return diagram.mermaid(plan.to_json())
+
+
+RENDERERS = {
+    "tree": render_tree,
+    "json": render_json,
+    "markdown": render_markdown,
+    "mermaid": render_mermaid,
+}
+
+
+def capability_counts(plan: Plan) -> Counter[str]:
+    """Cloud resources per capability (of their top-level component)."""
+    owner = estimate.owners(plan.resources)
+    return Counter(
+        estimate.capability(owner[r["urn"]])
+        for r in plan.resources
+        if r["custom"] and not r["type"].startswith("pulumi:providers:")
+    )
+
+
+def render_summary(plans: Sequence[Plan | str]) -> str:
+    """Stacks side by side: resources by capability, cost, deploy minutes, findings. A stack
+    that could not be planned appears as its error (a str)."""
+    names = [p.stack if isinstance(p, Plan) else p.split(":", 1)[0] for p in plans]
+    ok = [p for p in plans if isinstance(p, Plan)]
+    counts = {p.stack: capability_counts(p) for p in ok}
+    capabilities = sorted({c for count in counts.values() for c in count})
+
+    def row(title: str, cell: Any) -> str:
+        values = [cell(p) if isinstance(p, Plan) else "—" for p in plans]
+        return f"| {title} | " + " | ".join(values) + " |"
+
+    lines = [
+        "| | " + " | ".join(f"`{n}`" for n in names) + " |",
+        "| --- |" + " ---: |" * len(names),
+        row("monthly cost (USD)", lambda p: _money(p.estimate.get("monthlyCostUsd"))),
+        row("first deployment (min)", lambda p: f"{p.estimate.get('deployMinutes', 0):g}"),
+        row("mandatory findings", lambda p: str(_findings(p)[0])),
+        row("advisory findings", lambda p: str(_findings(p)[1])),
+        row("cloud resources", lambda p: str(sum(counts[p.stack].values()))),
+    ]
+    lines += [row(f"· {c}", lambda p, c=c: str(counts[p.stack].get(c, 0))) for c in capabilities]
+    errors = [p for p in plans if isinstance(p, str)]
+    if errors:
+        lines += [""] + [f"- `{_md_cell(e)}`" for e in errors]
+    return "\n".join(lines) + "\n"
 
 
 # --- command line --------------------------------------------------------------------------------
@@ -389,13 +486,60 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m infra.plan",
         description="Show what `pulumi up` would create for a stack, offline.",
     )
-    parser.add_argument("--stack", required=True, help="stack name: dev, staging or prod")
-    parser.add_argument("--format", choices=FORMATS, default="tree", help="output format")
+    parser.add_argument("--stack", help="stack name: dev, staging or prod")
+    parser.add_argument("--format", choices=FORMATS, default=None, help="output format")
+    parser.add_argument("--compare", metavar="STACK", help="list what differs from this stack")
+    parser.add_argument(
+        "--summary", nargs="+", metavar="STACK", help="stacks side by side (markdown or json)"
+    )
     parser.add_argument(
         "--project-dir", type=Path, help="directory of Pulumi.yaml (default: found from cwd)"
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.stack is None and args.summary is None:
+        parser.error("the following arguments are required: --stack (or --summary STACK ...)")
+    if args.stack is not None and args.summary is not None:
+        parser.error("give either --stack or --summary, not both")
+    if args.compare and args.format == "mermaid":
+        parser.error("--compare: formats are tree, json and markdown")
+    if args.summary and args.format not in (None, "markdown", "json"):
+        parser.error("--summary: formats are markdown and json")
+    if args.summary and args.compare:
+        parser.error("--compare needs --stack, not --summary")
+    args.format = args.format or ("markdown" if args.summary else "tree")
+    return args
+
+
+def _plan_or_error(stack: str, args: argparse.Namespace) -> Plan:
+    """make_plan with the CLI's error handling: PlanError/RunError as they are, any other
+    program error as a one-line PlanError (unless --debug)."""
+    from pulumi import RunError
+
+    try:
+        return make_plan(stack, args.project_dir)
+    except (PlanError, RunError):
+        raise
+    except Exception as error:  # a program error: still one line unless --debug
+        if args.debug:
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise PlanError(f"the stack program failed: {type(error).__name__}: {message}") from None
+
+
+def _summary_json(plans: Sequence[Plan | str]) -> str:
+    rows = [
+        {
+            "stack": p.stack,
+            "estimate": {k: p.estimate.get(k) for k in ("monthlyCostUsd", "deployMinutes")},
+            "findings": dict(zip(("mandatory", "advisory"), _findings(p), strict=True)),
+            "capabilities": dict(sorted(capability_counts(p).items())),
+        }
+        if isinstance(p, Plan)
+        else {"stack": p.split(":", 1)[0], "error": p.split(": ", 1)[-1]}
+        for p in plans
+    ]
+    return json.dumps(rows, indent=2) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -406,19 +550,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PlanError as error:
         print(f"error: {error} (see --help)", file=sys.stderr)
         return 2
+    if args.summary:
+        plans: list[Plan | str] = []
+        for stack in args.summary:
+            try:
+                plans.append(_plan_or_error(stack, args))
+            except (PlanError, RunError) as error:
+                plans.append(f"{stack}: {error}")
+        if args.format == "json":
+            sys.stdout.write(_summary_json(plans))
+        else:
+            sys.stdout.write(render_summary(plans))
+        return 0
     try:
-        plan = make_plan(args.stack, args.project_dir)
+        plan = _plan_or_error(args.stack, args)
+        other = _plan_or_error(args.compare, args) if args.compare else None
     except (PlanError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except Exception as error:  # a program error: still one line unless --debug
-        if args.debug:
-            raise
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(
-            f"error: the stack program failed: {type(error).__name__}: {message}", file=sys.stderr
-        )
-        return 2
+    if other is not None:
+        diff = compare.compare(plan.to_json(), other.to_json())
+        if args.format == "json":
+            sys.stdout.write(json.dumps(diff, indent=2) + "\n")
+        elif args.format == "markdown":
+            sys.stdout.write(compare.render_markdown(diff))
+        else:
+            sys.stdout.write(compare.render_tree(diff))
+        return 0
     sys.stdout.write(RENDERERS[args.format](plan))
     return 1 if plan.mandatory_violations else 0
 

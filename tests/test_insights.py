@@ -31,7 +31,7 @@ def run_main(capsys, *argv: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize(
     ("stack", "cost", "minutes"),
-    [("dev", 186.77, 23.2), ("staging", 844.53, 25.4), ("prod", 1858.17, 25.4)],
+    [("dev", 186.77, 26.8), ("staging", 844.53, 26.8), ("prod", 1858.17, 26.8)],
 )
 def test_estimates_are_pinned(plans, stack, cost, minutes):
     est = plans[stack]["estimate"]
@@ -129,8 +129,10 @@ def test_prod_is_not_faster_than_the_cluster_chain(plans):
 
 def test_critical_paths(plans):
     names = {s: [step["name"] for step in plans[s]["estimate"]["criticalPath"]] for s in STACKS}
-    # dev has no MLflow: the cluster chain is the longest, add-ons before nodes, a chart last.
-    assert names["dev"] == [
+    # The cluster chain is the longest everywhere: add-ons before nodes, CoreDNS on the nodes,
+    # then the runner controller and a scale set on the cluster's provider (which waits for
+    # both). MLflow's ~25 minutes run in parallel in staging and prod.
+    chain = [
         "ci-boundary",
         "cluster-cluster",
         "cluster-cluster-AmazonEKSClusterPolicy",
@@ -139,11 +141,13 @@ def test_critical_paths(plans):
         "cluster-vpc-cni-role",
         "cluster-vpc-cni",
         "cluster-system",
-        "cluster-nvidia-device-plugin",
+        "cluster-coredns",
+        "github-runners-controller-namespace",
+        "github-runners-controller",
+        "github-runners-cpu",
     ]
-    # staging and prod wait longest for the MLflow tracking server.
-    assert names["prod"] == ["ci-boundary", "models-mlflow", "models-mlflow", "models-tracking"]
-    assert names["staging"] == names["prod"]
+    assert names["dev"] == chain
+    assert names["staging"] == names["prod"] == chain
     steps = plans["dev"]["estimate"]["criticalPath"]
     assert plans["dev"]["estimate"]["deployMinutes"] == pytest.approx(
         sum(s["minutes"] for s in steps)
@@ -308,14 +312,14 @@ def test_tree_shows_cost_deploy_time_and_findings(capsys):
     estimate_at, policy_at = out.index("\nEstimate:\n"), out.index("\nPolicy:\n")
     assert estimate_at < policy_at
     assert "  monthly cost: $1,858.17 (on-demand, eu-west-1)" in out
-    assert "  first deployment: ~25.4 min; critical path: ci-boundary -> " in out
+    assert "  first deployment: ~26.8 min; critical path: ci-boundary -> " in out
     assert "    models (model registry / tracking): $1,024.30" in out
 
 
 def test_markdown_comment_has_the_estimate(capsys):
     code, out, _ = run_main(capsys, "--stack", "dev", "--format", "markdown")
     assert code == 0
-    assert "monthly cost: $186.77 (on-demand, eu-west-1) · first deployment ~23.2 min" in out
+    assert "monthly cost: $186.77 (on-demand, eu-west-1) · first deployment ~26.8 min" in out
     assert "<details><summary>Estimate: cost per component" in out
 
 
@@ -325,7 +329,7 @@ def test_summary_puts_stacks_side_by_side(capsys):
     lines = out.splitlines()
     assert lines[0] == "| | `dev` | `staging` | `prod` | `nope` |"
     assert "| monthly cost (USD) | $186.77 | $844.53 | $1,858.17 | — |" in lines
-    assert "| first deployment (min) | 23.2 | 25.4 | 25.4 | — |" in lines
+    assert "| first deployment (min) | 26.8 | 26.8 | 26.8 | — |" in lines
     assert "| mandatory findings | 0 | 0 | 0 | — |" in lines
     assert "| · model registry / tracking | 1 | 11 | 11 | — |" in lines
     assert any(line.startswith("- `nope: --stack: got 'nope'") for line in lines)

@@ -6,11 +6,12 @@ STACK  ?= dev
 FORMAT ?= tree
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv plan plans test lint lint-ci format bench clean
+.PHONY: help venv plan plans test lint lint-ci format docs bench clean
 
 help:
 	@echo "make plan STACK=dev|staging|prod [FORMAT=tree|json|markdown]  offline plan of a stack"
 	@echo "make test                                                       lint + whole test suite"
+	@echo "make docs                                                       regenerate docs/components.md"
 	@echo "make lint | lint-ci | format | bench | clean"
 
 # The venv is (re)built when it is missing or the pinned requirements change.
@@ -43,6 +44,10 @@ lint-ci: $(STAMP)
 format: $(STAMP)
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
+
+# docs/components.md is generated from the components' code (tests/test_docs.py checks it).
+docs: $(STAMP)
+	$(PY) docs/generate.py
 
 test: lint lint-ci
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90

@@ -5,18 +5,38 @@ Import what you need and pass an AWS provider in the resource options::
     from components import DvcRemote, DvcRemoteArgs
     remote = DvcRemote("data", DvcRemoteArgs(prefix="dvc"))
 
-Importing this package reads no stack configuration and creates no provider.
+Importing this package reads no stack configuration and creates no provider. Everything listed
+in ``__all__`` is the public API, versioned by ``__version__`` (semantic versioning; see
+CHANGELOG.md and the compatibility policy in docs/components.md). Names starting with ``_`` and
+the pure helper functions of the modules may change in any release.
 """
 
 from components._validate import ArgsError
-from components.registry import ContainerRegistry, ContainerRegistryArgs
+from components.ci import CiIdentity, CiIdentityArgs
+from components.registry import (
+    ContainerRegistry,
+    ContainerRegistryArgs,
+    ModelRegistry,
+    ModelRegistryArgs,
+)
 from components.security import EncryptionKey, EncryptionKeyArgs
+from components.serving import (
+    AlarmSubscription,
+    ModelEndpoint,
+    ModelEndpointArgs,
+    ServingImage,
+    ServingImageArgs,
+)
 from components.storage import DataBucket, DataBucketArgs, DvcRemote, DvcRemoteArgs
 
+# The one place the version is written: pyproject.toml reads it ([tool.setuptools.dynamic]).
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlarmSubscription",
     "ArgsError",
+    "CiIdentity",
+    "CiIdentityArgs",
     "ContainerRegistry",
     "ContainerRegistryArgs",
     "DataBucket",
@@ -25,5 +45,11 @@ __all__ = [
     "DvcRemoteArgs",
     "EncryptionKey",
     "EncryptionKeyArgs",
+    "ModelEndpoint",
+    "ModelEndpointArgs",
+    "ModelRegistry",
+    "ModelRegistryArgs",
+    "ServingImage",
+    "ServingImageArgs",
     "__version__",
 ]

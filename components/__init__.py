@@ -5,10 +5,14 @@ Import what you need and pass an AWS provider in the resource options::
     from components import DvcRemote, DvcRemoteArgs
     remote = DvcRemote("data", DvcRemoteArgs(prefix="dvc"))
 
-Importing this package reads no stack configuration and creates no provider.
+Importing this package reads no stack configuration and creates no provider. Everything listed
+in ``__all__`` is the public API, versioned by ``__version__`` (semantic versioning; see
+CHANGELOG.md and the compatibility policy in docs/components.md). Names starting with ``_`` and
+the pure helper functions of the modules may change in any release.
 """
 
 from components._validate import ArgsError
+from components.ci import CiIdentity, CiIdentityArgs
 from components.compute import (
     Cluster,
     ClusterArgs,
@@ -17,7 +21,12 @@ from components.compute import (
     ServiceAccountRoleArgs,
 )
 from components.network import Network, NetworkArgs
-from components.registry import ContainerRegistry, ContainerRegistryArgs
+from components.registry import (
+    ContainerRegistry,
+    ContainerRegistryArgs,
+    ModelRegistry,
+    ModelRegistryArgs,
+)
 from components.runners import (
     GithubRunners,
     GithubRunnersArgs,
@@ -27,12 +36,23 @@ from components.runners import (
     RunnerScaleSet,
 )
 from components.security import EncryptionKey, EncryptionKeyArgs
+from components.serving import (
+    AlarmSubscription,
+    ModelEndpoint,
+    ModelEndpointArgs,
+    ServingImage,
+    ServingImageArgs,
+)
 from components.storage import DataBucket, DataBucketArgs, DvcRemote, DvcRemoteArgs
 
+# The one place the version is written: pyproject.toml reads it ([tool.setuptools.dynamic]).
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlarmSubscription",
     "ArgsError",
+    "CiIdentity",
+    "CiIdentityArgs",
     "Cluster",
     "ClusterArgs",
     "ContainerRegistry",
@@ -47,6 +67,10 @@ __all__ = [
     "GithubRunnersArgs",
     "GitlabRunner",
     "GitlabRunnerArgs",
+    "ModelEndpoint",
+    "ModelEndpointArgs",
+    "ModelRegistry",
+    "ModelRegistryArgs",
     "Network",
     "NetworkArgs",
     "NodePool",
@@ -54,5 +78,7 @@ __all__ = [
     "RunnerScaleSet",
     "ServiceAccountRole",
     "ServiceAccountRoleArgs",
+    "ServingImage",
+    "ServingImageArgs",
     "__version__",
 ]

@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
 
 from components._aws import aws_context, policy_document
+from components._docs import SecureDefault
 from components._validate import (
     KMS_KEY_ARN,
     ArgsError,
@@ -393,13 +394,56 @@ class _Issuer:
 
 
 class CiIdentity(pulumi.ComponentResource):
-    """OIDC providers and the preview and deploy roles of one environment (module docstring)."""
+    """OIDC providers and the preview and deploy roles of one environment: CI with no keys.
+
+    The preview role is read-only (``ReadOnlyAccess`` minus data reads) plus the Pulumi state;
+    pull requests and the default branch may assume it. The deploy role may be assumed only
+    from the GitHub environment named like the stack; it manages the platform's services and
+    creates IAM roles only under a permissions boundary it cannot change. GitLab roles are
+    optional.
+
+    Example::
+
+        from components import CiIdentity, CiIdentityArgs
+
+        ci = CiIdentity(
+            "ci",
+            CiIdentityArgs(
+                github_repository="acme/mlops-platform",
+                environment="dev",
+                state_bucket_arn="arn:aws:s3:::acme-pulumi-state",
+                state_key_arn="arn:aws:kms:eu-west-1:123456789012:key/"
+                "11111111-2222-4333-a444-555555555555",
+            ),
+        )
+    """
+
+    SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
+        SecureDefault("Credentials", "OIDC web identity only, no access keys", "fixed"),
+        SecureDefault(
+            "Trust",
+            "audience ``sts.amazonaws.com`` and exact subjects; wildcards refused",
+            "github_repository, default_branch, gitlab_project",
+        ),
+        SecureDefault("Preview role", "read-only, no data reads; state read-only", "fixed"),
+        SecureDefault(
+            "Deploy role",
+            "one environment; IAM only under ``/mlops-platform/`` and the boundary",
+            "environment",
+        ),
+        SecureDefault("Session length", "2 hours", "max_session_hours (1-12)"),
+    )
 
     preview_role_arn: pulumi.Output[str]
+    """ARN of the GitHub preview role (``AWS_PREVIEW_ROLE_ARN_<ENV>``)."""
     deploy_role_arn: pulumi.Output[str]
+    """ARN of the GitHub deploy role of the environment (``AWS_DEPLOY_ROLE_ARN``)."""
     boundary_arn: pulumi.Output[str]
+    """Permissions boundary every role created by the deploy role must carry."""
     gitlab_preview_role_arn: pulumi.Output[str] | None
+    """ARN of the GitLab preview role; ``None`` without ``gitlab_project``."""
     gitlab_deploy_role_arn: pulumi.Output[str] | None
+    """ARN of the GitLab deploy role; ``None`` without ``gitlab_project``."""
 
     def __init__(
         self, name: str, args: CiIdentityArgs, opts: pulumi.ResourceOptions | None = None

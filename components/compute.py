@@ -14,13 +14,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components._aws import aws_context, policy_document, policy_json, stateful
+from components._docs import SecureDefault
 from components._validate import (
     CHART_VERSION,
     IAM_POLICY_ARN,
@@ -154,7 +155,50 @@ class ServiceAccountRoleArgs:
 
 
 class ServiceAccountRole(pulumi.ComponentResource):
-    """An IAM role for one Kubernetes service account (IRSA)."""
+    """An IAM role for one Kubernetes service account (IRSA).
+
+    Annotate the service account with ``eks.amazonaws.com/role-arn: <role_arn>``; pods that run
+    under it get the role's credentials, and no other pod of the cluster can assume it.
+
+    Example::
+
+        import json
+        import pulumi
+        from components import ServiceAccountRole, ServiceAccountRoleArgs
+
+        read_models = json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                           "Resource": "arn:aws:s3:::models-bucket/*"}],
+        })
+        role = ServiceAccountRole(
+            "batch-scorer",
+            ServiceAccountRoleArgs(
+                oidc_provider_arn="arn:aws:iam::123456789012:oidc-provider/"
+                "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE",
+                oidc_issuer="https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE",
+                namespace="scoring",
+                service_account="batch-scorer",
+                policies={"read-models": read_models},
+            ),
+        )
+        pulumi.export("scorerRoleArn", role.role_arn)
+    """
+
+    SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
+        SecureDefault(
+            "Who may assume it",
+            "one service account: ``StringEquals`` on ``sub`` and ``aud`` (no wildcards)",
+            "fixed (namespace, service_account)",
+        ),
+        SecureDefault(
+            "Permissions", "none until you add policies", "policies, managed_policy_arns"
+        ),
+        SecureDefault("Session length", "1 hour", "max_session_hours"),
+        SecureDefault(
+            "Boundary", "none (set one when CI creates roles)", "iam_path, permissions_boundary_arn"
+        ),
+    )
 
     role_arn: pulumi.Output[str]
     """ARN to put in the service account's ``eks.amazonaws.com/role-arn`` annotation."""
@@ -693,7 +737,69 @@ def kubeconfig(
 
 
 class Cluster(pulumi.ComponentResource):
-    """An EKS cluster with managed node groups, IRSA, core add-ons and GPU support."""
+    """An EKS cluster with managed node groups, IRSA, core add-ons and GPU support.
+
+    Node pools become managed node groups labelled ``mlops-platform/pool: <pool>``; a ``gpu``
+    pool runs the EKS NVIDIA AMI with the ``nvidia.com/gpu`` taint and the NVIDIA device
+    plugin. ``provider`` is a Kubernetes provider for the cluster whose resources wait for the
+    nodes; pass it to Kubernetes-level components such as :class:`GithubRunners`.
+
+    Example::
+
+        import pulumi
+        from components import Cluster, ClusterArgs, NodePool
+
+        cluster = Cluster(
+            "ml",
+            ClusterArgs(
+                subnet_ids=["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"],
+                kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/"
+                "0b6a5e2c-8f3d-4c1e-9a7b-2d4f6e8a0c1e",
+                admin_principal_arns=["arn:aws:iam::123456789012:role/platform-admin"],
+                node_pools=[
+                    NodePool(name="system", instance_types=["m7i.large"], min_size=2),
+                    NodePool(name="gpu", pool="gpu", instance_types=["g6.xlarge"], min_size=0),
+                ],
+            ),
+        )
+        pulumi.export("clusterName", cluster.cluster_name)
+    """
+
+    SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
+        SecureDefault(
+            "API endpoint",
+            "private only",
+            "enable_public_endpoint with public_access_cidrs (never 0.0.0.0/0)",
+        ),
+        SecureDefault(
+            "Authentication", "EKS access entries (mode ``API``), no aws-auth ConfigMap", "fixed"
+        ),
+        SecureDefault(
+            "Cluster admins",
+            "only those you name; the creator gets no implicit admin",
+            "admin_principal_arns, viewer_principal_arns",
+        ),
+        SecureDefault("Kubernetes secrets", "envelope-encrypted with your KMS key", "kms_key_arn"),
+        SecureDefault(
+            "Control-plane logs",
+            "api, audit, authenticator; encrypted group kept 90 days",
+            "log_types, log_retention_days",
+        ),
+        SecureDefault(
+            "Node credentials",
+            "IMDSv2 required, hop limit 1 (pods cannot reach them)",
+            "NodePool.imds_hop_limit",
+        ),
+        SecureDefault("Node access", "no SSH key, no remote access", "fixed"),
+        SecureDefault("Node disks", "encrypted gp3 root volumes", "NodePool.disk_size_gb"),
+        SecureDefault(
+            "Add-on credentials", "VPC CNI and EBS CSI through IRSA, not the node role", "fixed"
+        ),
+        SecureDefault("Version", "pinned (1.35), standard support only", "kubernetes_version"),
+        SecureDefault(
+            "Deletion", "EKS deletion protection; log group protected and retained", "protect=False"
+        ),
+    )
 
     cluster_name: pulumi.Output[str]
     """Name of the EKS cluster."""

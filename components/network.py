@@ -14,12 +14,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
 
 from components._aws import aws_context, policy_document, stateful
+from components._docs import SecureDefault
 from components._validate import (
     KMS_KEY_ARN,
     ArgsError,
@@ -202,7 +203,37 @@ class NetworkArgs:
 
 
 class Network(pulumi.ComponentResource):
-    """A VPC with public and private subnets per zone, NAT, an S3 endpoint and flow logs."""
+    """A VPC with public and private subnets per zone, NAT, an S3 endpoint and flow logs.
+
+    Subnets are spread over the first ``availability_zones`` regular zones of the region (no
+    Local Zones, none EKS cannot use); the private ones carry the tag internal load balancers
+    look for, the public ones the tag for internet-facing ones.
+
+    Example::
+
+        import pulumi
+        from components import Network, NetworkArgs
+
+        network = Network(
+            "network",
+            NetworkArgs(cidr_block="10.20.0.0/16", availability_zones=3, region="eu-west-1"),
+        )
+        pulumi.export("privateSubnetIds", network.private_subnet_ids)
+    """
+
+    SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
+        SecureDefault("Nodes' addresses", "private subnets only; no public IPs on launch", "fixed"),
+        SecureDefault("Egress", "one NAT gateway per zone", "nat_gateways (``single``)"),
+        SecureDefault("Default security group", "all rules removed (CIS 5.4)", "fixed"),
+        SecureDefault("S3 traffic", "through a gateway endpoint, not the NAT", "fixed"),
+        SecureDefault(
+            "Flow logs",
+            "all traffic, 60-second aggregation, to a log group kept 90 days",
+            "flow_log_traffic_type, flow_log_retention_days",
+        ),
+        SecureDefault("Flow-log encryption", "KMS when a key is given", "kms_key_arn"),
+        SecureDefault("Deletion", "the flow-log group is protected and retained", "protect=False"),
+    )
 
     vpc_id: pulumi.Output[str]
     """ID of the VPC."""

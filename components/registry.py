@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
 
 from components._aws import aws_context, policy_document, policy_json, retained_with, stateful
+from components._docs import SecureDefault
 from components._validate import (
     IAM_PRINCIPAL_ARN,
     KMS_KEY_ARN,
@@ -151,11 +152,49 @@ class ContainerRegistryArgs:
 
 
 class ContainerRegistry(pulumi.ComponentResource):
-    """ECR repositories with immutable tags, scan on push, KMS and lifecycle by default."""
+    """ECR repositories with immutable tags, scan on push, KMS and lifecycle by default.
+
+    One repository per logical name; the children are named ``<name>-<repository>``, so adding
+    a repository never touches the others.
+
+    Example::
+
+        import pulumi
+        from components import ContainerRegistry, ContainerRegistryArgs
+
+        registry = ContainerRegistry(
+            "images", ContainerRegistryArgs(repositories=["training", "serving"])
+        )
+        pulumi.export("servingRepository", registry.repository_urls["serving"])
+    """
+
+    SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
+        SecureDefault("Tags", "``IMMUTABLE``", "image_tag_mutability"),
+        SecureDefault("Vulnerability scan", "on push", "scan_on_push"),
+        SecureDefault(
+            "Encryption at rest", "KMS (the AWS managed ECR key)", "kms_key_arn (your key)"
+        ),
+        SecureDefault(
+            "Lifecycle",
+            "untagged images expire after 7 days; the last 30 tagged images are kept",
+            "untagged_expiry_days, keep_tagged_images",
+        ),
+        SecureDefault(
+            "Access", "no repository policy (account IAM only)", "pull_principal_arns (pull only)"
+        ),
+        SecureDefault(
+            "Deletion",
+            "protected and retained with the lifecycle policy; no force-delete",
+            "protect=False, then force_delete=True",
+        ),
+    )
 
     repository_urls: pulumi.Output[dict[str, str]]
+    """Repository URL per logical name, e.g. ``{"serving": "<registry>/<name>"}``."""
     repository_arns: pulumi.Output[dict[str, str]]
+    """Repository ARN per logical name."""
     registry_url: pulumi.Output[str]
+    """``<account>.dkr.ecr.<region>.amazonaws.com``, for ``docker login``."""
 
     def __init__(
         self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None
@@ -354,11 +393,49 @@ class ModelRegistryArgs:
 
 
 class ModelRegistry(pulumi.ComponentResource):
-    """SageMaker model package groups, and an optional managed MLflow tracking server."""
+    """SageMaker model package groups, and an optional managed MLflow tracking server.
+
+    Training pipelines register model versions into a group; releases deploy the newest
+    approved version. With MLflow on, the tracking server stores artifacts in a hardened
+    bucket of its own and runs under a role limited to that bucket.
+
+    Example::
+
+        from components import ModelRegistry, ModelRegistryArgs
+
+        registry = ModelRegistry(
+            "models", ModelRegistryArgs(models=["churn", "fraud"], enable_mlflow=True)
+        )
+    """
+
+    SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
+        SecureDefault(
+            "Package groups", "protected and retained (they hold every version)", "protect"
+        ),
+        SecureDefault("MLflow", "off", "enable_mlflow"),
+        SecureDefault(
+            "MLflow artifacts",
+            "a hardened DataBucket; the server's role may use its ``mlflow/`` prefix only",
+            "artifact_bucket",
+        ),
+        SecureDefault(
+            "Automatic model registration",
+            "off (the platform registers explicitly)",
+            "automatic_model_registration",
+        ),
+        SecureDefault(
+            "MLflow role",
+            "trusts SageMaker for this account only",
+            "iam_path, permissions_boundary_arn",
+        ),
+    )
 
     group_names: dict[str, str]
+    """Model package group name per model (known before deployment)."""
     tracking_server_arn: pulumi.Output[str] | None
+    """ARN of the MLflow tracking server; ``None`` without MLflow."""
     tracking_server_url: pulumi.Output[str] | None
+    """URL of the MLflow tracking server; ``None`` without MLflow."""
 
     def __init__(
         self, name: str, args: ModelRegistryArgs, opts: pulumi.ResourceOptions | None = None

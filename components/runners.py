@@ -26,12 +26,13 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components._aws import aws_context, policy_document, service_endpoint
+from components._docs import SecureDefault
 from components._validate import (
     CHART_VERSION,
     KEY_PREFIX,
@@ -644,7 +645,58 @@ class GithubRunnersArgs:
 
 
 class GithubRunners(pulumi.ComponentResource):
-    """actions-runner-controller: the controller once and one runner scale set per entry."""
+    """actions-runner-controller: the controller once and one runner scale set per entry.
+
+    Workflows select a scale set with ``runs-on: <name_prefix>-<name>`` (``mlops-cpu``,
+    ``mlops-gpu``). Runners scale from ``min_runners`` (0 by default) and run as a service
+    account bound to an IRSA role limited to ``access``. Pass the cluster's Kubernetes provider.
+
+    Example::
+
+        import pulumi
+        import pulumi_kubernetes as k8s
+        from components import GithubRunners, GithubRunnersArgs, RunnerScaleSet
+
+        cluster = k8s.Provider("k8s", kubeconfig="~/.kube/config")  # e.g. Cluster.provider
+        key = pulumi.Config().get_secret("githubAppPrivateKey") or pulumi.Output.secret(
+            "-----BEGIN RSA PRIVATE KEY----- ... -----END RSA PRIVATE KEY-----"
+        )
+        runners = GithubRunners(
+            "github-runners",
+            GithubRunnersArgs(
+                oidc_provider_arn="arn:aws:iam::123456789012:oidc-provider/"
+                "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE",
+                oidc_issuer="https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE",
+                github_config_url="https://github.com/my-org",
+                github_app_id="123456",
+                github_app_installation_id="12345678",
+                github_app_private_key=key,
+                scale_sets=[RunnerScaleSet(name="cpu", max_runners=10, container_mode="dind")],
+            ),
+            pulumi.ResourceOptions(providers={"kubernetes": cluster}),
+        )
+        pulumi.export("runnerLabels", runners.runner_labels)
+    """
+
+    SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
+        SecureDefault(
+            "GitHub App key", "a Kubernetes Secret whose data is a Pulumi secret", "fixed"
+        ),
+        SecureDefault("Idle runners", "none (scale from zero)", "RunnerScaleSet.min_runners"),
+        SecureDefault(
+            "Privileges", "no Docker, nothing privileged", "RunnerScaleSet.container_mode (dind)"
+        ),
+        SecureDefault(
+            "AWS access",
+            "IRSA role: push/pull the given repositories, the DVC remote, read artifacts",
+            "access (extra_statements: no IAM, no data reads or writes on ``*``)",
+        ),
+        SecureDefault(
+            "Scheduling",
+            "CPU sets on the runner pool, GPU sets on the GPU pool",
+            "RunnerScaleSet.gpu",
+        ),
+    )
 
     runner_labels: list[str]
     """The ``runs-on`` labels of the scale sets, in order."""
@@ -920,7 +972,52 @@ class GitlabRunnerArgs:
 
 
 class GitlabRunner(pulumi.ComponentResource):
-    """GitLab Runner (Kubernetes executor) with an S3 cache, manager and jobs on IRSA roles."""
+    """GitLab Runner (Kubernetes executor) with an S3 cache, manager and jobs on IRSA roles.
+
+    Register a runner in GitLab (project or group settings, CI/CD, Runners) and keep its
+    ``glrt-`` token as secret config. Pass the cluster's Kubernetes provider.
+
+    Example::
+
+        import pulumi
+        import pulumi_kubernetes as k8s
+        from components import GitlabRunner, GitlabRunnerArgs
+
+        cluster = k8s.Provider("k8s", kubeconfig="~/.kube/config")  # e.g. Cluster.provider
+        token = pulumi.Config().get_secret("gitlabRunnerToken") or pulumi.Output.secret(
+            "glrt-example-token"
+        )
+        runner = GitlabRunner(
+            "gitlab-runner",
+            GitlabRunnerArgs(
+                oidc_provider_arn="arn:aws:iam::123456789012:oidc-provider/"
+                "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE",
+                oidc_issuer="https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE",
+                runner_token=token,
+                concurrent=4,
+            ),
+            pulumi.ResourceOptions(providers={"kubernetes": cluster}),
+        )
+        pulumi.export("cacheBucket", runner.cache_bucket_name)
+    """
+
+    SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
+        SecureDefault("Runner token", "a Kubernetes Secret whose data is a Pulumi secret", "fixed"),
+        SecureDefault("Job pods", "not privileged; no Kubernetes API token", "fixed"),
+        SecureDefault(
+            "Manager RBAC", "only what the Kubernetes executor needs in its namespace", "fixed"
+        ),
+        SecureDefault(
+            "AWS access",
+            "IRSA roles: cache for the manager; registry, DVC remote, artifacts for jobs",
+            "access",
+        ),
+        SecureDefault(
+            "Cache",
+            "a private, encrypted, TLS-only bucket; old versions expire",
+            "cache_kms_key_arn",
+        ),
+    )
 
     role_arn: pulumi.Output[str]
     """ARN of the jobs' IRSA role."""

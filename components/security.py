@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
 
 from components._aws import aws_context, policy_document, retained_with, stateful
+from components._docs import SecureDefault
 from components._validate import (
     IAM_PRINCIPAL_ARN,
     SERVICE_PRINCIPAL,
@@ -184,11 +185,40 @@ class EncryptionKeyArgs:
 
 
 class EncryptionKey(pulumi.ComponentResource):
-    """A symmetric KMS key with rotation, an explicit key policy and an alias."""
+    """A symmetric customer managed KMS key with rotation, an explicit key policy and an alias.
+
+    The key policy delegates to the account's IAM policies (the AWS default statement), lets
+    named administrators manage but not use the key, and lets named AWS services use it only on
+    behalf of this account (CloudWatch Logs through its documented encryption context).
+
+    Example::
+
+        from components import EncryptionKey, EncryptionKeyArgs
+
+        key = EncryptionKey(
+            "platform-key",
+            EncryptionKeyArgs(service_principals=["logs.eu-west-1.amazonaws.com"]),
+        )
+    """
+
+    SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
+        SecureDefault("Rotation", "on, every 365 days", "rotation_period_in_days (90-2560)"),
+        SecureDefault(
+            "Key policy",
+            "explicit: account IAM, administrators without use, services for this account only",
+            "administrator_arns, service_principals",
+        ),
+        SecureDefault("Deletion window", "30 days", "deletion_window_in_days (7-30)"),
+        SecureDefault("Policy lockout safety check", "never bypassed", "fixed"),
+        SecureDefault("Protection", "protected and retained with its alias", "protect=False"),
+    )
 
     arn: pulumi.Output[str]
+    """ARN of the key (use it in IAM statements and as ``kms_key_arn`` of other components)."""
     key_id: pulumi.Output[str]
+    """Id of the key."""
     alias_name: pulumi.Output[str]
+    """The alias, ``alias/...``."""
 
     def __init__(
         self, name: str, args: EncryptionKeyArgs, opts: pulumi.ResourceOptions | None = None

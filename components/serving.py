@@ -19,13 +19,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
 from components._aws import aws_context, policy_document, service_endpoint
+from components._docs import SecureDefault
 from components._validate import (
     KMS_KEY_ARN,
     ArgsError,
@@ -341,7 +342,9 @@ class AlarmSubscription:
     """Who hears about the endpoint's alarms (an SNS subscription)."""
 
     protocol: str
+    """SNS protocol: ``email``, ``email-json``, ``https``, ``sqs``, ``lambda`` or ``sms``."""
     endpoint: str
+    """Address for the protocol, e.g. ``oncall@example.com`` or a queue ARN."""
 
     def __post_init__(self) -> None:
         check_choice("protocol", self.protocol, SUBSCRIPTION_PROTOCOLS)
@@ -362,7 +365,8 @@ class ModelEndpointArgs:
     kms_key_arn: pulumi.Input[str]
     """Key of the bucket, the endpoint's storage volume, data capture and the alarm topic."""
     model_data_key: str | None = None
-    """S3 key of ``model.tar.gz`` inside the bucket, under ``model_prefix``."""
+    """S3 key of ``model.tar.gz`` inside the bucket, under ``model_prefix``. Default (unless
+    ``model_package_arn`` is set): ``<model_prefix>/<endpoint name>/model.tar.gz``."""
     model_package_arn: pulumi.Input[str] | None = None
     """A versioned model package from the registry, instead of ``model_data_key``. Its image
     must be in ``repository_arn`` and its model data under ``model_prefix`` of the bucket:
@@ -427,11 +431,11 @@ class ModelEndpointArgs:
     """Tags for every taggable child."""
 
     def __post_init__(self) -> None:  # noqa: PLR0915 - one check per field
-        if (self.model_data_key is None) == (self.model_package_arn is None):
+        if self.model_data_key is not None and self.model_package_arn is not None:
             raise ArgsError(
                 "model_data_key",
                 self.model_data_key,
-                "set exactly one of model_data_key and model_package_arn",
+                "set at most one of model_data_key and model_package_arn",
             )
         if self.model_data_key is not None:
             check_pattern("model_data_key", self.model_data_key, S3_KEY, "an S3 key")
@@ -580,13 +584,69 @@ def _check_positive(name: str, value: Any) -> None:
 
 
 class ModelEndpoint(pulumi.ComponentResource):
-    """A SageMaker endpoint released blue/green with rollback alarms (see module docstring)."""
+    """A SageMaker endpoint released blue/green, rolled back by CloudWatch alarms by itself.
+
+    A release (new image or model data) replaces the model and the always autonamed endpoint
+    configuration; the endpoint then shifts traffic - by default a 5% canary, baked under the
+    alarms, then the rest - and SageMaker rolls back when a 5XX-rate or p99-latency alarm
+    fires. Replaced models and configurations are retained so a rollback has something to
+    serve. Changing the set of rollback alarms replaces the endpoint (a short outage).
+
+    Example::
+
+        from components import AlarmSubscription, ModelEndpoint, ModelEndpointArgs
+
+        endpoint = ModelEndpoint(
+            "churn",
+            ModelEndpointArgs(
+                image_uri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/serving:v1.2.0",
+                repository_arn="arn:aws:ecr:eu-west-1:123456789012:repository/serving",
+                artifacts_bucket_arn="arn:aws:s3:::artifacts-1234567",
+                kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/"
+                "11111111-2222-4333-a444-555555555555",
+                alarm_subscriptions=[AlarmSubscription(protocol="email", endpoint="oncall@x.io")],
+            ),
+        )
+    """
+
+    SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
+        SecureDefault(
+            "Release",
+            "blue/green: 5% canary, 600 s bake, automatic rollback",
+            "traffic_routing, canary_percent, bake_seconds",
+        ),
+        SecureDefault(
+            "Rollback alarms",
+            "5XX rate above 1%, p99 model latency above 1000 ms",
+            "error_rate_percent, p99_latency_ms, client_error_rate_percent",
+        ),
+        SecureDefault(
+            "Execution role",
+            "pull one repository, read one model prefix, the key only via S3, its own logs",
+            "model_prefix, iam_path, permissions_boundary_arn",
+        ),
+        SecureDefault(
+            "Network isolation", "on (provisioned endpoints)", "enable_network_isolation"
+        ),
+        SecureDefault(
+            "Encryption",
+            "KMS on the storage volume (no local NVMe), data capture and the alarm topic",
+            "kms_key_arn",
+        ),
+        SecureDefault("Data capture", "off", "data_capture_percent"),
+        SecureDefault("Capacity", "2 instances (a canary needs 2+)", "instance_count"),
+    )
 
     endpoint_name: pulumi.Output[str]
+    """Physical endpoint name (stable across releases)."""
     endpoint_config_name: pulumi.Output[str]
+    """The endpoint configuration this program deployed (``ops watch --expected-config``)."""
     alarm_names: list[str]
+    """Names of the rollback alarms (known before deployment)."""
     role_arn: pulumi.Output[str]
+    """ARN of the SageMaker execution role."""
     topic_arn: pulumi.Output[str]
+    """ARN of the SNS topic the alarms notify."""
 
     def __init__(
         self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None
@@ -660,9 +720,8 @@ class ModelEndpoint(pulumi.ComponentResource):
         if args.model_package_arn is not None:
             container = {"model_package_name": args.model_package_arn}
         else:
-            container["model_data_url"] = pulumi.Output.concat(
-                "s3://", bucket_name, "/", args.model_data_key
-            )
+            data_key = args.model_data_key or f"{args.model_prefix}/{endpoint_name}/model.tar.gz"
+            container["model_data_url"] = pulumi.Output.concat("s3://", bucket_name, "/", data_key)
         self.model = aws.sagemaker.Model(
             f"{name}-model",
             execution_role_arn=self.role.arn,
@@ -824,10 +883,40 @@ class ServingImageArgs:
 class ServingImage(pulumi.ComponentResource):
     """Builds the serving image and pushes it to ECR, authenticated with a short-lived token.
 
-    Needs a ``docker`` provider (and the ``aws`` one) in the options' providers.
+    Needs a ``docker`` provider (and the ``aws`` one) in the options' providers. By default it
+    builds the reference server shipped in this package (``serving/``); CI pipelines usually
+    build and push the image themselves and pass its URI to :class:`ModelEndpoint` instead.
+
+    Example::
+
+        import pulumi
+        import pulumi_docker as docker
+        from components import ServingImage, ServingImageArgs
+
+        image = ServingImage(
+            "serving-image",
+            ServingImageArgs(
+                repository_url="123456789012.dkr.ecr.eu-west-1.amazonaws.com/serving",
+                tag="v1.2.0",
+            ),
+            pulumi.ResourceOptions(providers={"docker": docker.Provider("docker")}),
+        )
     """
 
+    SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
+        SecureDefault(
+            "Registry credentials",
+            "a short-lived ECR token, kept as a secret in the state",
+            "fixed",
+        ),
+        SecureDefault(
+            "Image reference", "by digest, so a rebuild always means a new model", "fixed"
+        ),
+        SecureDefault("Platform", "``linux/amd64``", "platform"),
+    )
+
     image_uri: pulumi.Output[str]
+    """``<repository>@sha256:<digest>`` of the pushed image."""
 
     def __init__(
         self, name: str, args: ServingImageArgs, opts: pulumi.ResourceOptions | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
@@ -20,6 +20,7 @@ from components._aws import (
     service_endpoint,
     stateful,
 )
+from components._docs import SecureDefault
 from components._validate import (
     KEY_PREFIX,
     KMS_KEY_ARN,
@@ -195,11 +196,46 @@ class DataBucketArgs:
 
 
 class DataBucket(pulumi.ComponentResource):
-    """A private, versioned, SSE-KMS encrypted, TLS-only S3 bucket with lifecycle rules."""
+    """A private, versioned, SSE-KMS encrypted, TLS-only S3 bucket with lifecycle rules.
+
+    For data sets, model artifacts and anything else that must never be public. Pass a key ARN
+    to share one key between buckets; otherwise the bucket gets its own ``EncryptionKey``.
+
+    Example::
+
+        from components import DataBucket, DataBucketArgs
+
+        artifacts = DataBucket("artifacts", DataBucketArgs(noncurrent_version_expiry_days=365))
+    """
+
+    SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
+        SecureDefault("Public access", "blocked (all four public access block flags)", "fixed"),
+        SecureDefault("Object ownership", "``BucketOwnerEnforced`` (ACLs disabled)", "fixed"),
+        SecureDefault("Versioning", "enabled", "fixed"),
+        SecureDefault(
+            "Encryption at rest",
+            "SSE-KMS with a dedicated key and S3 bucket key; SSE-C uploads blocked",
+            "kms_key_arn (another key)",
+        ),
+        SecureDefault("Transport", "TLS 1.2+ only (bucket policy denies the rest)", "fixed"),
+        SecureDefault(
+            "Lifecycle",
+            "old versions expire after 90 days; unfinished uploads after 7",
+            "noncurrent_version_expiry_days, abort_incomplete_multipart_upload_days",
+        ),
+        SecureDefault(
+            "Deletion",
+            "protected and retained with its guards; no force-destroy",
+            "protect=False, then force_destroy=True",
+        ),
+    )
 
     bucket_name: pulumi.Output[str]
+    """Physical bucket name (autonamed)."""
     arn: pulumi.Output[str]
+    """ARN of the bucket."""
     kms_key_arn: pulumi.Output[str]
+    """Key that encrypts the bucket: the one passed in, or the dedicated key."""
 
     def __init__(
         self, name: str, args: DataBucketArgs, opts: pulumi.ResourceOptions | None = None
@@ -323,12 +359,41 @@ class DvcRemoteArgs:
 
 
 class DvcRemote(pulumi.ComponentResource):
-    """A DataBucket used as a DVC remote, with read-only and read-write IAM managed policies."""
+    """A DataBucket used as a DVC remote, with read-only and read-write IAM managed policies.
+
+    Attach the read-only policy to whoever pulls data (training jobs, people) and the read-write
+    policy to whoever pushes it (CI). ``dvc_config`` is a ready ``.dvc/config``.
+
+    Example::
+
+        import pulumi
+        from components import DvcRemote, DvcRemoteArgs
+
+        remote = DvcRemote("data", DvcRemoteArgs(prefix="team/dvc"))
+        pulumi.export("dvcConfig", remote.dvc_config)
+    """
+
+    SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
+        SecureDefault(
+            "Bucket", "a hardened DataBucket (see its table)", "bucket=DataBucketArgs(...)"
+        ),
+        SecureDefault(
+            "Access",
+            "two least-privilege policies: objects under the prefix only, the key only via S3 "
+            "in the bucket's region; nothing is attached by the component",
+            "fixed (attach the policies where needed)",
+        ),
+        SecureDefault("Remote root", "``dvc/`` prefix, never the bucket root", "prefix"),
+    )
 
     dvc_remote_url: pulumi.Output[str]
+    """``s3://<bucket>/<prefix>``: the URL for ``dvc remote add``."""
     dvc_config: pulumi.Output[str]
+    """A ``.dvc/config`` making this remote the default (``remote_name``)."""
     read_only_policy_arn: pulumi.Output[str]
+    """Managed policy for ``dvc pull``, ``fetch`` and ``status``."""
     read_write_policy_arn: pulumi.Output[str]
+    """Managed policy for ``dvc push`` as well."""
 
     def __init__(
         self, name: str, args: DvcRemoteArgs, opts: pulumi.ResourceOptions | None = None

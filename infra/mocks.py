@@ -42,6 +42,10 @@ class DuplicateUrnError(Exception):
     """Two resources were registered with the same URN (a name collision)."""
 
 
+class UnmockedStackReferenceError(Exception):
+    """The program referenced a stack whose outputs the test did not provide."""
+
+
 @dataclass
 class Registration:
     """One resource registration, in the shape of the plan's JSON contract."""
@@ -301,6 +305,18 @@ def _eks_child(resource: str, prop: str) -> Fabricator:
     return fabricate
 
 
+def _stack_reference(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+    """``pulumi.StackReference``: the outputs a test set with ``add_stack_reference``."""
+    stack = state.get("name") or args.name
+    if stack not in m.stack_references:
+        raise UnmockedStackReferenceError(
+            f"no outputs for stack reference {stack!r}; call mocks.add_stack_reference() first"
+        )
+    outputs, secret_names = m.stack_references[stack]
+    state.update(outputs=dict(outputs), secretOutputNames=sorted(secret_names))
+    return stack
+
+
 def _generic(m: RecordingMocks, args, state: dict, suffix: str) -> str:
     """Any other AWS resource: an id and, unless given, an ARN of the service's usual shape."""
     resource_id = f"{args.name}-{suffix}"
@@ -368,6 +384,7 @@ FABRICATORS: dict[str, Fabricator] = {
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": _eks_child(
         "access-policy", "policyArn"
     ),
+    "pulumi:pulumi:StackReference": _stack_reference,
 }
 
 
@@ -424,12 +441,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.invokes: list[tuple[str, dict[str, Any]]] = []
         self.log: list[tuple[str, str]] = []
         self.constructed: list[pulumi.Resource] = []
+        self.stack_references: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {}
 
     # -- the Mocks interface
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         state = dict(args.inputs)
-        if not args.custom:
+        if not args.custom and not args.resource_id:  # a component (reads carry an id)
             return None, {}
         if args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-provider-id", state
@@ -447,6 +465,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 f"no mock for invoke {args.token!r} (args {args.args!r}); add one to infra/mocks.py"
             )
         return answer(self, args.args)
+
+    def add_stack_reference(
+        self, stack: str, outputs: dict[str, Any], *, secret: tuple[str, ...] = ()
+    ) -> None:
+        """What ``pulumi.StackReference(stack)`` reads: ``outputs``, the ``secret`` ones as
+        secrets. A reference to any other stack fails."""
+        self.stack_references[stack] = (dict(outputs), tuple(secret))
 
     def _record_construction(self, args: pulumi.ResourceTransformationArgs) -> None:
         """A stack transformation: runs synchronously as each resource is constructed."""
@@ -561,6 +586,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def Invoke(self, request):
         response = super().Invoke(request)
+        self._remember_thread_loop()
+        return response
+
+    def ReadResource(self, request):
+        """A read (``pulumi.StackReference``, ``Resource.get``): answered, not recorded as a
+        registration."""
+        response = super().ReadResource(request)
         self._remember_thread_loop()
         return response
 

@@ -345,10 +345,20 @@ def test_two_endpoints_do_not_collide(mocks):
     return after_registration(mocks, check)
 
 
+@pulumi.runtime.test
+def test_model_data_defaults_to_a_key_named_after_the_endpoint(mocks):
+    ModelEndpoint("churn", endpoint_args(model_data_key=None))
+
+    def check(m):
+        container = m.find(MODEL, "churn-model").inputs["primaryContainer"]
+        assert container["modelDataUrl"].endswith("/models/churn/model.tar.gz")
+
+    return after_registration(mocks, check)
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"model_data_key": None}, "model_data_key"),
         ({"model_package_arn": PACKAGE}, "model_data_key"),
         ({"model_data_key": "other/model.tar.gz"}, "model_data_key"),
         ({"model_data_key": None, "model_package_arn": "arn:aws:s3:::x"}, "model_package_arn"),

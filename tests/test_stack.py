@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -58,6 +59,18 @@ STABLE_OUTPUTS = {
     "artifactsBucket",
     "artifactsBucketArn",
 }
+
+
+def documented_outputs() -> set[str]:
+    """The output names in the README's "Stack outputs" section."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Stack outputs\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"`([a-z]\w+)`", section))
+
+
+def test_every_stack_output_is_documented_as_stable(plans):
+    exported = set().union(*(set(p["outputs"]) for p in plans.values()))
+    assert exported - documented_outputs() == set(), "document new outputs in README.md"
 
 
 def of_type(p: dict[str, Any], type_: str) -> list[dict[str, Any]]:

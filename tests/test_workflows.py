@@ -681,3 +681,24 @@ def test_gitlab_pulumi_jobs_have_the_aws_cli_for_the_cluster_kubeconfig():
     for name in names:
         packages = gitlab_job(name).get("variables", {}).get("EXTRA_APT_PACKAGES", "")
         assert "awscli" in packages.split(), name
+
+
+def test_jobs_that_reach_a_cluster_can_run_inside_its_vpc():
+    """Staging and prod clusters have private endpoints: every job that runs Pulumi against a
+    stack (preview, up, refresh) takes its runner from PULUMI_RUNNER_<STACK>."""
+    reaching = {
+        ("ci.yml", "preview"): "vars[format('PULUMI_RUNNER_{0}', matrix.stack)]",
+        ("drift.yml", "drift"): "vars[format('PULUMI_RUNNER_{0}', matrix.stack)]",
+        ("deploy-dev.yml", "deploy"): "vars.PULUMI_RUNNER_DEV",
+        ("release.yml", "staging"): "vars.PULUMI_RUNNER_STAGING",
+        ("release.yml", "prod"): "vars.PULUMI_RUNNER_PROD",
+    }
+    for (workflow, job), variable in reaching.items():
+        runs_on = WORKFLOWS[workflow]["jobs"][job]["runs-on"]
+        assert runs_on == f"${{{{ {variable} || 'ubuntu-24.04' }}}}", (workflow, job)
+    # Every other job that runs `pulumi up/preview/refresh` is one of those.
+    for workflow, document in WORKFLOWS.items():
+        for job, body in document["jobs"].items():
+            text = yaml.safe_dump(body)
+            if re.search(r"command: (up|preview|refresh)|pulumi (up|preview|refresh)", text):
+                assert (workflow, job) in reaching, (workflow, job)

@@ -55,7 +55,8 @@ from infra import settings, stack
 platform = stack.build(settings.load())
 opts = __import__("pulumi").ResourceOptions(providers={"aws": platform.provider})
 for i in range(int(os.environ["EXTRA_BUCKETS"])):
-    DataBucket(f"extra-{i}", DataBucketArgs(kms_key_arn=platform.key.arn, protect=False), opts)
+    # protected, as prod requires (the policy pack would fail the plan otherwise)
+    DataBucket(f"extra-{i}", DataBucketArgs(kms_key_arn=platform.key.arn), opts)
 """
 
 

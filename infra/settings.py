@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -713,15 +713,24 @@ PLACEHOLDER_OIDC_ARN = (
 )
 
 
-def _translate(key: str, error: ArgsError, names: Mapping[str, str]) -> ConfigError:
-    """A nested ArgsError field (``scale_sets[1].max_runners``) in config terms."""
+def _translate(
+    key: str,
+    error: ArgsError,
+    names: Mapping[str, str],
+    keyed: Mapping[str, Sequence[str]] | None = None,
+) -> ConfigError:
+    """A nested ArgsError field in config terms: field names through ``names``, and items of a
+    list that the config writes as a map by name through ``keyed``
+    (``node_pools[1].min_size`` -> ``nodePools.runners.minSize``)."""
     parts = re.findall(r"[^.\[\]]+|\[\d+\]", error.field)
-    named = [p if p.startswith("[") else names.get(p, p) for p in parts]
-    return ConfigError(
-        key + "".join(p if p.startswith("[") else "." + p for p in named if p),
-        error.value,
-        error.allowed,
-    )
+    config_key = key
+    for index, part in enumerate(parts):
+        if part.startswith("["):
+            items = (keyed or {}).get(parts[index - 1]) if index else None
+            config_key += f".{items[int(part[1:-1])]}" if items else part
+        elif names.get(part, part):
+            config_key += "." + names.get(part, part)
+    return ConfigError(config_key, error.value, error.allowed)
 
 
 def _secret(ns: str, name: str, config: Mapping[str, Any], needed_by: str) -> pulumi.Output[str]:
@@ -777,11 +786,8 @@ def _runners(ns: str, *, block: Mapping[str, Any], config: Mapping[str, Any]) ->
                 **fields,
             )
         except ArgsError as error:
-            match = re.match(r"scale_sets\[(\d+)\](.*)", error.field)
-            if match and sets is not None:
-                name = sets[int(match.group(1))].name
-                error = ArgsError(f"scale_sets.{name}{match.group(2)}", error.value, error.allowed)
-            raise _translate(gh_key, error, names) from None
+            keyed = {"scale_sets": [scale_set.name for scale_set in sets or ()]}
+            raise _translate(gh_key, error, names, keyed) from None
 
     gitlab = None
     if "gitlab" in values:
@@ -887,20 +893,9 @@ def _cluster(
             **values,
         )
     except ArgsError as error:
-        match = re.match(r"node_pools\[(\d+)\]\.(\w+)(.*)", error.field)
-        if match and pools is not None:
-            pool = pools[int(match.group(1))]
-            pool_names = {k.field: name for name, k in NODE_POOL.items()}
-            field_key = pool_names.get(match.group(2), match.group(2))
-            raise ConfigError(
-                f"{key}.nodePools.{pool.name}.{field_key}{match.group(3)}",
-                error.value,
-                error.allowed,
-            ) from None
-        head, *tail = re.split(r"(?=[.\[])", error.field, maxsplit=1)
-        raise ConfigError(
-            f"{key}.{names.get(head, head)}{''.join(tail)}", error.value, error.allowed
-        ) from None
+        pool_names = {k.field: name for name, k in NODE_POOL.items()}
+        keyed = {"node_pools": [pool.name for pool in pools or ()]}
+        raise _translate(key, error, {**names, **pool_names}, keyed) from None
 
 
 def _serving(

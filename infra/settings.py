@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -402,8 +402,6 @@ class Settings:
     network: NetworkArgs | None = None
     cluster: ClusterArgs | None = None
     runners: RunnerSettings | None = None
-    waivers: Mapping[str, str] = field(default_factory=dict)
-    """Policy rules this stack waives, with the written reason (policy/context.py)."""
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -683,7 +681,9 @@ def load() -> Settings:
         blocks=blocks,
         ci=ci,
     )
-    waivers = _fields(ns + "policy", POLICY, blocks["policy"]).get("waivers", {})
+    # Validated here so that a bad waiver stops `pulumi up` too; the plan and the policy pack
+    # read the waivers themselves (policy/context.py), from the same config.
+    _fields(ns + "policy", POLICY, blocks["policy"])
 
     return Settings(
         project=project,
@@ -704,7 +704,6 @@ def load() -> Settings:
         network=network,
         cluster=cluster,
         runners=runners,
-        waivers=waivers,
     )
 
 

@@ -173,14 +173,7 @@ def build(settings: Settings) -> Platform:
         settings,
         aws_provider=aws_provider,
         cluster=cluster,
-        access=lambda extra: RunnerAccess(
-            ecr_repository_arns=[repo.arn for repo in registry.repositories.values()],
-            dvc_bucket_arn=dvc.bucket.arn,
-            dvc_prefix=settings.dvc.prefix,
-            artifacts_bucket_arn=artifacts.arn,
-            kms_key_arn=key.arn,
-            extra_statements=extra,
-        ),
+        data=(key, registry, dvc, artifacts),
         iam=iam,
     )
 
@@ -216,18 +209,28 @@ def runners(
     *,
     aws_provider: aws.Provider,
     cluster: Cluster | None,
-    access: Callable[[tuple[dict, ...]], RunnerAccess],
+    data: tuple[EncryptionKey, ContainerRegistry, DvcRemote, DataBucket],
     iam: dict,
 ) -> tuple[GithubRunners | None, GitlabRunner | None]:
     """CI runners on the cluster, with IRSA roles limited to the platform's registry and data
-    (``access`` builds that grant, with the configured extra statements)."""
+    (the key, the repositories, the DVC remote and the artifacts bucket in ``data``) plus the
+    configured extra statements."""
     if cluster is None or settings.runners is None:
         return None, None
+    key, registry, dvc, artifacts = data
+    access = RunnerAccess(
+        ecr_repository_arns=[repo.arn for repo in registry.repositories.values()],
+        dvc_bucket_arn=dvc.bucket.arn,
+        dvc_prefix=settings.dvc.prefix,
+        artifacts_bucket_arn=artifacts.arn,
+        kms_key_arn=key.arn,
+        extra_statements=settings.runners.extra_statements,
+    )
     opts = pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider})
     wiring = {
         "oidc_provider_arn": cluster.oidc_provider_arn,
         "oidc_issuer": cluster.oidc_issuer,
-        "access": access(settings.runners.extra_statements),
+        "access": access,
         **iam,
     }
     github = gitlab = None

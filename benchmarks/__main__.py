@@ -49,8 +49,8 @@ MODULES = (
 )
 GROWN_PROGRAM = """
 import os
-from components import DataBucket, DataBucketArgs
-from infra import settings, stack
+from mlops_platform.components import DataBucket, DataBucketArgs
+from mlops_platform.infra import settings, stack
 
 platform = stack.build(settings.load())
 opts = __import__("pulumi").ResourceOptions(providers={"aws": platform.provider})
@@ -105,7 +105,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         project = grown_project(Path(tmp))
-        argv = [py, "-m", "infra.plan", "--stack", "prod", "--format", "json"]
+        argv = [py, "-m", "mlops_platform.infra.plan", "--stack", "prod", "--format", "json"]
         figures = []
         for extra in (0, args.extra):
             env = {**os.environ, "EXTRA_BUCKETS": str(extra)}

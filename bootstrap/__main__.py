@@ -15,9 +15,14 @@ from typing import Any, NoReturn
 
 import pulumi
 import pulumi_aws as aws
-
-from components import ArgsError, DataBucket, DataBucketArgs, EncryptionKey, EncryptionKeyArgs
-from infra.settings import all_config, aws_regions
+from mlops_platform.components import (
+    ArgsError,
+    DataBucket,
+    DataBucketArgs,
+    EncryptionKey,
+    EncryptionKeyArgs,
+)
+from mlops_platform.infra.settings import all_config, aws_regions
 
 DEFAULT_KEY_ALIAS = "alias/mlops-platform-pulumi"
 DEFAULT_RETENTION_DAYS = 365

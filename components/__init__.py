@@ -2,7 +2,7 @@
 
 Import what you need and pass an AWS provider in the resource options::
 
-    from components import DvcRemote, DvcRemoteArgs
+    from mlops_platform.components import DvcRemote, DvcRemoteArgs
     remote = DvcRemote("data", DvcRemoteArgs(prefix="dvc"))
 
 Importing this package reads no stack configuration and creates no provider. Everything listed
@@ -11,23 +11,23 @@ CHANGELOG.md and the compatibility policy in docs/components.md). Names starting
 the pure helper functions of the modules may change in any release.
 """
 
-from components._validate import ArgsError
-from components.ci import CiIdentity, CiIdentityArgs
-from components.compute import (
+from mlops_platform.components._validate import ArgsError
+from mlops_platform.components.ci import CiIdentity, CiIdentityArgs
+from mlops_platform.components.compute import (
     Cluster,
     ClusterArgs,
     NodePool,
     ServiceAccountRole,
     ServiceAccountRoleArgs,
 )
-from components.network import Network, NetworkArgs
-from components.registry import (
+from mlops_platform.components.network import Network, NetworkArgs
+from mlops_platform.components.registry import (
     ContainerRegistry,
     ContainerRegistryArgs,
     ModelRegistry,
     ModelRegistryArgs,
 )
-from components.runners import (
+from mlops_platform.components.runners import (
     GithubRunners,
     GithubRunnersArgs,
     GitlabRunner,
@@ -35,15 +35,15 @@ from components.runners import (
     RunnerAccess,
     RunnerScaleSet,
 )
-from components.security import EncryptionKey, EncryptionKeyArgs
-from components.serving import (
+from mlops_platform.components.security import EncryptionKey, EncryptionKeyArgs
+from mlops_platform.components.serving import (
     AlarmSubscription,
     ModelEndpoint,
     ModelEndpointArgs,
     ServingImage,
     ServingImageArgs,
 )
-from components.storage import DataBucket, DataBucketArgs, DvcRemote, DvcRemoteArgs
+from mlops_platform.components.storage import DataBucket, DataBucketArgs, DvcRemote, DvcRemoteArgs
 
 # The one place the version is written: pyproject.toml reads it ([tool.setuptools.dynamic]).
 __version__ = "0.1.0"

@@ -19,10 +19,9 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
-
-from components._aws import aws_context, policy_document
-from components._docs import SecureDefault
-from components._validate import (
+from mlops_platform.components._aws import aws_context, policy_document
+from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._validate import (
     KMS_KEY_ARN,
     ArgsError,
     check_bool,
@@ -404,7 +403,7 @@ class CiIdentity(pulumi.ComponentResource):
 
     Example::
 
-        from components import CiIdentity, CiIdentityArgs
+        from mlops_platform.components import CiIdentity, CiIdentityArgs
 
         ci = CiIdentity(
             "ci",

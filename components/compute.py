@@ -19,10 +19,9 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-
-from components._aws import aws_context, policy_document, policy_json, stateful
-from components._docs import SecureDefault
-from components._validate import (
+from mlops_platform.components._aws import aws_context, policy_document, policy_json, stateful
+from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._validate import (
     CHART_VERSION,
     IAM_POLICY_ARN,
     KMS_KEY_ARN,
@@ -35,8 +34,8 @@ from components._validate import (
     check_pattern,
     check_tags,
 )
-from components.ci import AUDIENCE, oidc_trust_policy
-from components.network import LOG_RETENTION_DAYS
+from mlops_platform.components.ci import AUDIENCE, oidc_trust_policy
+from mlops_platform.components.network import LOG_RETENTION_DAYS
 
 SERVICE_ACCOUNT_ROLE_TYPE = "mlops:compute:ServiceAccountRole"
 
@@ -164,7 +163,7 @@ class ServiceAccountRole(pulumi.ComponentResource):
 
         import json
         import pulumi
-        from components import ServiceAccountRole, ServiceAccountRoleArgs
+        from mlops_platform.components import ServiceAccountRole, ServiceAccountRoleArgs
 
         read_models = json.dumps({
             "Version": "2012-10-17",
@@ -747,7 +746,7 @@ class Cluster(pulumi.ComponentResource):
     Example::
 
         import pulumi
-        from components import Cluster, ClusterArgs, NodePool
+        from mlops_platform.components import Cluster, ClusterArgs, NodePool
 
         cluster = Cluster(
             "ml",

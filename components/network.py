@@ -18,10 +18,9 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
-
-from components._aws import aws_context, policy_document, stateful
-from components._docs import SecureDefault
-from components._validate import (
+from mlops_platform.components._aws import aws_context, policy_document, stateful
+from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._validate import (
     KMS_KEY_ARN,
     ArgsError,
     check_bool,
@@ -212,7 +211,7 @@ class Network(pulumi.ComponentResource):
     Example::
 
         import pulumi
-        from components import Network, NetworkArgs
+        from mlops_platform.components import Network, NetworkArgs
 
         network = Network(
             "network",

@@ -9,10 +9,15 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
-
-from components._aws import aws_context, policy_document, policy_json, retained_with, stateful
-from components._docs import SecureDefault
-from components._validate import (
+from mlops_platform.components._aws import (
+    aws_context,
+    policy_document,
+    policy_json,
+    retained_with,
+    stateful,
+)
+from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._validate import (
     IAM_PRINCIPAL_ARN,
     KMS_KEY_ARN,
     ArgsError,
@@ -25,8 +30,8 @@ from components._validate import (
     check_pattern,
     check_tags,
 )
-from components.serving import sagemaker_role
-from components.storage import DataBucket, DataBucketArgs
+from mlops_platform.components.serving import sagemaker_role
+from mlops_platform.components.storage import DataBucket, DataBucketArgs
 
 TYPE = "mlops:registry:ContainerRegistry"
 
@@ -160,7 +165,7 @@ class ContainerRegistry(pulumi.ComponentResource):
     Example::
 
         import pulumi
-        from components import ContainerRegistry, ContainerRegistryArgs
+        from mlops_platform.components import ContainerRegistry, ContainerRegistryArgs
 
         registry = ContainerRegistry(
             "images", ContainerRegistryArgs(repositories=["training", "serving"])
@@ -401,7 +406,7 @@ class ModelRegistry(pulumi.ComponentResource):
 
     Example::
 
-        from components import ModelRegistry, ModelRegistryArgs
+        from mlops_platform.components import ModelRegistry, ModelRegistryArgs
 
         registry = ModelRegistry(
             "models", ModelRegistryArgs(models=["churn", "fraud"], enable_mlflow=True)

@@ -30,10 +30,9 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi_kubernetes as k8s
-
-from components._aws import aws_context, policy_document, service_endpoint
-from components._docs import SecureDefault
-from components._validate import (
+from mlops_platform.components._aws import aws_context, policy_document, service_endpoint
+from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._validate import (
     CHART_VERSION,
     KEY_PREFIX,
     KMS_KEY_ARN,
@@ -46,8 +45,8 @@ from components._validate import (
     check_tags,
     is_known,
 )
-from components.ci import DATA_READS
-from components.compute import (
+from mlops_platform.components.ci import DATA_READS
+from mlops_platform.components.compute import (
     GPU_POOL,
     GPU_RESOURCE,
     GPU_TAINT,
@@ -61,8 +60,8 @@ from components.compute import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
 )
-from components.registry import PULL_ACTIONS
-from components.storage import DataBucket, DataBucketArgs, dvc_access_policy
+from mlops_platform.components.registry import PULL_ACTIONS
+from mlops_platform.components.storage import DataBucket, DataBucketArgs, dvc_access_policy
 
 GITHUB_RUNNERS_TYPE = "mlops:runners:GithubRunners"
 GITLAB_RUNNER_TYPE = "mlops:runners:GitlabRunner"
@@ -655,7 +654,7 @@ class GithubRunners(pulumi.ComponentResource):
 
         import pulumi
         import pulumi_kubernetes as k8s
-        from components import GithubRunners, GithubRunnersArgs, RunnerScaleSet
+        from mlops_platform.components import GithubRunners, GithubRunnersArgs, RunnerScaleSet
 
         cluster = k8s.Provider("k8s", kubeconfig="~/.kube/config")  # e.g. Cluster.provider
         key = pulumi.Config().get_secret("githubAppPrivateKey") or pulumi.Output.secret(
@@ -981,7 +980,7 @@ class GitlabRunner(pulumi.ComponentResource):
 
         import pulumi
         import pulumi_kubernetes as k8s
-        from components import GitlabRunner, GitlabRunnerArgs
+        from mlops_platform.components import GitlabRunner, GitlabRunnerArgs
 
         cluster = k8s.Provider("k8s", kubeconfig="~/.kube/config")  # e.g. Cluster.provider
         token = pulumi.Config().get_secret("gitlabRunnerToken") or pulumi.Output.secret(

@@ -15,10 +15,9 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
-
-from components._aws import aws_context, policy_document, retained_with, stateful
-from components._docs import SecureDefault
-from components._validate import (
+from mlops_platform.components._aws import aws_context, policy_document, retained_with, stateful
+from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._validate import (
     IAM_PRINCIPAL_ARN,
     SERVICE_PRINCIPAL,
     ArgsError,
@@ -193,7 +192,7 @@ class EncryptionKey(pulumi.ComponentResource):
 
     Example::
 
-        from components import EncryptionKey, EncryptionKeyArgs
+        from mlops_platform.components import EncryptionKey, EncryptionKeyArgs
 
         key = EncryptionKey(
             "platform-key",

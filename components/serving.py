@@ -24,10 +24,9 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
-
-from components._aws import aws_context, policy_document, service_endpoint
-from components._docs import SecureDefault
-from components._validate import (
+from mlops_platform.components._aws import aws_context, policy_document, service_endpoint
+from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._validate import (
     KMS_KEY_ARN,
     ArgsError,
     check_bool,
@@ -594,7 +593,7 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     Example::
 
-        from components import AlarmSubscription, ModelEndpoint, ModelEndpointArgs
+        from mlops_platform.components import AlarmSubscription, ModelEndpoint, ModelEndpointArgs
 
         endpoint = ModelEndpoint(
             "churn",
@@ -891,7 +890,7 @@ class ServingImage(pulumi.ComponentResource):
 
         import pulumi
         import pulumi_docker as docker
-        from components import ServingImage, ServingImageArgs
+        from mlops_platform.components import ServingImage, ServingImageArgs
 
         image = ServingImage(
             "serving-image",

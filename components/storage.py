@@ -13,15 +13,14 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
-
-from components._aws import (
+from mlops_platform.components._aws import (
     policy_document,
     retained_with,
     service_endpoint,
     stateful,
 )
-from components._docs import SecureDefault
-from components._validate import (
+from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._validate import (
     KEY_PREFIX,
     KMS_KEY_ARN,
     ArgsError,
@@ -32,7 +31,7 @@ from components._validate import (
     check_pattern,
     check_tags,
 )
-from components.security import EncryptionKey, EncryptionKeyArgs
+from mlops_platform.components.security import EncryptionKey, EncryptionKeyArgs
 
 DATA_BUCKET_TYPE = "mlops:storage:DataBucket"
 DVC_REMOTE_TYPE = "mlops:storage:DvcRemote"
@@ -203,7 +202,7 @@ class DataBucket(pulumi.ComponentResource):
 
     Example::
 
-        from components import DataBucket, DataBucketArgs
+        from mlops_platform.components import DataBucket, DataBucketArgs
 
         artifacts = DataBucket("artifacts", DataBucketArgs(noncurrent_version_expiry_days=365))
     """
@@ -367,7 +366,7 @@ class DvcRemote(pulumi.ComponentResource):
     Example::
 
         import pulumi
-        from components import DvcRemote, DvcRemoteArgs
+        from mlops_platform.components import DvcRemote, DvcRemoteArgs
 
         remote = DvcRemote("data", DvcRemoteArgs(prefix="team/dvc"))
         pulumi.export("dvcConfig", remote.dvc_config)

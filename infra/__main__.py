@@ -4,6 +4,6 @@ Settings are read and validated completely before the first resource is register
 config stops ``pulumi up`` with one line and nothing half-built.
 """
 
-from infra import settings, stack
+from mlops_platform.infra import settings, stack
 
 stack.build(settings.load())

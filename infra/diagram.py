@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infra.estimate import owners, waits_for
+from mlops_platform.infra.estimate import owners, waits_for
 
 KEY_TYPES = {
     "aws:ec2/vpc:Vpc": "VPC",
@@ -93,7 +93,7 @@ def replace_section(text: str, section: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - exercised by make diagram
-    from infra.plan import make_plan
+    from mlops_platform.infra.plan import make_plan
 
     args = sys.argv[1:] if argv is None else argv
     readme = Path(args[0] if args else "README.md")

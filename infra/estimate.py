@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from infra import tables
+from mlops_platform.infra import tables
 
 Resource = dict[str, Any]
 

@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from infra import compare, diagram, estimate
+from mlops_platform.infra import compare, diagram, estimate
 
 FORMATS = ("tree", "json", "markdown", "mermaid")
 STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -177,11 +176,10 @@ def load_stack_files(project_dir: Path, stack: str) -> StackFiles:
 def run_program(files: StackFiles, stack: str) -> Plan:
     """Runs the stack program under the recording mocks and collects what it registered."""
     import pulumi
+    from mlops_platform.infra import mocks as recording
     from pulumi.runtime.settings import get_root_resource
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
-
-    from infra import mocks as recording
 
     accounts = _json_or_none(files.config.get("aws:allowedAccountIds"))
     region = files.config.get("aws:region", "us-east-1")
@@ -211,7 +209,7 @@ def run_program(files: StackFiles, stack: str) -> Plan:
                 exported[name] = recording.SECRET if secret else recording.plain(resolved)
             await recorder.in_construction_order()
 
-        from infra import stack as stack_module
+        from mlops_platform.infra import stack as stack_module
 
         resolve = stack_module.resolve_latest_package
         stack_module.resolve_latest_package = recorder.latest_approved_package
@@ -239,8 +237,8 @@ def run_program(files: StackFiles, stack: str) -> Plan:
 
 def check_policy(resources: list[dict[str, Any]], files: StackFiles) -> list[dict[str, Any]]:
     """The policy pack's findings on the recorded resources, as the JSON contract's entries."""
-    from policy import context
-    from policy.rules import Resource, evaluate, rule_ids
+    from mlops_platform.policy import context
+    from mlops_platform.policy.rules import Resource, evaluate, rule_ids
 
     try:
         stack_context = context.from_config(files.config, rule_ids(), files.project)

@@ -17,25 +17,29 @@ from functools import cache
 from typing import Any
 
 import pulumi
-from pulumi.runtime import config as runtime_config
-
-from components import (
+from mlops_platform.components import (
     ArgsError,
     ContainerRegistryArgs,
     DataBucketArgs,
     DvcRemoteArgs,
     EncryptionKeyArgs,
 )
-from components._aws import partition_of
-from components._validate import ACCOUNT_ID, check_tags
-from components.ci import BUCKET_NAME, CiIdentityArgs
-from components.compute import ClusterArgs, NodePool
-from components.network import NetworkArgs
-from components.registry import ModelRegistryArgs
-from components.runners import GithubRunnersArgs, GitlabRunnerArgs, RunnerAccess, RunnerScaleSet
-from components.serving import AlarmSubscription, ModelEndpointArgs, ServingImageArgs
-from policy.context import WaiverError, parse_waivers
-from policy.rules import rule_ids
+from mlops_platform.components._aws import partition_of
+from mlops_platform.components._validate import ACCOUNT_ID, check_tags
+from mlops_platform.components.ci import BUCKET_NAME, CiIdentityArgs
+from mlops_platform.components.compute import ClusterArgs, NodePool
+from mlops_platform.components.network import NetworkArgs
+from mlops_platform.components.registry import ModelRegistryArgs
+from mlops_platform.components.runners import (
+    GithubRunnersArgs,
+    GitlabRunnerArgs,
+    RunnerAccess,
+    RunnerScaleSet,
+)
+from mlops_platform.components.serving import AlarmSubscription, ModelEndpointArgs, ServingImageArgs
+from mlops_platform.policy.context import WaiverError, parse_waivers
+from mlops_platform.policy.rules import rule_ids
+from pulumi.runtime import config as runtime_config
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 REQUIRED_TAGS = ("env", "project", "owner")

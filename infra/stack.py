@@ -12,27 +12,25 @@ from dataclasses import dataclass, replace
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
-
-from components import (
+from mlops_platform.components import (
     ContainerRegistry,
     DataBucket,
     DvcRemote,
     EncryptionKey,
 )
-from components._aws import service_endpoint
-from components.ci import PLATFORM_IAM_PATH, CiIdentity
-from components.compute import Cluster
-from components.network import Network
-from components.registry import ModelRegistry
-from components.runners import GithubRunners, GitlabRunner, RunnerAccess
-from components.serving import ModelEndpoint, ServingImage, ServingImageArgs
-from infra.settings import Settings
+from mlops_platform.components._aws import service_endpoint
+from mlops_platform.components.ci import PLATFORM_IAM_PATH, CiIdentity
+from mlops_platform.components.compute import Cluster
+from mlops_platform.components.network import Network
+from mlops_platform.components.registry import ModelRegistry
+from mlops_platform.components.runners import GithubRunners, GitlabRunner, RunnerAccess
+from mlops_platform.components.serving import ModelEndpoint, ServingImage, ServingImageArgs
+from mlops_platform.infra.settings import Settings
 
 
 def _latest_approved_package(group: str, *, region: str, profile: str | None) -> str | None:
     import boto3  # imported only when a look-up runs (never in the offline plan)
-
-    from ops.models import latest_approved_package
+    from mlops_platform.ops.models import latest_approved_package
 
     # The same credentials as the stack's provider: its region and aws:profile.
     session = boto3.Session(profile_name=profile, region_name=region)

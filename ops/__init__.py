@@ -5,9 +5,9 @@ The functions here take an injected boto3 client (and, where time matters, injec
 (``python -m ops``) is a thin layer over them; see :mod:`ops.cli`.
 """
 
-from ops.models import latest_approved_package, newest_package
-from ops.smoke import SmokeResult, percentile, smoke_test
-from ops.watch import WatchResult, assess, watch_endpoint
+from mlops_platform.ops.models import latest_approved_package, newest_package
+from mlops_platform.ops.smoke import SmokeResult, percentile, smoke_test
+from mlops_platform.ops.watch import WatchResult, assess, watch_endpoint
 
 __all__ = [
     "SmokeResult",

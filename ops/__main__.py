@@ -2,6 +2,6 @@
 
 import sys
 
-from ops.cli import main
+from mlops_platform.ops.cli import main
 
 sys.exit(main())

@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-
-from ops.aws import describe_error, make_client
-from ops.models import latest_approved_package
-from ops.smoke import smoke_test
-from ops.watch import watch_endpoint
+from mlops_platform.ops.aws import describe_error, make_client
+from mlops_platform.ops.models import latest_approved_package
+from mlops_platform.ops.smoke import smoke_test
+from mlops_platform.ops.watch import watch_endpoint
 
 DEFAULT_TIMEOUT_S = 3600.0
 DEFAULT_INTERVAL_S = 30.0

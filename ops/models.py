@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ops.aws import make_client
+from mlops_platform.ops.aws import make_client
 
 APPROVED = "Approved"
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
-
-from ops.aws import error_code, error_message
+from mlops_platform.ops.aws import error_code, error_message
 
 
 @dataclass(frozen=True)

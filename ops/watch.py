@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-
-from ops.aws import error_code, error_message, one_line
+from mlops_platform.ops.aws import error_code, error_message, one_line
 
 IN_SERVICE = "InService"
 FAILED = "Failed"

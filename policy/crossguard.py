@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pulumi.runtime
+from mlops_platform.policy import context as stack_config
+from mlops_platform.policy.rules import MANDATORY, UNKNOWN, Resource, Rule, rule_ids
 from pulumi_policy import (
     EnforcementLevel,
     PolicyResource,
@@ -28,9 +30,6 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 from pulumi_policy.proxy import UnknownValueError
-
-from policy import context as stack_config
-from policy.rules import MANDATORY, UNKNOWN, Resource, Rule, rule_ids
 
 SECRET = "[secret]"
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from policy.context import ENVIRONMENTS, Context
+from mlops_platform.policy.context import ENVIRONMENTS, Context
 
 MANDATORY = "mandatory"
 ADVISORY = "advisory"

@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
-    from serving.server import make_server  # numpy and scikit-learn load after --help
+    from .server import make_server  # numpy and scikit-learn load after --help
 
     try:
         server, _ = make_server(args.model_dir, args.host, args.port)

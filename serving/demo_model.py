@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from serving.model import METADATA_FILE, MODEL_FILE
+from .model import METADATA_FILE, MODEL_FILE
 
 RANDOM_STATE = 0
 MODEL_NAME = "iris-logistic-regression"

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from serving.model import LoadedModel, ModelLoadError, load_model
-from serving.payload import MAX_PAYLOAD_BYTES, PayloadError, accepts_json, decode_instances
-from serving.payload import predictions_to_json as to_json
+from .model import LoadedModel, ModelLoadError, load_model
+from .payload import MAX_PAYLOAD_BYTES, PayloadError, accepts_json, decode_instances
+from .payload import predictions_to_json as to_json
 
 logger = logging.getLogger(__name__)
 

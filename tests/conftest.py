@@ -16,8 +16,7 @@ from typing import Any
 
 import pulumi
 import pytest
-
-from infra.mocks import RecordingMocks, Registration, install
+from mlops_platform.infra.mocks import RecordingMocks, Registration, install
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "mlops-platform"
@@ -35,7 +34,7 @@ def mocks() -> RecordingMocks:
 @pytest.fixture(scope="session")
 def plans() -> dict[str, dict[str, Any]]:
     """The offline plans (JSON) of the three stacks, made once per test session."""
-    from infra import plan
+    from mlops_platform.infra import plan
 
     return {s: plan.make_plan(s, ROOT).to_json() for s in ("dev", "staging", "prod")}
 

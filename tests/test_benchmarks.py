@@ -19,7 +19,15 @@ def test_grown_prod_plan_is_clean_and_adds_the_extra_buckets(tmp_path: Path):
     counts = []
     for extra in (0, 2):
         result = subprocess.run(
-            [sys.executable, "-m", "infra.plan", "--stack", "prod", "--format", "json"],
+            [
+                sys.executable,
+                "-m",
+                "mlops_platform.infra.plan",
+                "--stack",
+                "prod",
+                "--format",
+                "json",
+            ],
             cwd=project,
             env={**os.environ, "EXTRA_BUCKETS": str(extra)},
             capture_output=True,

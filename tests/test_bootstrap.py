@@ -9,13 +9,12 @@ from typing import Any
 import pulumi
 import pytest
 from conftest import ROOT, policy, statement
+from mlops_platform.infra import mocks as recording
+from mlops_platform.infra import plan
+from mlops_platform.infra.mocks import RecordingMocks, Registration
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
-
-from infra import mocks as recording
-from infra import plan
-from infra.mocks import RecordingMocks, Registration
 
 BOOTSTRAP = ROOT / "bootstrap"
 PROJECT = "mlops-platform-bootstrap"
@@ -230,15 +229,17 @@ def test_missing_region_registers_nothing():
 
 def test_a_misspelt_bootstrap_key_is_an_error_not_a_default():
     """``keyAlas`` must not silently deploy the default alias."""
-    import infra.mocks
+    import mlops_platform.infra.mocks
 
     config = {
         "aws:region": "eu-west-1",
         "aws:allowedAccountIds": '["123456789012"]',
         "mlops-platform-bootstrap:keyAlas": "alias/typo",
     }
-    with infra.mocks.private_event_loop():
-        infra.mocks.install(project="mlops-platform-bootstrap", stack="acct", config=config)
+    with mlops_platform.infra.mocks.private_event_loop():
+        mlops_platform.infra.mocks.install(
+            project="mlops-platform-bootstrap", stack="acct", config=config
+        )
         import runpy
 
         from pulumi.runtime.stack import run_pulumi_func

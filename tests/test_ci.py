@@ -8,9 +8,8 @@ from typing import Any
 import pulumi
 import pytest
 from conftest import ACCOUNT, KEY_ARN, ROOT, after_registration, component_children_ok, statement
-
-from components import ArgsError
-from components.ci import (
+from mlops_platform.components import ArgsError
+from mlops_platform.components.ci import (
     DATA_READS,
     PLATFORM_IAM_PATH,
     CiIdentity,
@@ -23,7 +22,7 @@ from components.ci import (
     preview_policy,
     state_access_policy,
 )
-from infra import plan
+from mlops_platform.infra import plan
 
 STATE = "arn:aws:s3:::mlops-state-123456789012"
 GITHUB = "token.actions.githubusercontent.com"

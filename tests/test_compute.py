@@ -7,9 +7,8 @@ import json
 import pulumi
 import pytest
 from conftest import ACCOUNT, after_registration, component_children_ok
-
-from components import ArgsError
-from components.compute import (
+from mlops_platform.components import ArgsError
+from mlops_platform.components.compute import (
     SERVICE_ACCOUNT_ROLE_TYPE,
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -100,7 +99,7 @@ def test_service_account_role_registers_role_and_policies(mocks):
 
 # --- Cluster -------------------------------------------------------------------------------------
 
-from components.compute import (  # noqa: E402
+from mlops_platform.components.compute import (  # noqa: E402
     CLUSTER_TYPE,
     Cluster,
     ClusterArgs,

@@ -18,15 +18,14 @@ import pulumi
 import pytest
 import yaml
 from conftest import ROOT, after_registration
-from pulumi.runtime.mocks import MockResourceArgs
-
-import components
-from infra.mocks import (
+from mlops_platform import components
+from mlops_platform.infra.mocks import (
     RecordingMocks,
     UnmockedStackReferenceError,
     install,
     private_event_loop,
 )
+from pulumi.runtime.mocks import MockResourceArgs
 
 CONSUMER = ROOT / "examples" / "consumer"
 PLATFORM_STACK = "my-org/mlops-platform/prod"

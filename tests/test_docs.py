@@ -9,8 +9,7 @@ from types import SimpleNamespace
 import pulumi
 import pytest
 from conftest import ROOT, after_registration
-
-import components
+from mlops_platform import components
 
 _spec = importlib.util.spec_from_file_location("docs_generate", ROOT / "docs" / "generate.py")
 assert _spec and _spec.loader
@@ -39,7 +38,7 @@ def test_every_component_has_a_section_with_its_tables():
 
 
 def test_field_docstrings_come_from_the_source():
-    from components import DvcRemoteArgs
+    from mlops_platform.components import DvcRemoteArgs
 
     fields = {a.name: a for a in generate.dataclass_fields(DvcRemoteArgs)}
     assert fields["prefix"].doc == "Key prefix inside the bucket that DVC uses as its remote root."

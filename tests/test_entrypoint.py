@@ -15,7 +15,7 @@ HOST = textwrap.dedent(
     """
     import os, runpy, sys
     from pathlib import Path
-    from infra import mocks, plan
+    from mlops_platform.infra import mocks, plan
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
@@ -28,7 +28,7 @@ HOST = textwrap.dedent(
         os.chdir(root / "infra")
         assert str(root) not in sys.path and "" not in sys.path, sys.path
         _sync_await(run_pulumi_func(lambda: runpy.run_path(".", run_name="__main__")))
-    print(len(recorder.registrations), sys.modules["infra.stack"].__file__)
+    print(len(recorder.registrations), sys.modules["mlops_platform.infra.stack"].__file__)
     """
 )
 
@@ -50,8 +50,8 @@ def test_main_runs_like_the_language_host():
 
 def test_importing_components_reads_no_config_and_not_infra():
     code = (
-        "import sys, components\n"
-        "assert not [m for m in sys.modules if m == 'infra' or m.startswith('infra.')]\n"
+        "import sys, mlops_platform.components as components\n"
+        "assert not [m for m in sys.modules if m.startswith('mlops_platform.infra')]\n"
         "print(components.__version__)\n"
     )
     result = subprocess.run(

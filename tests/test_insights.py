@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import ROOT
-
-from infra import compare, diagram, estimate, plan, tables
+from mlops_platform.infra import compare, diagram, estimate, plan, tables
 
 STACKS = ("dev", "staging", "prod")
 

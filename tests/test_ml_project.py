@@ -21,11 +21,10 @@ import numpy as np
 import pytest
 import yaml
 from conftest import ROOT
+from mlops_platform.infra import plan
+from mlops_platform.serving.model import load_model
 from moto.server import ThreadedMotoServer
 from test_workflows import SHA_PINNED, USES_LINE, VERSION_COMMENT, load_workflow
-
-from infra import plan
-from serving.model import load_model
 
 TEMPLATE = ROOT / "examples" / "ml-project"
 DVC_BIN = ROOT / ".venv-dvc" / "bin"
@@ -138,9 +137,9 @@ def test_workflow_trains_with_dvc_and_pushes_the_serving_image():
     assert "dvc pull" in scripts and "dvc repro" in scripts and "dvc push" in scripts
     assert image["needs"] == "train"
     build = "\n".join(step.get("run", "") for step in image["steps"])
-    assert "docker push" in build and "serving.__file__" in build
+    assert "docker push" in build and "mlops_platform.serving as s" in build
     assert image["env"]["REPOSITORY"] == "${{ vars.MLOPS_SERVING_REPOSITORY }}"
-    import components
+    from mlops_platform import components
 
     assert f"mlops-platform@v{components.__version__}" in workflow["env"]["MLOPS_PLATFORM"]
 

@@ -6,9 +6,8 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 from conftest import ACCOUNT, after_registration
-
-from components._aws import partition_of
-from infra import mocks as recording
+from mlops_platform.components._aws import partition_of
+from mlops_platform.infra import mocks as recording
 
 
 def test_unmocked_invoke_fails_loudly(mocks):

@@ -7,9 +7,14 @@ import json
 import pulumi
 import pytest
 from conftest import KEY_ARN, after_registration, component_children_ok, policy
-
-from components import ArgsError
-from components.network import TYPE, Network, NetworkArgs, subnet_cidrs, zones_offered
+from mlops_platform.components import ArgsError
+from mlops_platform.components.network import (
+    TYPE,
+    Network,
+    NetworkArgs,
+    subnet_cidrs,
+    zones_offered,
+)
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"

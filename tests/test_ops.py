@@ -18,9 +18,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from moto import mock_aws
-
-from ops import (
+from mlops_platform.ops import (
     SmokeResult,
     WatchResult,
     assess,
@@ -31,7 +29,8 @@ from ops import (
     smoke_test,
     watch_endpoint,
 )
-from ops.smoke import check_response
+from mlops_platform.ops.smoke import check_response
+from moto import mock_aws
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -697,7 +696,7 @@ def test_cli_usage_errors_exit_2(
 
 def test_clients_honour_region_and_endpoint_url_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plain boto3 clients: --region wins over the environment; AWS_ENDPOINT_URL_* applies."""
-    from ops.aws import make_client
+    from mlops_platform.ops.aws import make_client
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", "http://localhost:4566")
 

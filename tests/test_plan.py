@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import ROOT
-
-from infra import plan
+from mlops_platform.infra import plan
 
 STACK_KEYS = {
     "urn",
@@ -841,9 +840,9 @@ def test_program_errors_are_one_line_unless_debug(tmp_path, capsys):
 
 
 def cli(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    """``python -m infra.plan`` in a fresh interpreter, as a user runs it."""
+    """The installed plan CLI in a fresh interpreter, as a user runs it from their project."""
     return subprocess.run(
-        [sys.executable, "-m", "infra.plan", *argv],
+        [sys.executable, "-m", "mlops_platform.infra.plan", *argv],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -959,7 +958,7 @@ def test_the_stacks_have_no_policy_finding(plans, stack):
 def test_prod_state_survives_a_destroy(plans):
     """Destroy safety: every stateful resource of prod is protected (pulumi destroy refuses)
     and retained on delete (dropping it from the program leaves it in AWS)."""
-    from policy.rules import STATEFUL
+    from mlops_platform.policy.rules import STATEFUL
 
     stateful = [r for r in plans["prod"]["resources"] if r["type"] in STATEFUL]
     assert {r["type"] for r in stateful} == {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import runpy
+import tomllib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,6 +17,9 @@ import pulumi_policy
 import pytest
 import yaml
 from conftest import ROOT
+from mlops_platform.policy import crossguard
+from mlops_platform.policy.context import Context
+from mlops_platform.policy.rules import RULES, UNKNOWN, rule_ids
 from pulumi_policy import (
     EnforcementLevel,
     PolicyProviderResource,
@@ -28,10 +32,6 @@ from pulumi_policy import (
 )
 from pulumi_policy.policy import PolicyCustomTimeouts
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, unknown_checking_proxy
-
-from policy import crossguard
-from policy.context import Context
-from policy.rules import RULES, UNKNOWN, rule_ids
 
 WAIVER = "Scanning runs in the registry's enhanced scanning; see SEC-123"
 PROVIDER_PROPS = {"defaultTags": json.dumps({"tags": {"env": "prod", "owner": "team"}})}
@@ -225,8 +225,9 @@ def test_stack_context_comes_from_pulumi_config_and_fails_closed(monkeypatch):
 
 
 def test_the_pack_is_shipped_with_the_package():
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert '"policy"' in pyproject and 'policy = ["PulumiPolicy.yaml"]' in pyproject
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["package-dir"]["mlops_platform.policy"] == "policy"
+    assert setuptools["package-data"]["mlops_platform.policy"] == ["PulumiPolicy.yaml"]
     pins = (ROOT / "requirements.txt").read_text().splitlines()
     assert any(line.startswith("pulumi-policy==") for line in pins)
     assert pulumi_policy.__name__ == "pulumi_policy"

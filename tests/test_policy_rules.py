@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 from conftest import ROOT
-
-from policy.context import Context, WaiverError, from_config, parse_waivers
-from policy.rules import (
+from mlops_platform.policy.context import Context, WaiverError, from_config, parse_waivers
+from mlops_platform.policy.rules import (
     MANDATORY,
     RULES,
     STATEFUL,
@@ -949,8 +948,8 @@ def test_serverless_and_nvme_endpoint_configs_take_no_volume_key():
 
 
 def test_instance_storage_families_match_the_serving_component():
-    from components.serving import INSTANCE_STORAGE as COMPONENT
-    from policy.rules import INSTANCE_STORAGE
+    from mlops_platform.components.serving import INSTANCE_STORAGE as COMPONENT
+    from mlops_platform.policy.rules import INSTANCE_STORAGE
 
     assert INSTANCE_STORAGE.pattern == COMPONENT.pattern
 

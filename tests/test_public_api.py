@@ -10,9 +10,13 @@ import tomllib
 import pulumi
 import pytest
 from conftest import KEY_ARN, ROOT, after_registration
-
-import components
-from components import ContainerRegistry, ContainerRegistryArgs, DvcRemote, DvcRemoteArgs
+from mlops_platform import components
+from mlops_platform.components import (
+    ContainerRegistry,
+    ContainerRegistryArgs,
+    DvcRemote,
+    DvcRemoteArgs,
+)
 
 # Issue 8's list: every component and its Args, plus the shared error type and the version.
 REQUIRED_EXPORTS = (
@@ -126,7 +130,7 @@ def test_version_is_semver_and_single_sourced_with_pyproject():
     assert "version" not in project["project"]
     assert "version" in project["project"]["dynamic"]
     dynamic = project["tool"]["setuptools"]["dynamic"]["version"]
-    assert dynamic == {"attr": "components.__version__"}
+    assert dynamic == {"attr": "mlops_platform.components.__version__"}
 
 
 def test_changelog_has_unreleased_and_the_current_version():
@@ -142,7 +146,7 @@ def test_changelog_has_unreleased_and_the_current_version():
 def test_package_is_typed():
     assert (ROOT / "components" / "py.typed").is_file()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["components"]
+    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["mlops_platform.components"]
 
 
 @pytest.mark.parametrize("cls", exported_dataclasses(), ids=lambda c: c.__name__)

@@ -7,9 +7,8 @@ import json
 import pulumi
 import pytest
 from conftest import ACCOUNT, KEY_ARN, REGION, after_registration, component_children_ok
-
-from components import ArgsError, ContainerRegistry, ContainerRegistryArgs
-from components.registry import PULL_ACTIONS, lifecycle_policy, pull_policy
+from mlops_platform.components import ArgsError, ContainerRegistry, ContainerRegistryArgs
+from mlops_platform.components.registry import PULL_ACTIONS, lifecycle_policy, pull_policy
 
 REPO = "aws:ecr/repository:Repository"
 LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"

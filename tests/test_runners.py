@@ -9,10 +9,15 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 from conftest import ACCOUNT, KEY_ARN, REGION, after_registration, component_children_ok, policy
-
-from components import ArgsError
-from components.compute import GPU_POOL, GPU_RESOURCE, POOL_LABEL, RUNNER_POOL, SYSTEM_POOL
-from components.runners import (
+from mlops_platform.components import ArgsError
+from mlops_platform.components.compute import (
+    GPU_POOL,
+    GPU_RESOURCE,
+    POOL_LABEL,
+    RUNNER_POOL,
+    SYSTEM_POOL,
+)
+from mlops_platform.components.runners import (
     ARC_CONTROLLER_CHART,
     ARC_SCALE_SET_CHART,
     ARC_VERSION,

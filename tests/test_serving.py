@@ -15,10 +15,9 @@ from conftest import (
     policy,
     statement,
 )
-
-from components import ArgsError
-from components.registry import ModelRegistry, ModelRegistryArgs, mlflow_role_policy
-from components.serving import (
+from mlops_platform.components import ArgsError
+from mlops_platform.components.registry import ModelRegistry, ModelRegistryArgs, mlflow_role_policy
+from mlops_platform.components.serving import (
     AlarmSubscription,
     ModelEndpoint,
     ModelEndpointArgs,

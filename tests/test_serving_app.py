@@ -27,12 +27,10 @@ import joblib
 import numpy as np
 import pytest
 import sklearn
-from sklearn.datasets import load_iris
-
-from serving.__main__ import DEFAULT_MODEL_DIR, build_parser
-from serving.demo_model import build_demo_model, train_demo_model
-from serving.model import LoadedModel, ModelLoadError, load_model
-from serving.payload import (
+from mlops_platform.serving.__main__ import DEFAULT_MODEL_DIR, build_parser
+from mlops_platform.serving.demo_model import build_demo_model, train_demo_model
+from mlops_platform.serving.model import LoadedModel, ModelLoadError, load_model
+from mlops_platform.serving.payload import (
     MAX_PAYLOAD_BYTES,
     PayloadError,
     accepts_json,
@@ -42,7 +40,8 @@ from serving.payload import (
     parse_json_instances,
     predictions_to_json,
 )
-from serving.server import InferenceServer, ModelState, make_server
+from mlops_platform.serving.server import InferenceServer, ModelState, make_server
+from sklearn.datasets import load_iris
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVING = ROOT / "serving"
@@ -600,7 +599,9 @@ def test_a_failing_model_is_a_500_and_the_server_carries_on(
                 raise ValueError("boom")
             return np.zeros(len(instances), dtype=np.int64)
 
-    monkeypatch.setattr("serving.server.load_model", lambda _: LoadedModel(Exploding(), 2))
+    monkeypatch.setattr(
+        "mlops_platform.serving.server.load_model", lambda _: LoadedModel(Exploding(), 2)
+    )
     with running(tmp_path, load=False) as r:
         r.state.load()
         failed = predict(r.port, json_body([[-1, 0]]))

@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 from conftest import ROOT
+from mlops_platform.infra import mocks as recording
+from mlops_platform.infra import plan
+from mlops_platform.infra import settings as settings_module
+from mlops_platform.infra import stack as stack_module
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
-
-from infra import mocks as recording
-from infra import plan
-from infra import settings as settings_module
-from infra import stack as stack_module
 
 STATEFUL = (
     "aws:s3/bucket:Bucket",
@@ -242,7 +241,7 @@ def test_no_secret_reaches_the_plan(plans):
 
 
 def test_no_approved_model_stops_the_plan_with_one_line(capsys, monkeypatch):
-    from infra.mocks import RecordingMocks
+    from mlops_platform.infra.mocks import RecordingMocks
 
     monkeypatch.setattr(RecordingMocks, "latest_approved_package", lambda self, group, **_: None)
     code = plan.main(["--stack", "prod", "--project-dir", str(ROOT)])
@@ -256,7 +255,7 @@ def test_no_approved_model_stops_the_plan_with_one_line(capsys, monkeypatch):
 
 
 def test_a_package_from_another_account_stops_the_plan(capsys, monkeypatch):
-    from infra.mocks import RecordingMocks
+    from mlops_platform.infra.mocks import RecordingMocks
 
     foreign = "arn:aws:sagemaker:eu-west-1:999999999999:model-package/mlops-platform-prod-demo/7"
     monkeypatch.setattr(RecordingMocks, "latest_approved_package", lambda self, group, **_: foreign)
@@ -272,7 +271,7 @@ def test_a_package_from_another_account_stops_the_plan(capsys, monkeypatch):
 def test_the_lookup_uses_the_stacks_region_and_profile(monkeypatch):
     from types import SimpleNamespace
 
-    from infra import stack as stack_module
+    from mlops_platform.infra import stack as stack_module
 
     seen = {}
 

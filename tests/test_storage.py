@@ -7,9 +7,14 @@ import configparser
 import pulumi
 import pytest
 from conftest import KEY_ARN, after_registration, component_children_ok, policy, statement
-
-from components import ArgsError, DataBucket, DataBucketArgs, DvcRemote, DvcRemoteArgs
-from components.storage import (
+from mlops_platform.components import (
+    ArgsError,
+    DataBucket,
+    DataBucketArgs,
+    DvcRemote,
+    DvcRemoteArgs,
+)
+from mlops_platform.components.storage import (
     dvc_access_policy,
     dvc_config,
     lifecycle_rules,

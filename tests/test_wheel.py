@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-
-import components
+from mlops_platform import components
 
 SOURCES = ("pyproject.toml", "README.md", "components", "infra", "ops", "policy", "serving")
 
@@ -33,13 +32,13 @@ CONSUMER = textwrap.dedent(
     import json
     import sys
 
-    import components
+    import mlops_platform.components as components
 
     # Importing the library reads no config and imports none of the platform's stack program.
-    stack_modules = [m for m in sys.modules if m == "infra" or m.startswith("infra.")]
+    stack_modules = [m for m in sys.modules if m.startswith("mlops_platform.infra")]
 
     import pulumi
-    from components import ContainerRegistry, ContainerRegistryArgs, DvcRemote, DvcRemoteArgs
+    from mlops_platform.components import ContainerRegistry, ContainerRegistryArgs, DvcRemote, DvcRemoteArgs
 
     ACCOUNT, REGION = "123456789012", "eu-west-1"
 
@@ -116,9 +115,12 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_carries_the_version_and_the_type_marker(wheel):
     assert wheel.name == f"mlops_platform-{components.__version__}-py3-none-any.whl"
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "components/py.typed" in names
-    assert "serving/Dockerfile" in names  # ServingImage's default build context
+    assert "mlops_platform/components/py.typed" in names
+    assert "mlops_platform/serving/Dockerfile" in names  # ServingImage's default build context
     assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
+    # One distinctive import root: nothing generic (components, infra, ops, ...) at the top.
+    roots = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert roots == {"mlops_platform"}
 
 
 def test_fresh_venv_outside_the_repo_builds_components_with_default_args(wheel, tmp_path):

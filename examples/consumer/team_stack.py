@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-
-from components import (
+from mlops_platform.components import (
     ContainerRegistry,
     ContainerRegistryArgs,
     DataBucket,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from mlops_platform.ops.aws import describe_error, make_client
 from mlops_platform.ops.models import latest_approved_package
 from mlops_platform.ops.smoke import smoke_test

@@ -11,13 +11,14 @@ DVC_VENV  := .venv-dvc
 DVC_STAMP := $(DVC_VENV)/.installed
 ML_PROJECT := examples/ml-project
 
-.PHONY: help venv venv-dvc plan plans test lint lint-ci format docs bench clean diagram
+.PHONY: help venv venv-dvc plan plans test lint lint-ci format docs schema bench clean diagram
 
 help:
 	@echo "make plan STACK=dev|staging|prod [FORMAT=tree|json|markdown]  offline plan of a stack"
 	@echo "make test                                                       lint + whole test suite"
 	@echo "make venv-dvc                                                   dvc + training tools for examples/ml-project"
-	@echo "make docs                                                       regenerate docs/components.md"
+	@echo "make docs                                                       regenerate docs/components.md and README's config reference"
+	@echo "make schema                                                     regenerate docs/stack-config.schema.json (the stack files' JSON Schema)"
 	@echo "make lint | lint-ci | format | bench | clean"
 
 # The venv is (re)built when it is missing or the pinned requirements change.
@@ -53,14 +54,21 @@ lint-ci: $(STAMP)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml $(ML_PROJECT)/.github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema custom.github-workflows-require-timeout .github/workflows/*.yml $(ML_PROJECT)/.github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.gitlab-ci .gitlab-ci.yml
+	$(VENV)/bin/check-jsonschema --schemafile docs/stack-config.schema.json Pulumi.dev.yaml Pulumi.staging.yaml Pulumi.prod.yaml
 
 format: $(STAMP)
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-# docs/components.md is generated from the components' code (tests/test_docs.py checks it).
+# docs/components.md and README.md's configuration reference are generated from the code
+# (tests/test_docs.py checks them).
 docs: $(STAMP)
 	$(PY) docs/generate.py
+
+# The JSON Schema of Pulumi.<stack>.yaml, from the settings' declarations (infra/schema.py);
+# editors with the YAML language server validate and complete the stack files with it.
+schema: $(STAMP)
+	$(PY) -m infra.schema
 
 # tests/test_ml_project.py runs the real dvc from $(DVC_VENV) against a local S3 emulator.
 test: lint lint-ci $(DVC_STAMP)

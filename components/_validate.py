@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import pulumi
+from pydantic import Field
+
+from mlops_platform.components._schema import Allowed, ArgsError, Matches, between
+
+__all__ = ["ArgsError", "between"]
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 IAM_PRINCIPAL_ARN = re.compile(
@@ -29,15 +34,22 @@ IAM_PATH = re.compile(r"^/(?:[A-Za-z0-9+=,.@_-]+/)*$")
 CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
 TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$", re.UNICODE)
 
+# --- declarations shared by the Args dataclasses (see components/_schema.py) ---------------------
 
-class ArgsError(ValueError):
-    """An invalid component argument: which field, what was given, what is allowed."""
-
-    def __init__(self, field: str, value: Any, allowed: str) -> None:
-        self.field = field
-        self.value = value
-        self.allowed = allowed
-        super().__init__(f"{field}: got {value!r}; {allowed}")
+KMS_KEY = Matches(KMS_KEY_ARN, "a KMS key ARN")
+IAM_PATH_NAME = Matches(IAM_PATH, "an IAM path such as / or /mlops-platform/")
+POLICY_ARN = Matches(IAM_POLICY_ARN, "an IAM managed policy ARN")
+# AWS tag limits: keys 1-128 characters, values up to 256, no ``aws:`` prefix.
+TagKey = Annotated[
+    str,
+    Matches(re.compile(r"^(?![aA][wW][sS]:)[\w .:/=+@-]{1,128}$"), "a tag key"),
+    Allowed("tag keys are 1-128 characters and must not start with 'aws:'"),
+]
+TagValue = Annotated[
+    str, Field(max_length=256), Allowed("tag values are strings of at most 256 characters")
+]
+Tags = Annotated[Mapping[TagKey, TagValue], Allowed("expected a map of tag keys to string values")]
+"""Tags of a component's children, merged over the provider's default tags."""
 
 
 def is_known(value: Any) -> bool:
@@ -81,10 +93,8 @@ def check_each(field: str, values: Any, pattern: re.Pattern[str], what: str) -> 
         check_pattern(f"{field}[{index}]", value, pattern, what)
 
 
-def check_force_delete(field: str, force: Any, protect: Any, what: str) -> None:
+def check_force_delete(field: str, force: bool, protect: bool, what: str) -> None:
     """``force_*`` (delete a non-empty bucket/repository) contradicts ``protect`` (retain it)."""
-    check_bool(field, force)
-    check_bool("protect", protect)
     if force and protect:
         raise ArgsError(
             field, force, f"{field}=True needs protect=False (a protected {what} is retained)"

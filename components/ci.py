@@ -13,23 +13,17 @@ Trust and permission documents are pure functions below.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
 
 from mlops_platform.components._aws import aws_context, policy_document
 from mlops_platform.components._docs import SecureDefault
-from mlops_platform.components._validate import (
-    KMS_KEY_ARN,
-    ArgsError,
-    check_bool,
-    check_int,
-    check_pattern,
-    check_tags,
-)
+from mlops_platform.components._schema import Matches, between, check_declared
+from mlops_platform.components._validate import KMS_KEY, ArgsError, Tags
 
 TYPE = "mlops:ci:CiIdentity"
 
@@ -342,45 +336,35 @@ def deploy_policy(
 class CiIdentityArgs:
     """Arguments of :class:`CiIdentity`."""
 
-    github_repository: str
+    github_repository: Annotated[str, Matches(GITHUB_REPOSITORY, "owner/repo")]
     """``owner/repo`` whose workflows may assume the roles (never a wildcard)."""
-    environment: str
+    environment: Annotated[str, Matches(ENVIRONMENT, "a GitHub environment name")]
     """GitHub environment (and stack) the deploy role belongs to, e.g. ``prod``."""
     state_bucket_arn: pulumi.Input[str]
     """Bucket of the Pulumi S3 backend (bootstrap/)."""
-    state_key_arn: pulumi.Input[str]
+    state_key_arn: Annotated[pulumi.Input[str], KMS_KEY]
     """KMS key of the ``awskms://`` secrets provider (bootstrap/)."""
-    default_branch: str = "main"
+    default_branch: Annotated[str, Matches(BRANCH, "a branch name")] = "main"
     """Branch whose pushes may assume the preview role (drift checks)."""
     create_github_provider: bool = True
     """Create the account's GitHub OIDC provider; ``False`` looks up the one another stack in
     the same account owns (an account has one provider per issuer)."""
-    gitlab_project: str | None = None
+    gitlab_project: Annotated[str | None, Matches(GITLAB_PROJECT, "group/project")] = None
     """``group/project`` on GitLab whose pipelines may assume GitLab roles; none by default."""
-    gitlab_host: str = "gitlab.com"
+    gitlab_host: Annotated[str, Matches(GITLAB_HOST, "a host name such as gitlab.com")] = (
+        "gitlab.com"
+    )
     """GitLab instance (its OIDC issuer)."""
     create_gitlab_provider: bool = True
     """Create the GitLab OIDC provider, or look it up."""
-    max_session_hours: int = 2
+    max_session_hours: Annotated[int, between(1, 12)] = 2
     """Longest session a pipeline may hold (1-12 hours). A ``pulumi up`` may wait the provider's
     60 minutes for an endpoint, so deploy sessions need more than the usual hour."""
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Tags = field(default_factory=dict)
     """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
-        check_pattern("github_repository", self.github_repository, GITHUB_REPOSITORY, "owner/repo")
-        check_pattern("environment", self.environment, ENVIRONMENT, "a GitHub environment name")
-        check_pattern("default_branch", self.default_branch, BRANCH, "a branch name")
-        check_pattern("state_key_arn", self.state_key_arn, KMS_KEY_ARN, "a KMS key ARN")
-        check_bool("create_github_provider", self.create_github_provider)
-        if self.gitlab_project is not None:
-            check_pattern("gitlab_project", self.gitlab_project, GITLAB_PROJECT, "group/project")
-        check_pattern(
-            "gitlab_host", self.gitlab_host, GITLAB_HOST, "a host name such as gitlab.com"
-        )
-        check_bool("create_gitlab_provider", self.create_gitlab_provider)
-        check_int("max_session_hours", self.max_session_hours, 1, 12)
-        check_tags("tags", self.tags)
+        check_declared(self)
         for name in ("github_repository", "gitlab_project", "environment", "default_branch"):
             value = getattr(self, name)
             if isinstance(value, str) and "*" in value:

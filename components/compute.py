@@ -14,26 +14,31 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+from pydantic import Field
 
 from mlops_platform.components._aws import aws_context, policy_document, policy_json, stateful
 from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._schema import (
+    Allowed,
+    Matches,
+    OneOf,
+    Satisfies,
+    between,
+    check_declared,
+)
 from mlops_platform.components._validate import (
     CHART_VERSION,
+    IAM_PATH_NAME,
     IAM_POLICY_ARN,
-    KMS_KEY_ARN,
+    KMS_KEY,
+    POLICY_ARN,
     ArgsError,
-    check_bool,
-    check_choice,
-    check_each,
-    check_iam,
-    check_int,
-    check_pattern,
-    check_tags,
+    Tags,
 )
 from mlops_platform.components.ci import AUDIENCE, oidc_trust_policy
 from mlops_platform.components.network import LOG_RETENTION_DAYS
@@ -103,55 +108,43 @@ def irsa_trust_policy(
 class ServiceAccountRoleArgs:
     """Arguments of :class:`ServiceAccountRole`."""
 
-    oidc_provider_arn: pulumi.Input[str]
+    oidc_provider_arn: Annotated[
+        pulumi.Input[str], Matches(OIDC_PROVIDER_ARN, "an IAM OIDC provider ARN")
+    ]
     """ARN of the cluster's IAM OIDC provider (``Cluster.oidc_provider_arn``)."""
     oidc_issuer: pulumi.Input[str]
     """The cluster's OIDC issuer URL (``Cluster.oidc_issuer``), with or without ``https://``."""
-    namespace: str
+    namespace: Annotated[str, Matches(K8S_LABEL, "a Kubernetes namespace (DNS-1123 label)")]
     """Kubernetes namespace of the service account."""
-    service_account: str
+    service_account: Annotated[
+        str,
+        Matches(
+            K8S_SUBDOMAIN, "a Kubernetes service account name (DNS-1123 subdomain, no wildcards)"
+        ),
+    ]
     """Name of the service account that may assume the role."""
-    policies: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    policies: Annotated[
+        Mapping[Annotated[str, Matches(POLICY_NAME, "an IAM policy name")], pulumi.Input[str]],
+        Allowed("expected a map of name -> policy JSON"),
+    ] = field(default_factory=dict)
     """Inline policies: name -> policy JSON."""
-    managed_policy_arns: Sequence[pulumi.Input[str]] = ()
+    managed_policy_arns: Sequence[
+        Annotated[pulumi.Input[str], Matches(IAM_POLICY_ARN, "IAM policy ARNs")]
+    ] = ()
     """Managed policies to attach (AWS-managed or customer-managed ARNs)."""
     description: str = ""
     """Role description; default names the service account."""
-    max_session_hours: int = 1
+    max_session_hours: Annotated[int, between(1, 12)] = 1
     """Longest session the service account's credentials last (1-12 hours)."""
-    iam_path: str = "/"
+    iam_path: Annotated[str, IAM_PATH_NAME] = "/"
     """IAM path of the role."""
-    permissions_boundary_arn: pulumi.Input[str] | None = None
+    permissions_boundary_arn: Annotated[pulumi.Input[str] | None, POLICY_ARN] = None
     """Permissions boundary of the role (required when the CI deploy role creates it)."""
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Tags = field(default_factory=dict)
     """Tags of the role."""
 
     def __post_init__(self) -> None:
-        check_pattern(
-            "oidc_provider_arn",
-            self.oidc_provider_arn,
-            OIDC_PROVIDER_ARN,
-            "an IAM OIDC provider ARN",
-        )
-        check_pattern(
-            "namespace", self.namespace, K8S_LABEL, "a Kubernetes namespace (DNS-1123 label)"
-        )
-        check_pattern(
-            "service_account",
-            self.service_account,
-            K8S_SUBDOMAIN,
-            "a Kubernetes service account name (DNS-1123 subdomain, no wildcards)",
-        )
-        if not isinstance(self.policies, Mapping):
-            raise ArgsError("policies", self.policies, "expected a map of name -> policy JSON")
-        for name in self.policies:
-            check_pattern(f"policies.{name}", name, POLICY_NAME, "an IAM policy name")
-        check_each(
-            "managed_policy_arns", self.managed_policy_arns, IAM_POLICY_ARN, "IAM policy ARNs"
-        )
-        check_int("max_session_hours", self.max_session_hours, 1, 12)
-        check_iam(self.iam_path, self.permissions_boundary_arn)
-        check_tags("tags", self.tags)
+        check_declared(self)
 
 
 class ServiceAccountRole(pulumi.ComponentResource):
@@ -251,9 +244,11 @@ class ServiceAccountRole(pulumi.ComponentResource):
 
 CLUSTER_TYPE = "mlops:compute:Cluster"
 
-LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+LOG_TYPES = get_args(LogType)
 REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
-POOLS = (SYSTEM_POOL, RUNNER_POOL, GPU_POOL)
+Pool = Literal["system", "runners", "gpu"]
+POOLS = get_args(Pool)
 CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
 # Amazon Linux 2023 AMIs (their root volume is /dev/xvda, which the launch template encrypts).
 AMI_TYPES = {
@@ -321,6 +316,11 @@ def ec2_instance_types() -> frozenset[str]:
     return frozenset(model.shape_for("InstanceType").enum)
 
 
+def is_instance_type(value: Any) -> bool:
+    """An instance type EC2 knows (botocore's model, offline)."""
+    return value in ec2_instance_types()
+
+
 def instance_family(instance_type: str) -> str:
     return instance_type.rsplit(".", 1)[0]
 
@@ -347,29 +347,50 @@ def architecture(instance_type: str) -> str:
 class NodePool:
     """One managed node group."""
 
-    name: str
+    name: Annotated[str, Matches(K8S_LABEL, "lowercase letters, digits and '-'")]
     """Name of the node group inside the component (``system``, ``runners``, ``gpu``, ...)."""
-    pool: str = SYSTEM_POOL
+    pool: Pool = SYSTEM_POOL
     """What runs there: ``system`` (cluster add-ons), ``runners`` (CI jobs) or ``gpu`` (GPU jobs,
     tainted ``nvidia.com/gpu=true:NoSchedule``, NVIDIA AMI). Sets the ``mlops-platform/pool``
     node label."""
-    instance_types: Sequence[str] = ("m7i.large",)
+    instance_types: Annotated[
+        Sequence[Annotated[str, Satisfies(is_instance_type, "an EC2 instance type")]],
+        Field(min_length=1),
+        Allowed("expected a non-empty list"),
+    ] = ("m7i.large",)
     """EC2 instance types (one architecture; GPU types only, and only, in a ``gpu`` pool)."""
-    capacity_type: str = "ON_DEMAND"
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
     """ON_DEMAND or SPOT (never SPOT for the system pool)."""
-    min_size: int = 1
+    min_size: Annotated[int, between(0, 1000)] = 1
     """Smallest node count (0 lets the pool scale from zero)."""
-    max_size: int = 3
+    max_size: Annotated[int, between(1, 1000)] = 3
     """Largest node count."""
     desired_size: int | None = None
     """Initial node count; default ``min_size``. The cluster autoscaler owns it afterwards."""
-    disk_size_gb: int = 50
+    disk_size_gb: Annotated[int, between(20, 16384)] = 50
     """Root volume size (gp3, encrypted)."""
-    max_unavailable_percent: int = 33
+    max_unavailable_percent: Annotated[int, between(1, 100)] = 33
     """Share of nodes replaced at once during updates (1-100)."""
-    imds_hop_limit: int = 1
+    imds_hop_limit: Annotated[int, between(1, 2)] = 1
     """IMDSv2 response hop limit: 1 keeps pods from reaching the node's instance credentials."""
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Annotated[
+        Mapping[
+            Annotated[
+                str,
+                Satisfies(is_label_key, "a Kubernetes label key"),
+                Allowed(
+                    "a Kubernetes label key ([prefix/]name, name up to 63 characters; not under "
+                    "kubernetes.io or k8s.io)"
+                ),
+            ],
+            Annotated[
+                str,
+                Matches(LABEL_VALUE, "a label value"),
+                Allowed("a label value: up to 63 letters, digits, '-_.'"),
+            ],
+        ],
+        Allowed("expected a map of label keys to values"),
+    ] = field(default_factory=dict)
     """Extra node labels."""
 
     @property
@@ -385,23 +406,13 @@ class NodePool:
         return self.min_size if self.desired_size is None else self.desired_size
 
     def check(self, prefix: str) -> None:
+        """Validation; errors name the field as ``<prefix>.<field>``."""
+
         def fail(field_name: str, value: Any, allowed: str) -> None:
             raise ArgsError(f"{prefix}.{field_name}", value, allowed)
 
-        if not isinstance(self.name, str) or not K8S_LABEL.match(self.name):
-            fail("name", self.name, "expected lowercase letters, digits and '-'")
-        if self.pool not in POOLS:
-            fail("pool", self.pool, f"expected one of {', '.join(POOLS)}")
-        if (
-            isinstance(self.instance_types, str)
-            or not isinstance(self.instance_types, Sequence)
-            or not self.instance_types
-        ):
-            fail("instance_types", self.instance_types, "expected a non-empty list")
-        known = ec2_instance_types()
+        check_declared(self, prefix)
         for index, instance_type in enumerate(self.instance_types):
-            if instance_type not in known:
-                fail(f"instance_types[{index}]", instance_type, "expected an EC2 instance type")
             if self.gpu and not is_gpu_instance(instance_type):
                 fail(
                     f"instance_types[{index}]",
@@ -419,49 +430,20 @@ class NodePool:
                 fail(f"instance_types[{index}]", instance_type, allowed)
         if len({architecture(t) for t in self.instance_types}) > 1:
             fail("instance_types", list(self.instance_types), "expected one CPU architecture")
-        if self.capacity_type not in CAPACITY_TYPES:
-            fail("capacity_type", self.capacity_type, "expected ON_DEMAND or SPOT")
         if self.pool == SYSTEM_POOL and self.capacity_type != "ON_DEMAND":
             fail("capacity_type", self.capacity_type, "the system pool runs ON_DEMAND")
-        for name, low in (("min_size", 0), ("max_size", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 1000:
-                fail(name, value, f"expected an integer from {low} to 1000")
         if self.min_size > self.max_size:
             fail("min_size", self.min_size, f"must not exceed max_size={self.max_size}")
         if self.pool == SYSTEM_POOL and self.min_size < 1:
             fail("min_size", self.min_size, "the system pool needs at least 1 node")
-        if self.desired_size is not None and (
-            isinstance(self.desired_size, bool)
-            or not isinstance(self.desired_size, int)
-            or not self.min_size <= self.desired_size <= self.max_size
+        if self.desired_size is not None and not (
+            self.min_size <= self.desired_size <= self.max_size
         ):
             fail(
                 "desired_size",
                 self.desired_size,
                 f"expected min_size..max_size ({self.min_size}-{self.max_size})",
             )
-        for name, low, high in (
-            ("disk_size_gb", 20, 16384),
-            ("max_unavailable_percent", 1, 100),
-            ("imds_hop_limit", 1, 2),
-        ):
-            try:
-                check_int(name, getattr(self, name), low, high)
-            except ArgsError as error:
-                fail(name, error.value, error.allowed)
-        if not isinstance(self.labels, Mapping):
-            fail("labels", self.labels, "expected a map of label keys to values")
-        for key, value in self.labels.items():
-            if not is_label_key(key):
-                fail(
-                    f"labels.{key}",
-                    key,
-                    "a Kubernetes label key ([prefix/]name, name up to 63 characters; not under "
-                    "kubernetes.io or k8s.io)",
-                )
-            if not isinstance(value, str) or not LABEL_VALUE.match(value):
-                fail(f"labels.{key}", value, "a label value: up to 63 letters, digits, '-_.'")
         if POOL_LABEL in self.labels:
             fail(f"labels.{POOL_LABEL}", self.labels[POOL_LABEL], "set by pool; leave it out")
 
@@ -474,65 +456,75 @@ def default_node_pools() -> tuple[NodePool, ...]:
 class ClusterArgs:
     """Arguments of :class:`Cluster`."""
 
-    subnet_ids: Sequence[pulumi.Input[str]]
+    subnet_ids: Annotated[
+        Sequence[pulumi.Input[str]], Field(min_length=2), Allowed("expected subnets in 2+ zones")
+    ]
     """Private subnets of the control plane's network interfaces and of every node group."""
-    kms_key_arn: pulumi.Input[str]
+    kms_key_arn: Annotated[pulumi.Input[str], KMS_KEY]
     """Key for envelope encryption of Kubernetes secrets and for the control-plane log group."""
-    cluster_name: str | None = None
+    cluster_name: Annotated[
+        str | None,
+        Matches(
+            CLUSTER_NAME, "1-100 letters, digits, '-' and '_', starting with a letter or digit"
+        ),
+    ] = None
     """Name of the EKS cluster; default: the component's name."""
-    kubernetes_version: str = "1.35"
+    kubernetes_version: Annotated[str, Matches(KUBERNETES_VERSION, "e.g. 1.35")] = "1.35"
     """Pinned Kubernetes minor version (upgrade one minor at a time)."""
     enable_public_endpoint: bool = False
     """Also serve the API on a public endpoint (restricted to ``public_access_cidrs``). The
     private endpoint is always on."""
-    public_access_cidrs: Sequence[str] = ()
+    public_access_cidrs: Annotated[Sequence[str], Allowed("expected a list of CIDRs")] = ()
     """CIDRs allowed to reach the public endpoint; required with it, never 0.0.0.0/0."""
-    admin_principal_arns: Sequence[pulumi.Input[str]] = ()
+    admin_principal_arns: Sequence[
+        Annotated[pulumi.Input[str], Matches(PRINCIPAL_ARN, "IAM role/user ARNs")]
+    ] = ()
     """IAM roles/users given cluster-admin through EKS access entries."""
-    viewer_principal_arns: Sequence[pulumi.Input[str]] = ()
+    viewer_principal_arns: Sequence[
+        Annotated[pulumi.Input[str], Matches(PRINCIPAL_ARN, "IAM role/user ARNs")]
+    ] = ()
     """IAM roles/users given read access to every resource (CI previews)."""
-    log_types: Sequence[str] = REQUIRED_LOG_TYPES
+    log_types: Sequence[LogType] = REQUIRED_LOG_TYPES
     """Control-plane logs sent to CloudWatch (api, audit and authenticator at least)."""
-    log_retention_days: int = 90
+    log_retention_days: Annotated[int, OneOf(LOG_RETENTION_DAYS)] = 90
     """Retention of the control-plane log group (a CloudWatch Logs retention value)."""
-    node_pools: Sequence[NodePool] = field(default_factory=default_node_pools)
+    node_pools: Annotated[
+        Sequence[NodePool], Field(min_length=1), Allowed("expected a non-empty list of NodePool")
+    ] = field(default_factory=default_node_pools)
     """Managed node groups; exactly one ``system`` pool."""
-    addon_versions: Mapping[str, str] = field(default_factory=dict)
+    addon_versions: Annotated[
+        Mapping[
+            Annotated[str, OneOf(ADDONS)],
+            Annotated[str, Matches(ADDON_VERSION, "a version like v1.19.0-eksbuild.1")],
+        ],
+        Allowed("expected a map"),
+    ] = field(default_factory=dict)
     """Pinned EKS add-on versions (``v1.2.3-eksbuild.1``) by add-on name; an add-on left out runs
     the version EKS defaults to for ``kubernetes_version``."""
-    nvidia_device_plugin_version: str = "0.20.0"
+    nvidia_device_plugin_version: Annotated[
+        str, Matches(CHART_VERSION, "a chart version like 0.20.0")
+    ] = "0.20.0"
     """Chart version of the NVIDIA device plugin (installed when a ``gpu`` pool exists)."""
-    cluster_autoscaler_version: str | None = "9.59.0"
+    cluster_autoscaler_version: Annotated[
+        str | None, Matches(CHART_VERSION, "a chart version like 9.59.0")
+    ] = "9.59.0"
     """Chart version of the cluster autoscaler (scales pools, from zero too); None leaves it out."""
     protect: bool = True
     """Turn on EKS deletion protection; protect and retain the control-plane log group."""
-    iam_path: str = "/"
+    iam_path: Annotated[str, IAM_PATH_NAME] = "/"
     """IAM path of the cluster, node and IRSA roles."""
-    permissions_boundary_arn: pulumi.Input[str] | None = None
+    permissions_boundary_arn: Annotated[pulumi.Input[str] | None, POLICY_ARN] = None
     """Permissions boundary of those roles."""
-    kubeconfig_profile: str | None = None
+    kubeconfig_profile: Annotated[
+        str | None, Field(min_length=1), Allowed("expected a profile name")
+    ] = None
     """AWS profile the kubeconfig's ``aws eks get-token`` uses (None: the ambient credentials)."""
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Tags = field(default_factory=dict)
     """Tags of every taggable child."""
 
-    def __post_init__(self) -> None:  # noqa: PLR0915 - one check per field
-        if isinstance(self.subnet_ids, str) or len(self.subnet_ids) < 2:
-            raise ArgsError("subnet_ids", self.subnet_ids, "expected subnets in 2+ zones")
-        check_pattern("kms_key_arn", self.kms_key_arn, KMS_KEY_ARN, "a KMS key ARN")
-        if self.cluster_name is not None:
-            check_pattern(
-                "cluster_name",
-                self.cluster_name,
-                CLUSTER_NAME,
-                "1-100 letters, digits, '-' and '_', starting with a letter or digit",
-            )
-        check_pattern(
-            "kubernetes_version", self.kubernetes_version, KUBERNETES_VERSION, "e.g. 1.35"
-        )
-        check_bool("enable_public_endpoint", self.enable_public_endpoint)
+    def __post_init__(self) -> None:
+        check_declared(self)
         cidrs = self.public_access_cidrs
-        if isinstance(cidrs, str):
-            raise ArgsError("public_access_cidrs", cidrs, "expected a list of CIDRs")
         if self.enable_public_endpoint and not cidrs:
             raise ArgsError(
                 "public_access_cidrs", list(cidrs), "required with enable_public_endpoint=True"
@@ -556,65 +548,22 @@ class ClusterArgs:
                     cidr,
                     "expected a range of /8 or smaller (never 0.0.0.0/0)",
                 )
-        for name in ("admin_principal_arns", "viewer_principal_arns"):
-            check_each(name, getattr(self, name), PRINCIPAL_ARN, "IAM role/user ARNs")
-        if isinstance(self.log_types, str):
-            raise ArgsError("log_types", self.log_types, "expected a list")
-        for index, log_type in enumerate(self.log_types):
-            check_choice(f"log_types[{index}]", log_type, LOG_TYPES)
         missing = [t for t in REQUIRED_LOG_TYPES if t not in self.log_types]
         if missing:
             raise ArgsError("log_types", list(self.log_types), f"must include {', '.join(missing)}")
-        check_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
-        pools = self.node_pools
-        if isinstance(pools, NodePool) or not isinstance(pools, Sequence) or not pools:
-            raise ArgsError("node_pools", pools, "expected a non-empty list of NodePool")
         names = set()
-        for index, pool in enumerate(pools):
-            if not isinstance(pool, NodePool):
-                raise ArgsError(f"node_pools[{index}]", pool, "expected a NodePool")
+        for index, pool in enumerate(self.node_pools):
             pool.check(f"node_pools[{index}]")
             if pool.name in names:
                 raise ArgsError(f"node_pools[{index}].name", pool.name, "names must be unique")
             names.add(pool.name)
-        systems = [p for p in pools if p.pool == SYSTEM_POOL]
+        systems = [p for p in self.node_pools if p.pool == SYSTEM_POOL]
         if len(systems) != 1:
             raise ArgsError(
-                "node_pools", [p.name for p in pools], "expected exactly one pool with pool: system"
+                "node_pools",
+                [p.name for p in self.node_pools],
+                "expected exactly one pool with pool: system",
             )
-        if not isinstance(self.addon_versions, Mapping):
-            raise ArgsError("addon_versions", self.addon_versions, "expected a map")
-        for addon, version in self.addon_versions.items():
-            if addon not in ADDONS:
-                raise ArgsError(f"addon_versions.{addon}", version, f"add-ons: {', '.join(ADDONS)}")
-            check_pattern(
-                f"addon_versions.{addon}",
-                version,
-                ADDON_VERSION,
-                "a version like v1.19.0-eksbuild.1",
-            )
-        check_pattern(
-            "nvidia_device_plugin_version",
-            self.nvidia_device_plugin_version,
-            CHART_VERSION,
-            "a chart version like 0.20.0",
-        )
-        if self.cluster_autoscaler_version is not None:
-            check_pattern(
-                "cluster_autoscaler_version",
-                self.cluster_autoscaler_version,
-                CHART_VERSION,
-                "a chart version like 9.59.0",
-            )
-        check_bool("protect", self.protect)
-        check_iam(self.iam_path, self.permissions_boundary_arn)
-        if self.kubeconfig_profile is not None and (
-            not isinstance(self.kubeconfig_profile, str) or not self.kubeconfig_profile
-        ):
-            raise ArgsError(
-                "kubeconfig_profile", self.kubeconfig_profile, "expected a profile name"
-            )
-        check_tags("tags", self.tags)
 
     @property
     def gpu(self) -> bool:

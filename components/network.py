@@ -12,29 +12,28 @@ out-of-VPC subnets are rejected before anything is registered.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import pulumi
 import pulumi_aws as aws
 
 from mlops_platform.components._aws import aws_context, policy_document, stateful
 from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._schema import OneOf, between, check_declared
 from mlops_platform.components._validate import (
-    KMS_KEY_ARN,
+    IAM_PATH_NAME,
+    KMS_KEY,
+    POLICY_ARN,
     ArgsError,
-    check_bool,
-    check_choice,
-    check_iam,
-    check_int,
-    check_pattern,
-    check_tags,
+    Tags,
 )
 
 TYPE = "mlops:network:Network"
 
-NAT_MODES = ("single", "per-az")
+NatMode = Literal["single", "per-az"]
+NAT_MODES = get_args(NatMode)
 # CloudWatch Logs retention values the API accepts.
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -128,7 +127,7 @@ class NetworkArgs:
 
     cidr_block: str = "10.0.0.0/16"
     """IPv4 CIDR of the VPC (/16 to /20)."""
-    availability_zones: int = 2
+    availability_zones: Annotated[int, between(2, 6)] = 2
     """How many availability zones to spread subnets over (2-6; at most what the region offers)."""
     region: str | None = None
     """Region the network is built in; when given, ``availability_zones`` is checked against what
@@ -137,44 +136,34 @@ class NetworkArgs:
     """One public subnet CIDR per zone; computed from ``cidr_block`` when empty."""
     private_subnet_cidrs: Sequence[str] = ()
     """One private subnet CIDR per zone; computed from ``cidr_block`` when empty."""
-    nat_gateways: str = "per-az"
+    nat_gateways: NatMode = "per-az"
     """``per-az`` (a zone failure does not cut the others' egress) or ``single`` (cheaper)."""
-    flow_log_retention_days: int = 90
+    flow_log_retention_days: Annotated[int, OneOf(LOG_RETENTION_DAYS)] = 90
     """Retention of the VPC flow log group (a CloudWatch Logs retention value)."""
-    flow_log_traffic_type: str = "ALL"
+    flow_log_traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
     """Flow log traffic: ALL, ACCEPT or REJECT."""
-    kms_key_arn: pulumi.Input[str] | None = None
+    kms_key_arn: Annotated[pulumi.Input[str] | None, KMS_KEY] = None
     """Key that encrypts the flow log group; it must allow CloudWatch Logs in this region."""
     protect: bool = True
     """Protect and retain the flow log group (the network's audit trail)."""
-    iam_path: str = "/"
+    iam_path: Annotated[str, IAM_PATH_NAME] = "/"
     """IAM path of the flow-log role."""
-    permissions_boundary_arn: pulumi.Input[str] | None = None
+    permissions_boundary_arn: Annotated[pulumi.Input[str] | None, POLICY_ARN] = None
     """Permissions boundary of the flow-log role."""
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Tags = field(default_factory=dict)
     """Tags of every taggable child."""
 
     def __post_init__(self) -> None:
+        check_declared(self)
         vpc = _network("cidr_block", self.cidr_block)
         if not 16 <= vpc.prefixlen <= 20:
             raise ArgsError("cidr_block", self.cidr_block, "expected a /16 to /20 block")
-        check_int("availability_zones", self.availability_zones, 2, 6)
         if self.region and self.availability_zones > zones_offered(self.region):
             raise ArgsError(
                 "availability_zones",
                 self.availability_zones,
                 f"{self.region} offers {zones_offered(self.region)} zones",
             )
-        check_choice("nat_gateways", self.nat_gateways, NAT_MODES)
-        check_choice("flow_log_retention_days", self.flow_log_retention_days, LOG_RETENTION_DAYS)
-        check_choice(
-            "flow_log_traffic_type", self.flow_log_traffic_type, ("ALL", "ACCEPT", "REJECT")
-        )
-        if self.kms_key_arn is not None:
-            check_pattern("kms_key_arn", self.kms_key_arn, KMS_KEY_ARN, "a KMS key ARN")
-        check_iam(self.iam_path, self.permissions_boundary_arn)
-        check_bool("protect", self.protect)
-        check_tags("tags", self.tags)
         public, private = self.subnets()
         seen: list[tuple[str, ipaddress.IPv4Network]] = []
         for kind, cidrs in (("public_subnet_cidrs", public), ("private_subnet_cidrs", private)):

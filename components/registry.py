@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import pulumi
 import pulumi_aws as aws
+from pydantic import Field
 
 from mlops_platform.components._aws import (
     aws_context,
@@ -18,18 +19,15 @@ from mlops_platform.components._aws import (
     stateful,
 )
 from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._schema import Allowed, Matches, between, check_declared
 from mlops_platform.components._validate import (
+    IAM_PATH_NAME,
     IAM_PRINCIPAL_ARN,
-    KMS_KEY_ARN,
+    KMS_KEY,
+    POLICY_ARN,
     ArgsError,
-    check_bool,
-    check_choice,
-    check_each,
+    Tags,
     check_force_delete,
-    check_iam,
-    check_int,
-    check_pattern,
-    check_tags,
 )
 from mlops_platform.components.serving import sagemaker_role
 from mlops_platform.components.storage import DataBucket, DataBucketArgs
@@ -39,7 +37,8 @@ TYPE = "mlops:registry:ContainerRegistry"
 # ECR repository names: lowercase path components separated by '/', each of [a-z0-9] runs
 # joined by '.', '_' or '-' (ECR CreateRepository API, repositoryName).
 REPOSITORY_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-TAG_MUTABILITY = ("IMMUTABLE", "MUTABLE")
+TagMutability = Literal["IMMUTABLE", "MUTABLE"]
+TAG_MUTABILITY = get_args(TagMutability)
 PULL_ACTIONS = (
     "ecr:BatchCheckLayerAvailability",
     "ecr:BatchGetImage",
@@ -99,62 +98,53 @@ def pull_policy(principal_arns: Sequence[str]) -> dict[str, Any]:
 class ContainerRegistryArgs:
     """Arguments of :class:`ContainerRegistry`. Every field has a secure default."""
 
-    repositories: Sequence[str] = ("serving",)
+    repositories: Annotated[
+        Sequence[Annotated[str, Matches(REPOSITORY_NAME, "lowercase ECR repository names")]],
+        Field(min_length=1),
+        Allowed("expected a non-empty list of lowercase ECR repository names"),
+    ] = ("serving",)
     """Logical repository names, e.g. ``("training", "serving")``."""
-    namespace: str | None = None
+    namespace: Annotated[str | None, Matches(REPOSITORY_NAME, "a lowercase ECR name prefix")] = None
     """Prefix for the physical repository names (``<namespace>/<repository>``), e.g.
     ``mlops-platform/dev``; when omitted, Pulumi autonames each repository."""
-    image_tag_mutability: str = "IMMUTABLE"
+    image_tag_mutability: TagMutability = "IMMUTABLE"
     """``IMMUTABLE`` (a tag always names the same image) or ``MUTABLE``."""
     scan_on_push: bool = True
     """Scan every pushed image for vulnerabilities."""
-    kms_key_arn: pulumi.Input[str] | None = None
+    kms_key_arn: Annotated[pulumi.Input[str] | None, KMS_KEY] = None
     """Customer managed key for encryption at rest; the AWS managed ECR key when omitted
     (encryption is always KMS)."""
-    keep_tagged_images: int = 30
+    keep_tagged_images: Annotated[int, between(1, 10000)] = 30
     """How many tagged images each repository keeps (1-10000); older ones expire."""
-    untagged_expiry_days: int = 7
+    untagged_expiry_days: Annotated[int, between(1, 3650)] = 7
     """Days after which untagged images expire (1-3650)."""
-    pull_principal_arns: Sequence[pulumi.Input[str]] = ()
+    pull_principal_arns: Sequence[
+        Annotated[
+            pulumi.Input[str],
+            Matches(
+                IAM_PRINCIPAL_ARN,
+                "IAM principal ARNs (arn:aws:iam::<account>:root|role/...|user/...)",
+            ),
+        ]
+    ] = ()
     """IAM principals (roles, users or account roots) granted pull access by repository policy."""
     force_delete: bool = False
     """Let ``pulumi destroy`` delete repositories that still hold images. Only for throw-away
     stacks; requires ``protect=False``."""
     protect: bool = True
     """Protect repositories from ``pulumi destroy`` and retain them if they leave the program."""
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Tags = field(default_factory=dict)
     """Tags for every repository, merged over the provider's default tags."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.repositories, str) or not self.repositories:
-            raise ArgsError("repositories", self.repositories, "expected a non-empty list of names")
-        check_each(
-            "repositories", self.repositories, REPOSITORY_NAME, "lowercase ECR repository names"
-        )
+        check_declared(self)
         if len(set(self.repositories)) != len(self.repositories):
             raise ArgsError("repositories", list(self.repositories), "names must be unique")
-        if self.namespace is not None:
-            check_pattern(
-                "namespace", self.namespace, REPOSITORY_NAME, "a lowercase ECR name prefix"
-            )
         for repository in self.repositories:
             full = f"{self.namespace}/{repository}" if self.namespace else repository
             if len(full) > 256:
                 raise ArgsError("repositories", full, "ECR names are at most 256 characters")
-        check_choice("image_tag_mutability", self.image_tag_mutability, TAG_MUTABILITY)
-        check_bool("scan_on_push", self.scan_on_push)
-        if self.kms_key_arn is not None:
-            check_pattern("kms_key_arn", self.kms_key_arn, KMS_KEY_ARN, "a KMS key ARN")
-        check_int("keep_tagged_images", self.keep_tagged_images, 1, 10000)
-        check_int("untagged_expiry_days", self.untagged_expiry_days, 1, 3650)
-        check_each(
-            "pull_principal_arns",
-            self.pull_principal_arns,
-            IAM_PRINCIPAL_ARN,
-            "IAM principal ARNs (arn:aws:iam::<account>:root|role/...|user/...)",
-        )
         check_force_delete("force_delete", self.force_delete, self.protect, "repository")
-        check_tags("tags", self.tags)
 
 
 class ContainerRegistry(pulumi.ComponentResource):
@@ -265,7 +255,8 @@ class ContainerRegistry(pulumi.ComponentResource):
 
 MODEL_REGISTRY_TYPE = "mlops:registry:ModelRegistry"
 GROUP_NAME = re.compile(r"^[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62}$")
-MLFLOW_SIZES = ("Small", "Medium", "Large")
+MlflowSize = Literal["Small", "Medium", "Large"]
+MLFLOW_SIZES = get_args(MlflowSize)
 # The provider reads the version back as major.minor: a patch level would diff on every run.
 MLFLOW_VERSION = re.compile(r"^\d+\.\d+$")
 MAINTENANCE_WINDOW = re.compile(r"^(?:MON|TUE|WED|THU|FRI|SAT|SUN):(?:[01]\d|2[0-3]):[0-5]\d$")
@@ -334,68 +325,53 @@ def mlflow_role_policy(
 class ModelRegistryArgs:
     """Arguments of :class:`ModelRegistry`: package groups, and optionally MLflow tracking."""
 
-    models: Sequence[str] = ("demo",)
+    models: Annotated[
+        Sequence[Annotated[str, Matches(GROUP_NAME, "model names of letters, digits and -")]],
+        Field(min_length=1),
+        Allowed("expected a non-empty list of model names"),
+    ] = ("demo",)
     """One SageMaker model package group per model."""
-    name_prefix: str | None = None
+    name_prefix: Annotated[str | None, Matches(GROUP_NAME, "letters, digits and -")] = None
     """Group names are ``<prefix>-<model>``; the component name by default."""
     enable_mlflow: bool = False
     """Create a managed MLflow tracking server with its own artifact bucket."""
-    mlflow_version: str | None = None
+    mlflow_version: Annotated[str | None, Matches(MLFLOW_VERSION, "major.minor, such as 3.0")] = (
+        None
+    )
     """MLflow version, e.g. ``3.0``; SageMaker's default when omitted."""
-    mlflow_size: str = "Small"
+    mlflow_size: MlflowSize = "Small"
     """``Small``, ``Medium`` or ``Large``."""
     automatic_model_registration: bool = False
     """Let MLflow register models into SageMaker Model Registry by itself. It creates groups of
     its own (``<model>-<suffix>``), so the platform registers explicitly by default."""
-    weekly_maintenance_window_start: str | None = None
+    weekly_maintenance_window_start: Annotated[
+        str | None, Matches(MAINTENANCE_WINDOW, "DDD:HH:MM such as TUE:03:30")
+    ] = None
     """Maintenance window start such as ``TUE:03:30`` (UTC)."""
     artifact_bucket: DataBucketArgs = field(default_factory=DataBucketArgs)
     """The MLflow artifact bucket (its key, retention and protection)."""
-    iam_path: str = "/"
+    iam_path: Annotated[str, IAM_PATH_NAME] = "/"
     """IAM path of the MLflow role."""
-    permissions_boundary_arn: pulumi.Input[str] | None = None
+    permissions_boundary_arn: Annotated[pulumi.Input[str] | None, POLICY_ARN] = None
     """Permissions boundary of the MLflow role (required when CI deploys create it)."""
     protect: bool = True
     """Protect the package groups (they hold every registered model version) and the MLflow
     tracking server (it holds every experiment and run) and retain them, with the server's role."""
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Tags = field(default_factory=dict)
     """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.models, str) or not self.models:
-            raise ArgsError("models", self.models, "expected a non-empty list of model names")
+        check_declared(self)
         prefix = self.name_prefix or "x"
-        check_each("models", self.models, GROUP_NAME, "model names of letters, digits and -")
         for index, model in enumerate(self.models):
-            check_pattern(
-                f"models[{index}]",
-                f"{prefix}-{model}",
-                GROUP_NAME,
-                "a group name of at most 63 characters",
-            )
+            if not GROUP_NAME.match(f"{prefix}-{model}"):
+                raise ArgsError(
+                    f"models[{index}]",
+                    f"{prefix}-{model}",
+                    "expected a group name of at most 63 characters",
+                )
         if len(set(self.models)) != len(self.models):
             raise ArgsError("models", list(self.models), "names must be unique")
-        if self.name_prefix is not None:
-            check_pattern("name_prefix", self.name_prefix, GROUP_NAME, "letters, digits and -")
-        check_bool("enable_mlflow", self.enable_mlflow)
-        if self.mlflow_version is not None:
-            check_pattern(
-                "mlflow_version", self.mlflow_version, MLFLOW_VERSION, "major.minor, such as 3.0"
-            )
-        check_choice("mlflow_size", self.mlflow_size, MLFLOW_SIZES)
-        check_bool("automatic_model_registration", self.automatic_model_registration)
-        if self.weekly_maintenance_window_start is not None:
-            check_pattern(
-                "weekly_maintenance_window_start",
-                self.weekly_maintenance_window_start,
-                MAINTENANCE_WINDOW,
-                "DDD:HH:MM such as TUE:03:30",
-            )
-        if not isinstance(self.artifact_bucket, DataBucketArgs):
-            raise ArgsError("artifact_bucket", self.artifact_bucket, "expected DataBucketArgs")
-        check_iam(self.iam_path, self.permissions_boundary_arn)
-        check_bool("protect", self.protect)
-        check_tags("tags", self.tags)
 
 
 class ModelRegistry(pulumi.ComponentResource):

@@ -26,24 +26,30 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pydantic import Field
 
 from mlops_platform.components._aws import aws_context, policy_document, service_endpoint
 from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._schema import (
+    Allowed,
+    Matches,
+    Secret,
+    between,
+    check_declared,
+)
 from mlops_platform.components._validate import (
     CHART_VERSION,
+    IAM_PATH_NAME,
     KEY_PREFIX,
-    KMS_KEY_ARN,
+    KMS_KEY,
+    POLICY_ARN,
     ArgsError,
-    check_bool,
+    Tags,
     check_choice,
-    check_iam,
-    check_int,
-    check_pattern,
-    check_tags,
     is_known,
 )
 from mlops_platform.components.ci import DATA_READS
@@ -82,7 +88,8 @@ GITHUB_APP_KEYS = ("github_app_id", "github_app_installation_id", "github_app_pr
 GITLAB_TOKEN_KEYS = ("runner-token", "runner-registration-token")
 # containerMode.type values the scale-set chart templates handle; None leaves it unset (steps run
 # in the runner container itself: no Docker daemon, nothing privileged).
-CONTAINER_MODES = ("dind", "kubernetes", "kubernetes-novolume")
+ContainerMode = Literal["dind", "kubernetes", "kubernetes-novolume"]
+CONTAINER_MODES = get_args(ContainerMode)
 KUBERNETES_MODES = ("kubernetes", "kubernetes-novolume")
 # The chart fails when the scale set name exceeds 45 characters (autoscalingrunnerset.yaml).
 MAX_SCALE_SET_NAME = 45
@@ -267,36 +274,31 @@ def runner_access_policy(
 class RunnerAccess:
     """What the runners' jobs may reach in AWS (see :func:`runner_access_policy`)."""
 
-    ecr_repository_arns: Sequence[pulumi.Input[str]] = ()
+    ecr_repository_arns: Annotated[
+        Sequence[pulumi.Input[str]], Allowed("expected a list of ARNs")
+    ] = ()
     """ECR repositories the jobs may push to and pull from."""
     dvc_bucket_arn: pulumi.Input[str] | None = None
     """The DVC remote's bucket; jobs may read and write under ``dvc_prefix``."""
-    dvc_prefix: str = "dvc"
+    dvc_prefix: Annotated[str, Matches(KEY_PREFIX, "a key prefix")] = "dvc"
     """Key prefix of the DVC remote inside its bucket."""
     artifacts_bucket_arn: pulumi.Input[str] | None = None
     """The model-artifacts bucket; jobs may read it."""
-    kms_key_arn: pulumi.Input[str] | None = None
+    kms_key_arn: Annotated[pulumi.Input[str] | None, KMS_KEY] = None
     """The platform key that encrypts the buckets (usable through S3 only). Required with a
     bucket."""
     extra_statements: Sequence[Mapping[str, Any]] = ()
     """Further IAM statements from config; checked by :func:`check_extra_statements`."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.ecr_repository_arns, str) or not isinstance(
-            self.ecr_repository_arns, Sequence
+        check_extra_statements("access.extra_statements", self.extra_statements)
+        check_declared(self, "access")
+        if self.kms_key_arn is None and (
+            self.dvc_bucket_arn is not None or self.artifacts_bucket_arn is not None
         ):
-            raise ArgsError(
-                "access.ecr_repository_arns", self.ecr_repository_arns, "expected a list of ARNs"
-            )
-        if not isinstance(self.dvc_prefix, str) or not KEY_PREFIX.match(self.dvc_prefix):
-            raise ArgsError("access.dvc_prefix", self.dvc_prefix, "expected a key prefix")
-        if self.kms_key_arn is not None:
-            check_pattern("access.kms_key_arn", self.kms_key_arn, KMS_KEY_ARN, "a KMS key ARN")
-        elif self.dvc_bucket_arn is not None or self.artifacts_bucket_arn is not None:
             raise ArgsError(
                 "access.kms_key_arn", None, "required with dvc_bucket_arn or artifacts_bucket_arn"
             )
-        check_extra_statements("access.extra_statements", self.extra_statements)
 
     def policy(self, region: pulumi.Input[str]) -> pulumi.Output[str]:
         """The JSON policy document, once the ARNs are known."""
@@ -319,16 +321,6 @@ class RunnerAccess:
             or self.artifacts_bucket_arn is not None
             or self.extra_statements
         )
-
-
-def _check_common(args: Any) -> None:
-    check_pattern(
-        "oidc_provider_arn", args.oidc_provider_arn, OIDC_PROVIDER_ARN, "an IAM OIDC provider ARN"
-    )
-    if not isinstance(args.access, RunnerAccess):
-        raise ArgsError("access", args.access, "expected RunnerAccess")
-    check_iam(args.iam_path, args.permissions_boundary_arn)
-    check_tags("tags", args.tags)
 
 
 def _check_secret_text(field_name: str, value: Any, prefix: str, what: str) -> None:
@@ -394,55 +386,54 @@ def _service_account(
 class RunnerScaleSet:
     """One runner scale set: jobs select it with ``runs-on: <name_prefix>-<name>``."""
 
-    name: str
+    name: Annotated[str, Matches(K8S_LABEL, "a DNS-1123 label such as 'cpu'")]
     """Short name, such as ``cpu`` or ``gpu``; the scale set is ``<name_prefix>-<name>``."""
-    max_runners: int
+    max_runners: Annotated[int, between(1, 1000)]
     """Most runners at once (1-1000)."""
-    min_runners: int = 0
+    min_runners: Annotated[int, between(0, 1000)] = 0
     """Idle runners kept warm (0-1000, at most ``max_runners``); 0 scales to zero."""
     gpu: bool = False
     """Run on the GPU node group (node selector, taint toleration, GPU limit)."""
-    gpus: int = 0
+    gpus: Annotated[int, between(0, 8)] = 0
     """GPUs per runner (``nvidia.com/gpu`` limit); at least 1 for a GPU set, 0 otherwise."""
-    container_mode: str | None = None
+    container_mode: ContainerMode | None = None
     """``None``: steps run in the runner container (no Docker, nothing privileged). ``dind``:
     a privileged Docker-in-Docker sidecar (image builds). ``kubernetes`` /
     ``kubernetes-novolume``: job containers run as separate pods (CPU sets only; those pods do not
     get the runner's node selector or IRSA role)."""
-    work_volume_storage_class: str | None = None
+    work_volume_storage_class: Annotated[
+        str | None, Matches(K8S_SUBDOMAIN, "a storage class name")
+    ] = None
     """Storage class of the work volume; required by ``container_mode="kubernetes"``."""
-    work_volume_gib: int = 10
+    work_volume_gib: Annotated[int, between(1, 1000)] = 10
     """Size of the work volume in ``kubernetes`` mode (1-1000 GiB)."""
-    cpu: str = "1"
+    cpu: Annotated[str, Matches(CPU_QUANTITY, "a CPU quantity such as 500m or 2")] = "1"
     """CPU request of the runner container (Kubernetes quantity)."""
-    memory: str = "4Gi"
+    memory: Annotated[str, Matches(MEMORY_QUANTITY, "a quantity such as 4Gi")] = "4Gi"
     """Memory request and limit of the runner container."""
-    runner_image: str = "ghcr.io/actions/actions-runner:latest"
+    runner_image: Annotated[str, Matches(IMAGE, "a container image")] = (
+        "ghcr.io/actions/actions-runner:latest"
+    )
     """Runner image (the chart's default); pin a tag or digest for reproducible runners."""
 
     def check(self, where: str, prefix: str) -> None:
         """Validation; errors name the field as ``<where>.<field>``."""
-        check_pattern(f"{where}.name", self.name, K8S_LABEL, "a DNS-1123 label such as 'cpu'")
+        check_declared(self, where)
         label = f"{prefix}-{self.name}"
         if len(label) > MAX_SCALE_SET_NAME:
             raise ArgsError(
                 f"{where}.name", self.name, f"'{label}' exceeds {MAX_SCALE_SET_NAME} characters"
             )
-        check_int(f"{where}.max_runners", self.max_runners, 1, 1000)
-        check_int(f"{where}.min_runners", self.min_runners, 0, 1000)
         if self.min_runners > self.max_runners:
             raise ArgsError(
                 f"{where}.min_runners",
                 self.min_runners,
                 f"must not exceed max_runners ({self.max_runners})",
             )
-        check_bool(f"{where}.gpu", self.gpu)
-        if self.gpu:
-            check_int(f"{where}.gpus", self.gpus, 1, 8)
-        elif self.gpus != 0:
+        if self.gpu and self.gpus < 1:
+            raise ArgsError(f"{where}.gpus", self.gpus, "expected an integer from 1 to 8")
+        if not self.gpu and self.gpus != 0:
             raise ArgsError(f"{where}.gpus", self.gpus, "only GPU sets (gpu=True) take GPUs")
-        if self.container_mode is not None:
-            check_choice(f"{where}.container_mode", self.container_mode, CONTAINER_MODES)
         if self.gpu and self.container_mode in KUBERNETES_MODES:
             raise ArgsError(
                 f"{where}.container_mode",
@@ -453,17 +444,6 @@ class RunnerScaleSet:
             raise ArgsError(
                 f"{where}.work_volume_storage_class", None, "required in kubernetes mode"
             )
-        if self.work_volume_storage_class is not None:
-            check_pattern(
-                f"{where}.work_volume_storage_class",
-                self.work_volume_storage_class,
-                K8S_SUBDOMAIN,
-                "a storage class name",
-            )
-        check_int(f"{where}.work_volume_gib", self.work_volume_gib, 1, 1000)
-        check_pattern(f"{where}.cpu", self.cpu, CPU_QUANTITY, "a CPU quantity such as 500m or 2")
-        check_pattern(f"{where}.memory", self.memory, MEMORY_QUANTITY, "a quantity such as 4Gi")
-        check_pattern(f"{where}.runner_image", self.runner_image, IMAGE, "a container image")
 
 
 def scale_set_pod_spec(scale_set: RunnerScaleSet, service_account: str) -> dict[str, Any]:
@@ -551,96 +531,87 @@ KUBE_MODE_RULES = [
 class GithubRunnersArgs:
     """Arguments of :class:`GithubRunners`."""
 
-    oidc_provider_arn: pulumi.Input[str]
+    oidc_provider_arn: Annotated[
+        pulumi.Input[str], Matches(OIDC_PROVIDER_ARN, "an IAM OIDC provider ARN")
+    ]
     """ARN of the cluster's IAM OIDC provider (``Cluster.oidc_provider_arn``)."""
     oidc_issuer: pulumi.Input[str]
     """The cluster's OIDC issuer URL (``Cluster.oidc_issuer``)."""
-    github_config_url: str
+    github_config_url: Annotated[
+        str,
+        Matches(
+            GITHUB_CONFIG_URL,
+            "https://github.com/<org>[/<repo>] or the same on a GitHub Enterprise Server host",
+        ),
+    ]
     """Where runners register: ``https://github.com/<org>``, ``https://github.com/<org>/<repo>``,
     ``https://github.com/enterprises/<enterprise>`` or the same on a GHES host."""
-    github_app_id: str
+    github_app_id: Annotated[str, Matches(DIGITS, "a string of digits")]
     """GitHub App ID (digits, as a string)."""
-    github_app_installation_id: str
+    github_app_installation_id: Annotated[str, Matches(DIGITS, "a string of digits")]
     """Installation ID of the App in the organisation (digits, as a string)."""
-    github_app_private_key: pulumi.Input[str]
+    github_app_private_key: Annotated[pulumi.Input[str], Secret()]
     """The App's PEM private key, from secret config; stored only as a Pulumi secret."""
-    scale_sets: Sequence[RunnerScaleSet] = (
+    scale_sets: Annotated[
+        Sequence[RunnerScaleSet],
+        Field(min_length=1),
+        Allowed("expected a non-empty list of RunnerScaleSet"),
+    ] = (
         RunnerScaleSet(name="cpu", max_runners=10),
         RunnerScaleSet(name="gpu", max_runners=2, gpu=True, gpus=1),
     )
     """The runner scale sets; names are unique."""
-    name_prefix: str = "mlops"
+    name_prefix: Annotated[str, Matches(K8S_LABEL, "a DNS-1123 label")] = "mlops"
     """Prefix of every scale set name, so ``runs-on: mlops-cpu``."""
-    runner_group: str = "default"
+    runner_group: Annotated[str, Field(min_length=1), Allowed("expected a runner group name")] = (
+        "default"
+    )
     """GitHub runner group the scale sets join."""
     access: RunnerAccess = field(default_factory=RunnerAccess)
     """AWS permissions of the runners' IRSA role."""
-    controller_namespace: str = "arc-systems"
+    controller_namespace: Annotated[str, Matches(K8S_LABEL, "a Kubernetes namespace")] = (
+        "arc-systems"
+    )
     """Namespace of the controller."""
-    runner_namespace: str = "arc-runners"
+    runner_namespace: Annotated[str, Matches(K8S_LABEL, "a Kubernetes namespace")] = "arc-runners"
     """Namespace of the scale sets, their runners and the GitHub App secret."""
-    service_account: str = "github-runner"
+    service_account: Annotated[str, Matches(K8S_SUBDOMAIN, "a service account name")] = (
+        "github-runner"
+    )
     """Service account of the runner pods (bound to the IRSA role)."""
-    controller_chart_version: str = ARC_VERSION
+    controller_chart_version: Annotated[
+        str, Matches(CHART_VERSION, "a chart version such as 0.14.2")
+    ] = ARC_VERSION
     """Version of the ``gha-runner-scale-set-controller`` chart."""
-    scale_set_chart_version: str = ARC_VERSION
+    scale_set_chart_version: Annotated[
+        str, Matches(CHART_VERSION, "a chart version such as 0.14.2")
+    ] = ARC_VERSION
     """Version of the ``gha-runner-scale-set`` chart (keep equal to the controller's)."""
-    iam_path: str = "/"
+    iam_path: Annotated[str, IAM_PATH_NAME] = "/"
     """IAM path of the runner role."""
-    permissions_boundary_arn: pulumi.Input[str] | None = None
+    permissions_boundary_arn: Annotated[pulumi.Input[str] | None, POLICY_ARN] = None
     """Permissions boundary of the runner role."""
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Tags = field(default_factory=dict)
     """Tags of the AWS resources."""
 
     def __post_init__(self) -> None:
-        _check_common(self)
-        check_pattern(
-            "github_config_url",
-            self.github_config_url,
-            GITHUB_CONFIG_URL,
-            "https://github.com/<org>[/<repo>] or the same on a GitHub Enterprise Server host",
-        )
-        check_pattern("github_app_id", self.github_app_id, DIGITS, "a string of digits")
-        check_pattern(
-            "github_app_installation_id",
-            self.github_app_installation_id,
-            DIGITS,
-            "a string of digits",
-        )
+        check_declared(self)
         _check_secret_text(
             "github_app_private_key",
             self.github_app_private_key,
             "-----BEGIN",
             "a PEM private key (-----BEGIN ... PRIVATE KEY-----)",
         )
-        check_pattern("name_prefix", self.name_prefix, K8S_LABEL, "a DNS-1123 label")
-        if not self.runner_group or not isinstance(self.runner_group, str):
-            raise ArgsError("runner_group", self.runner_group, "expected a runner group name")
-        if isinstance(self.scale_sets, str) or not isinstance(self.scale_sets, Sequence):
-            raise ArgsError("scale_sets", self.scale_sets, "expected a list of RunnerScaleSet")
-        if not self.scale_sets:
-            raise ArgsError("scale_sets", self.scale_sets, "expected at least one scale set")
         seen: set[str] = set()
         for index, scale_set in enumerate(self.scale_sets):
             where = f"scale_sets[{index}]"
-            if not isinstance(scale_set, RunnerScaleSet):
-                raise ArgsError(where, scale_set, "expected RunnerScaleSet")
             scale_set.check(where, self.name_prefix)
             if scale_set.name in seen:
                 raise ArgsError(f"{where}.name", scale_set.name, "scale set names must be unique")
             seen.add(scale_set.name)
-        for name in ("controller_namespace", "runner_namespace"):
-            check_pattern(name, getattr(self, name), K8S_LABEL, "a Kubernetes namespace")
         if self.controller_namespace == self.runner_namespace:
             raise ArgsError(
                 "runner_namespace", self.runner_namespace, "must differ from controller_namespace"
-            )
-        check_pattern(
-            "service_account", self.service_account, K8S_SUBDOMAIN, "a service account name"
-        )
-        for name in ("controller_chart_version", "scale_set_chart_version"):
-            check_pattern(
-                name, getattr(self, name), CHART_VERSION, "a chart version such as 0.14.2"
             )
 
 
@@ -921,54 +892,48 @@ def gitlab_runner_config(
 class GitlabRunnerArgs:
     """Arguments of :class:`GitlabRunner`."""
 
-    oidc_provider_arn: pulumi.Input[str]
+    oidc_provider_arn: Annotated[
+        pulumi.Input[str], Matches(OIDC_PROVIDER_ARN, "an IAM OIDC provider ARN")
+    ]
     """ARN of the cluster's IAM OIDC provider (``Cluster.oidc_provider_arn``)."""
     oidc_issuer: pulumi.Input[str]
     """The cluster's OIDC issuer URL (``Cluster.oidc_issuer``)."""
-    runner_token: pulumi.Input[str]
+    runner_token: Annotated[pulumi.Input[str], Secret()]
     """Runner authentication token (``glrt-...``) from secret config; stored only as a secret."""
-    gitlab_url: str = "https://gitlab.com/"
+    gitlab_url: Annotated[str, Matches(GITLAB_URL, "an https:// GitLab URL")] = (
+        "https://gitlab.com/"
+    )
     """The GitLab instance the runner serves."""
-    concurrent: int = 10
+    concurrent: Annotated[int, between(1, 1000)] = 10
     """Most jobs the runner runs at once (1-1000)."""
-    check_interval: int = 3
+    check_interval: Annotated[int, between(1, 300)] = 3
     """Seconds between polls for new jobs (1-300)."""
-    job_image: str = "alpine:3.22"
+    job_image: Annotated[str, Matches(IMAGE, "a container image")] = "alpine:3.22"
     """Default image of jobs that name none."""
-    job_cpu: str = "1"
+    job_cpu: Annotated[str, Matches(CPU_QUANTITY, "a CPU quantity such as 500m or 2")] = "1"
     """CPU request of each job's build container."""
-    job_memory: str = "4Gi"
+    job_memory: Annotated[str, Matches(MEMORY_QUANTITY, "a quantity such as 4Gi")] = "4Gi"
     """Memory request and limit of each job's build container."""
     access: RunnerAccess = field(default_factory=RunnerAccess)
     """AWS permissions of the jobs' IRSA role."""
-    namespace: str = "gitlab-runner"
+    namespace: Annotated[str, Matches(K8S_LABEL, "a Kubernetes namespace")] = "gitlab-runner"
     """Namespace of the runner manager and of its job pods."""
-    chart_version: str = GITLAB_RUNNER_VERSION
+    chart_version: Annotated[str, Matches(CHART_VERSION, "a chart version")] = GITLAB_RUNNER_VERSION
     """Version of the ``gitlab-runner`` chart."""
-    cache_kms_key_arn: pulumi.Input[str] | None = None
+    cache_kms_key_arn: Annotated[pulumi.Input[str] | None, KMS_KEY] = None
     """Key of the cache bucket; defaults to ``access.kms_key_arn``, else a dedicated key."""
-    iam_path: str = "/"
+    iam_path: Annotated[str, IAM_PATH_NAME] = "/"
     """IAM path of the two roles."""
-    permissions_boundary_arn: pulumi.Input[str] | None = None
+    permissions_boundary_arn: Annotated[pulumi.Input[str] | None, POLICY_ARN] = None
     """Permissions boundary of the two roles."""
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Tags = field(default_factory=dict)
     """Tags of the AWS resources."""
 
     def __post_init__(self) -> None:
-        _check_common(self)
+        check_declared(self)
         _check_secret_text(
             "runner_token", self.runner_token, "glrt-", "a runner authentication token (glrt-...)"
         )
-        check_pattern("gitlab_url", self.gitlab_url, GITLAB_URL, "an https:// GitLab URL")
-        check_int("concurrent", self.concurrent, 1, 1000)
-        check_int("check_interval", self.check_interval, 1, 300)
-        check_pattern("job_image", self.job_image, IMAGE, "a container image")
-        check_pattern("job_cpu", self.job_cpu, CPU_QUANTITY, "a CPU quantity such as 500m or 2")
-        check_pattern("job_memory", self.job_memory, MEMORY_QUANTITY, "a quantity such as 4Gi")
-        check_pattern("namespace", self.namespace, K8S_LABEL, "a Kubernetes namespace")
-        check_pattern("chart_version", self.chart_version, CHART_VERSION, "a chart version")
-        if self.cache_kms_key_arn is not None:
-            check_pattern("cache_kms_key_arn", self.cache_kms_key_arn, KMS_KEY_ARN, "a KMS key ARN")
 
 
 class GitlabRunner(pulumi.ComponentResource):

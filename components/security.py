@@ -9,23 +9,22 @@ behalf of this account.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
+from pydantic import Field
 
 from mlops_platform.components._aws import aws_context, policy_document, retained_with, stateful
 from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._schema import Allowed, Matches, between, check_declared
 from mlops_platform.components._validate import (
     IAM_PRINCIPAL_ARN,
     SERVICE_PRINCIPAL,
     ArgsError,
-    check_bool,
-    check_each,
-    check_int,
-    check_tags,
+    Tags,
 )
 
 TYPE = "mlops:security:EncryptionKey"
@@ -133,46 +132,39 @@ def key_policy(
 class EncryptionKeyArgs:
     """Arguments of :class:`EncryptionKey`. Every field has a secure default."""
 
-    description: str = "mlops-platform customer managed key"
+    description: Annotated[
+        str, Field(min_length=1, max_length=8192), Allowed("expected 1-8192 characters")
+    ] = "mlops-platform customer managed key"
     """Shown in the KMS console."""
-    alias: str | None = None
+    alias: Annotated[str | None, Matches(ALIAS, "'alias/' followed by letters, digits, / _ -")] = (
+        None
+    )
     """Alias such as ``alias/mlops-dev``; when omitted, an alias ``alias/<name>-<suffix>`` is
     generated so that two keys never collide."""
-    deletion_window_in_days: int = 30
+    deletion_window_in_days: Annotated[int, between(7, 30)] = 30
     """Waiting period before a scheduled deletion takes effect (7-30 days)."""
-    rotation_period_in_days: int = 365
+    rotation_period_in_days: Annotated[int, between(90, 2560)] = 365
     """Automatic rotation is always on; this is its period (90-2560 days)."""
-    administrator_arns: Sequence[pulumi.Input[str]] = ()
+    administrator_arns: Sequence[
+        Annotated[pulumi.Input[str], Matches(IAM_PRINCIPAL_ARN, "IAM role/user ARNs")]
+    ] = ()
     """IAM roles or users that may manage (not use) the key, besides the account's IAM policies."""
-    service_principals: Sequence[str] = ()
+    service_principals: Sequence[
+        Annotated[
+            str, Matches(SERVICE_PRINCIPAL, "AWS service principals such as sns.amazonaws.com")
+        ]
+    ] = ()
     """AWS services that may use the key for this account, e.g. ``logs.eu-west-1.amazonaws.com``
     or ``sns.amazonaws.com``."""
     protect: bool = True
     """Protect the key from ``pulumi destroy`` and retain it in AWS if it leaves the program."""
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Tags = field(default_factory=dict)
     """Tags for the key, merged over the provider's default tags."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.description, str) or not 0 < len(self.description) <= 8192:
-            raise ArgsError("description", self.description, "expected 1-8192 characters")
-        if self.alias is not None:
-            if not isinstance(self.alias, str) or not ALIAS.match(self.alias):
-                raise ArgsError(
-                    "alias", self.alias, "expected 'alias/' followed by letters, digits, / _ -"
-                )
-            if self.alias.startswith("alias/aws/"):
-                raise ArgsError("alias", self.alias, "'alias/aws/' is reserved for AWS keys")
-        check_int("deletion_window_in_days", self.deletion_window_in_days, 7, 30)
-        check_int("rotation_period_in_days", self.rotation_period_in_days, 90, 2560)
-        check_each(
-            "administrator_arns", self.administrator_arns, IAM_PRINCIPAL_ARN, "IAM role/user ARNs"
-        )
-        check_each(
-            "service_principals",
-            self.service_principals,
-            SERVICE_PRINCIPAL,
-            "AWS service principals such as sns.amazonaws.com",
-        )
+        check_declared(self)
+        if self.alias is not None and self.alias.startswith("alias/aws/"):
+            raise ArgsError("alias", self.alias, "'alias/aws/' is reserved for AWS keys")
         for index, service in enumerate(self.service_principals):
             if service.startswith("logs.") and not LOGS_PRINCIPAL.match(service):
                 raise ArgsError(
@@ -180,8 +172,6 @@ class EncryptionKeyArgs:
                     service,
                     "CloudWatch Logs is named with its region: logs.<region>.amazonaws.com",
                 )
-        check_bool("protect", self.protect)
-        check_tags("tags", self.tags)
 
 
 class EncryptionKey(pulumi.ComponentResource):

@@ -19,24 +19,23 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
+import annotated_types
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
+from pydantic import Field
 
 from mlops_platform.components._aws import aws_context, policy_document, service_endpoint
 from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._schema import Allowed, Matches, OneOf, between, check_declared
 from mlops_platform.components._validate import (
-    KMS_KEY_ARN,
+    IAM_PATH_NAME,
+    KMS_KEY,
+    POLICY_ARN,
     ArgsError,
-    check_bool,
-    check_choice,
-    check_iam,
-    check_int,
-    check_pattern,
-    check_tags,
-    is_known,
+    Tags,
 )
 
 TYPE = "mlops:serving:ModelEndpoint"
@@ -55,10 +54,13 @@ S3_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
 MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]+(?:/\d+)?$"
 )
-SUBSCRIPTION_PROTOCOLS = ("email", "email-json", "https", "sqs", "lambda", "sms")
+SubscriptionProtocol = Literal["email", "email-json", "https", "sqs", "lambda", "sms"]
+SUBSCRIPTION_PROTOCOLS = get_args(SubscriptionProtocol)
 
-MODES = ("provisioned", "serverless")
-TRAFFIC_ROUTING = ("CANARY", "LINEAR", "ALL_AT_ONCE")
+Mode = Literal["provisioned", "serverless"]
+MODES = get_args(Mode)
+TrafficRouting = Literal["CANARY", "LINEAR", "ALL_AT_ONCE"]
+TRAFFIC_ROUTING = get_args(TrafficRouting)
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 # The provider waits for the endpoint to be InService for about an hour on create and update;
 # a blue/green deployment's waits, plus time to provision the new fleet, must fit inside it.
@@ -341,15 +343,13 @@ def sagemaker_role(
 class AlarmSubscription:
     """Who hears about the endpoint's alarms (an SNS subscription)."""
 
-    protocol: str
+    protocol: SubscriptionProtocol
     """SNS protocol: ``email``, ``email-json``, ``https``, ``sqs``, ``lambda`` or ``sms``."""
-    endpoint: str
+    endpoint: Annotated[str, Field(min_length=1), Allowed("expected an address for the protocol")]
     """Address for the protocol, e.g. ``oncall@example.com`` or a queue ARN."""
 
     def __post_init__(self) -> None:
-        check_choice("protocol", self.protocol, SUBSCRIPTION_PROTOCOLS)
-        if not isinstance(self.endpoint, str) or not self.endpoint:
-            raise ArgsError("endpoint", self.endpoint, "expected an address for the protocol")
+        check_declared(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -362,115 +362,105 @@ class ModelEndpointArgs:
     """ECR repository of the image; the execution role may pull from it only."""
     artifacts_bucket_arn: pulumi.Input[str]
     """Bucket holding model data (read) and data capture (write)."""
-    kms_key_arn: pulumi.Input[str]
+    kms_key_arn: Annotated[pulumi.Input[str], KMS_KEY]
     """Key of the bucket, the endpoint's storage volume, data capture and the alarm topic."""
-    model_data_key: str | None = None
+    model_data_key: Annotated[str | None, Matches(S3_KEY, "an S3 key")] = None
     """S3 key of ``model.tar.gz`` inside the bucket, under ``model_prefix``. Default (unless
     ``model_package_arn`` is set): ``<model_prefix>/<endpoint name>/model.tar.gz``."""
-    model_package_arn: pulumi.Input[str] | None = None
+    model_package_arn: Annotated[
+        pulumi.Input[str] | None, Matches(MODEL_PACKAGE_ARN, "a model package ARN")
+    ] = None
     """A versioned model package from the registry, instead of ``model_data_key``. Its image
     must be in ``repository_arn`` and its model data under ``model_prefix`` of the bucket:
     the execution role may read nothing else."""
-    model_prefix: str = "models"
+    model_prefix: Annotated[str, Matches(S3_KEY, "an S3 key prefix")] = "models"
     """The only prefix of the bucket the endpoint may read."""
-    endpoint_name: str | None = None
+    endpoint_name: Annotated[str | None, Matches(ENDPOINT_NAME, "1-63 letters, digits and -")] = (
+        None
+    )
     """Physical endpoint name (stable: clients and alarms use it); default: the component name."""
-    variant_name: str = "primary"
+    variant_name: Annotated[str, Matches(VARIANT_NAME, "1-63 letters, digits and -")] = "primary"
     """Production variant name. Keep it across releases: blue/green needs the same variant."""
-    mode: str = "provisioned"
+    mode: Mode = "provisioned"
     """``provisioned`` (instances, autoscaling, blue/green) or ``serverless``."""
-    instance_type: str = "ml.m5.large"
+    instance_type: Annotated[str, Matches(INSTANCE_TYPE, "an ml.* instance type")] = "ml.m5.large"
     """Provisioned instance type (``ml.*``). SageMaker refuses to change the instance type of
     an autoscaled variant: remove min/max instances, release, then add them back."""
-    instance_count: int = 2
+    instance_count: Annotated[int, between(1, 100)] = 2
     """Instance count of each release's new fleet (1-100; canary and linear need 2 or more).
     A release starts its fleet at this count, not at the autoscaled one: size it for load."""
-    min_instances: int | None = None
+    min_instances: Annotated[int | None, between(1, 100)] = None
     """Autoscaling floor; autoscaling is on when min and max are set (provisioned only)."""
-    max_instances: int | None = None
+    max_instances: Annotated[int | None, between(1, 100)] = None
     """Autoscaling ceiling."""
-    target_invocations_per_instance: int = 100
+    target_invocations_per_instance: Annotated[int, between(1, 100000)] = 100
     """Target-tracking value for ``SageMakerVariantInvocationsPerInstance`` (per minute)."""
-    serverless_memory_mb: int = 2048
+    serverless_memory_mb: Annotated[int, OneOf(SERVERLESS_MEMORY_MB)] = 2048
     """Serverless memory: 1024-6144 in steps of 1024."""
-    serverless_max_concurrency: int = 5
+    serverless_max_concurrency: Annotated[int, between(1, 200)] = 5
     """Serverless concurrent invocations (1-200)."""
-    data_capture_percent: int | None = None
+    data_capture_percent: Annotated[int | None, between(1, 100)] = None
     """Sample this % of requests and responses to ``s3://<bucket>/<capture_prefix>/``
     (provisioned only); ``None`` disables capture."""
-    capture_prefix: str = "data-capture"
+    capture_prefix: Annotated[str, Matches(S3_KEY, "an S3 key prefix")] = "data-capture"
     """Prefix for captured data inside the bucket."""
-    traffic_routing: str = "CANARY"
+    traffic_routing: TrafficRouting = "CANARY"
     """Blue/green traffic shifting: ``CANARY``, ``LINEAR`` or ``ALL_AT_ONCE``."""
-    canary_percent: int = 5
+    canary_percent: Annotated[int, between(1, 50)] = 5
     """Share of capacity that takes traffic first in a canary (1-50)."""
-    linear_step_percent: int = 10
+    linear_step_percent: Annotated[int, between(10, 50)] = 10
     """Share of capacity added per linear step (10-50)."""
-    bake_seconds: int = 600
+    bake_seconds: Annotated[int, between(0, 3600)] = 600
     """Wait after each traffic shift while the alarms watch (0-3600)."""
-    termination_wait_seconds: int = 300
+    termination_wait_seconds: Annotated[int, between(0, 3600)] = 300
     """Wait after the full shift before the old fleet is terminated (0-3600)."""
-    max_execution_seconds: int = 3600
+    max_execution_seconds: Annotated[int, between(600, 14400)] = 3600
     """SageMaker's timeout for the whole deployment (600-14400); must exceed the waits."""
-    error_rate_percent: float = 1.0
+    error_rate_percent: Annotated[float, annotated_types.Gt(0)] = 1.0
     """Rollback when 5XX errors exceed this % of invocations."""
-    p99_latency_ms: float = 1000.0
+    p99_latency_ms: Annotated[float, annotated_types.Gt(0)] = 1000.0
     """Rollback when p99 ModelLatency exceeds this many milliseconds."""
-    client_error_rate_percent: float | None = None
+    client_error_rate_percent: Annotated[float | None, annotated_types.Gt(0)] = None
     """Optionally also roll back when 4XX errors exceed this % of invocations."""
     alarm_subscriptions: Sequence[AlarmSubscription] = ()
     """Subscriptions of the alarm topic."""
-    iam_path: str = "/"
+    iam_path: Annotated[str, IAM_PATH_NAME] = "/"
     """IAM path of the execution role (CI deploy roles manage only their platform's path)."""
-    permissions_boundary_arn: pulumi.Input[str] | None = None
+    permissions_boundary_arn: Annotated[pulumi.Input[str] | None, POLICY_ARN] = None
     """Permissions boundary of the execution role (required when CI deploys create it)."""
     enable_network_isolation: bool | None = None
     """The container gets no network access (the reference server needs none). Default: on
     where supported, i.e. provisioned endpoints; serverless endpoints do not support it."""
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Tags = field(default_factory=dict)
     """Tags for every taggable child."""
 
-    def __post_init__(self) -> None:  # noqa: PLR0915 - one check per field
+    def __post_init__(self) -> None:
+        check_declared(self)
         if self.model_data_key is not None and self.model_package_arn is not None:
             raise ArgsError(
                 "model_data_key",
                 self.model_data_key,
                 "set at most one of model_data_key and model_package_arn",
             )
-        if self.model_data_key is not None:
-            check_pattern("model_data_key", self.model_data_key, S3_KEY, "an S3 key")
-            if not self.model_data_key.startswith(f"{self.model_prefix}/"):
-                raise ArgsError(
-                    "model_data_key",
-                    self.model_data_key,
-                    f"must be under model_prefix '{self.model_prefix}/'",
-                )
-        if self.model_package_arn is not None:
-            check_pattern(
-                "model_package_arn",
-                self.model_package_arn,
-                MODEL_PACKAGE_ARN,
-                "a model package ARN",
+        if self.model_data_key is not None and not self.model_data_key.startswith(
+            f"{self.model_prefix}/"
+        ):
+            raise ArgsError(
+                "model_data_key",
+                self.model_data_key,
+                f"must be under model_prefix '{self.model_prefix}/'",
             )
-        check_pattern("model_prefix", self.model_prefix, S3_KEY, "an S3 key prefix")
-        check_pattern("capture_prefix", self.capture_prefix, S3_KEY, "an S3 key prefix")
-        if is_known(self.kms_key_arn):
-            check_pattern("kms_key_arn", self.kms_key_arn, KMS_KEY_ARN, "a KMS key ARN")
-        if self.endpoint_name is not None:
-            check_pattern(
-                "endpoint_name", self.endpoint_name, ENDPOINT_NAME, "1-63 letters, digits and -"
-            )
-        check_pattern("variant_name", self.variant_name, VARIANT_NAME, "1-63 letters, digits and -")
-        check_choice("mode", self.mode, MODES)
-        check_pattern("instance_type", self.instance_type, INSTANCE_TYPE, "an ml.* instance type")
-        check_int("instance_count", self.instance_count, 1, 100)
+        self._check_capacity()
+        self._check_deployment()
+        if self.mode == "serverless":
+            self._check_serverless()
+
+    def _check_capacity(self) -> None:
         if (self.min_instances is None) != (self.max_instances is None):
             raise ArgsError(
                 "min_instances", self.min_instances, "set both min_instances and max_instances"
             )
-        if self.min_instances is not None:
-            check_int("min_instances", self.min_instances, 1, 100)
-            check_int("max_instances", self.max_instances, 1, 100)
+        if self.min_instances is not None and self.max_instances is not None:
             if self.min_instances > self.max_instances:
                 raise ArgsError(
                     "min_instances",
@@ -484,14 +474,6 @@ class ModelEndpointArgs:
                     f"must lie between min_instances ({self.min_instances}) "
                     f"and max_instances ({self.max_instances})",
                 )
-        check_int(
-            "target_invocations_per_instance", self.target_invocations_per_instance, 1, 100000
-        )
-        check_choice("serverless_memory_mb", self.serverless_memory_mb, SERVERLESS_MEMORY_MB)
-        check_int("serverless_max_concurrency", self.serverless_max_concurrency, 1, 200)
-        if self.data_capture_percent is not None:
-            check_int("data_capture_percent", self.data_capture_percent, 1, 100)
-        check_choice("traffic_routing", self.traffic_routing, TRAFFIC_ROUTING)
         if self.mode == "provisioned" and self.traffic_routing != "ALL_AT_ONCE":
             smallest = min(self.instance_count, self.min_instances or self.instance_count)
             if smallest < 2:
@@ -501,11 +483,8 @@ class ModelEndpointArgs:
                     f"{self.traffic_routing} shifts at most 50% of the fleet first: run 2 or "
                     "more instances, or use ALL_AT_ONCE",
                 )
-        check_int("canary_percent", self.canary_percent, 1, 50)
-        check_int("linear_step_percent", self.linear_step_percent, 10, 50)
-        check_int("bake_seconds", self.bake_seconds, 0, 3600)
-        check_int("termination_wait_seconds", self.termination_wait_seconds, 0, 3600)
-        check_int("max_execution_seconds", self.max_execution_seconds, 600, 14400)
+
+    def _check_deployment(self) -> None:
         waits = deployment_wait_seconds(
             traffic_routing=self.traffic_routing,
             bake_seconds=self.bake_seconds,
@@ -525,19 +504,6 @@ class ModelEndpointArgs:
                 self.max_execution_seconds,
                 f"must exceed the deployment's waits ({waits}s)",
             )
-        for name in ("error_rate_percent", "p99_latency_ms"):
-            _check_positive(name, getattr(self, name))
-        if self.client_error_rate_percent is not None:
-            _check_positive("client_error_rate_percent", self.client_error_rate_percent)
-        for index, sub in enumerate(self.alarm_subscriptions):
-            if not isinstance(sub, AlarmSubscription):
-                raise ArgsError(f"alarm_subscriptions[{index}]", sub, "expected AlarmSubscription")
-        if self.enable_network_isolation is not None:
-            check_bool("enable_network_isolation", self.enable_network_isolation)
-        check_iam(self.iam_path, self.permissions_boundary_arn)
-        check_tags("tags", self.tags)
-        if self.mode == "serverless":
-            self._check_serverless()
 
     @property
     def network_isolation(self) -> bool:
@@ -576,11 +542,6 @@ class ModelEndpointArgs:
                 "canary and linear shift instance capacity, which serverless endpoints do not "
                 "have: use ALL_AT_ONCE",
             )
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ArgsError(name, value, "expected a number above 0")
 
 
 class ModelEndpoint(pulumi.ComponentResource):
@@ -854,7 +815,8 @@ class ModelEndpoint(pulumi.ComponentResource):
 # --- ServingImage --------------------------------------------------------------------------------
 
 DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-PLATFORMS = ("linux/amd64", "linux/arm64")
+Platform = Literal["linux/amd64", "linux/arm64"]
+PLATFORMS = get_args(Platform)
 DEFAULT_CONTEXT = str(Path(__file__).resolve().parents[1] / "serving")
 
 
@@ -864,20 +826,19 @@ class ServingImageArgs:
 
     repository_url: pulumi.Input[str]
     """ECR repository to push to (``<registry>/<name>``)."""
-    tag: str
+    tag: Annotated[str, Matches(DOCKER_TAG, "a Docker tag such as v1.2.0")]
     """Image tag: the release version, e.g. ``v1.2.0``."""
-    context: str = DEFAULT_CONTEXT
+    context: Annotated[str, Field(min_length=1), Allowed("expected a directory path")] = (
+        DEFAULT_CONTEXT
+    )
     """Docker build context; the reference server in ``serving/`` by default."""
     dockerfile: str | None = None
     """Dockerfile path; ``<context>/Dockerfile`` by default."""
-    platform: str = "linux/amd64"
+    platform: Platform = "linux/amd64"
     """Target platform: ``linux/amd64`` (most ml.* instances) or ``linux/arm64`` (Graviton)."""
 
     def __post_init__(self) -> None:
-        check_pattern("tag", self.tag, DOCKER_TAG, "a Docker tag such as v1.2.0")
-        check_choice("platform", self.platform, PLATFORMS)
-        if not isinstance(self.context, str) or not self.context:
-            raise ArgsError("context", self.context, "expected a directory path")
+        check_declared(self)
 
 
 class ServingImage(pulumi.ComponentResource):

@@ -7,9 +7,8 @@ components only wire them to resources.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
@@ -21,16 +20,13 @@ from mlops_platform.components._aws import (
     stateful,
 )
 from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._schema import Matches, between, check_declared
 from mlops_platform.components._validate import (
+    IAM_PATH_NAME,
     KEY_PREFIX,
-    KMS_KEY_ARN,
-    ArgsError,
+    KMS_KEY,
+    Tags,
     check_force_delete,
-    check_iam,
-    check_int,
-    check_optional_int,
-    check_pattern,
-    check_tags,
 )
 from mlops_platform.components.security import EncryptionKey, EncryptionKeyArgs
 
@@ -165,34 +161,23 @@ def dvc_config(remote_name: str, url: str) -> str:
 class DataBucketArgs:
     """Arguments of :class:`DataBucket`. Every field has a secure default."""
 
-    kms_key_arn: pulumi.Input[str] | None = None
+    kms_key_arn: Annotated[pulumi.Input[str] | None, KMS_KEY] = None
     """Key for SSE-KMS; a dedicated :class:`EncryptionKey` is created when omitted."""
-    noncurrent_version_expiry_days: int | None = 90
+    noncurrent_version_expiry_days: Annotated[int | None, between(1, 3650)] = 90
     """Days a replaced or deleted object version is kept (1-3650); ``None`` keeps them forever."""
-    abort_incomplete_multipart_upload_days: int = 7
+    abort_incomplete_multipart_upload_days: Annotated[int, between(1, 365)] = 7
     """Days after which unfinished multipart uploads are removed (1-365)."""
     force_destroy: bool = False
     """Let ``pulumi destroy`` delete a bucket that still holds objects. Only for throw-away
     stacks; requires ``protect=False``."""
     protect: bool = True
     """Protect the bucket from ``pulumi destroy`` and retain it in AWS if it leaves the program."""
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Tags = field(default_factory=dict)
     """Tags for every taggable child, merged over the provider's default tags."""
 
     def __post_init__(self) -> None:
-        if self.kms_key_arn is not None:
-            check_pattern("kms_key_arn", self.kms_key_arn, KMS_KEY_ARN, "a KMS key ARN")
-        check_optional_int(
-            "noncurrent_version_expiry_days", self.noncurrent_version_expiry_days, 1, 3650
-        )
-        check_int(
-            "abort_incomplete_multipart_upload_days",
-            self.abort_incomplete_multipart_upload_days,
-            1,
-            365,
-        )
+        check_declared(self)
         check_force_delete("force_destroy", self.force_destroy, self.protect, "bucket")
-        check_tags("tags", self.tags)
 
 
 class DataBucket(pulumi.ComponentResource):
@@ -334,28 +319,24 @@ class DataBucket(pulumi.ComponentResource):
 class DvcRemoteArgs:
     """Arguments of :class:`DvcRemote`. Every field has a secure default."""
 
-    prefix: str = "dvc"
+    prefix: Annotated[
+        str,
+        Matches(
+            KEY_PREFIX, "a key prefix such as 'dvc' or 'team/dvc' (no leading or trailing '/')"
+        ),
+    ] = "dvc"
     """Key prefix inside the bucket that DVC uses as its remote root."""
-    remote_name: str = "storage"
+    remote_name: Annotated[str, Matches(REMOTE_NAME, "a name of letters, digits, _ and -")] = (
+        "storage"
+    )
     """Name of the remote in the generated ``.dvc/config``."""
     bucket: DataBucketArgs = field(default_factory=DataBucketArgs)
     """The hardened bucket behind the remote."""
-    iam_path: str = "/"
+    iam_path: Annotated[str, IAM_PATH_NAME] = "/"
     """IAM path of the two managed policies."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.prefix, str) or not KEY_PREFIX.match(self.prefix):
-            raise ArgsError(
-                "prefix",
-                self.prefix,
-                "expected a key prefix such as 'dvc' or 'team/dvc' (no leading or trailing '/')",
-            )
-        check_pattern(
-            "remote_name", self.remote_name, REMOTE_NAME, "a name of letters, digits, _ and -"
-        )
-        if not isinstance(self.bucket, DataBucketArgs):
-            raise ArgsError("bucket", self.bucket, "expected DataBucketArgs")
-        check_iam(self.iam_path, None)
+        check_declared(self)
 
 
 class DvcRemote(pulumi.ComponentResource):

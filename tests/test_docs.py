@@ -30,6 +30,23 @@ def test_components_md_is_current():
     assert committed == generate.render(components), "docs/components.md is stale: run make docs"
 
 
+def test_readme_configuration_reference_is_current():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme == generate.readme_with_reference(readme), "README.md is stale: run make docs"
+
+
+def test_readme_configuration_reference_lists_every_key():
+    from mlops_platform.infra import schema
+
+    reference = generate.render_config_reference()
+    for key in schema.PROJECT_KEYS:
+        assert f"| `mlops-platform:{key}` |" in reference, key
+    for block, model in schema.BLOCKS.items():
+        assert f"`mlops-platform:{block}`" in reference
+        for name, info in model.model_fields.items():
+            assert f"| `{info.alias or name}` |" in reference, (block, name)
+
+
 def test_every_component_has_a_section_with_its_tables():
     text = generate.render(components)
     for cls in COMPONENTS:

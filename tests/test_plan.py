@@ -294,7 +294,7 @@ BAD_CONFIGS = [
     (
         "short account id",
         _set(("aws:allowedAccountIds",), ["123"]),
-        'aws:allowedAccountIds: got ["123"]',
+        'aws:allowedAccountIds[0]: got "123"; expected 12-digit account ids as strings',
     ),
     (
         "numeric account id",
@@ -307,7 +307,11 @@ BAD_CONFIGS = [
         _set((TAGS, "tags", "env"), "prod"),
         f'{TAGS}.tags.env: got "prod"; must equal',
     ),
-    ("tags not nested", _set((TAGS,), {"env": "dev"}), f"{TAGS}: got"),
+    (
+        "tags not nested",
+        _set((TAGS,), {"env": "dev"}),
+        f'{TAGS}.env: got "dev"; unknown key; allowed: tags',
+    ),
     ("missing default tags", _delete(TAGS), f"{TAGS}: got nothing (the key is missing)"),
     ("reserved tag", _set((TAGS, "tags", "aws:x"), "y"), f"{TAGS}.tags.aws:x"),
     ("unsupported aws key", _set(("aws:accessKey",), "AKIA"), "aws:accessKey"),
@@ -341,7 +345,7 @@ BAD_CONFIGS = [
     (
         "alarm threshold 0",
         _set((SERVING, "errorRatePercent"), 0),
-        f"{SERVING}.errorRatePercent: got 0.0; expected a number above 0",
+        f"{SERVING}.errorRatePercent: got 0; expected a number above 0",
     ),
     ("latency threshold negative", _set((SERVING, "p99LatencyMs"), -5), f"{SERVING}.p99LatencyMs"),
     (
@@ -489,7 +493,7 @@ BAD_CONFIGS = [
     (
         "runner pool min above max",
         _set((*POOLS, "runners", "minSize"), 9),
-        f"{CLUSTER}.nodePools.runners.minSize: got 9; must not exceed max_size=4",
+        f"{CLUSTER}.nodePools.runners.minSize: got 9; must not exceed maxSize=4",
     ),
     (
         "GPU instance type in a CPU pool",

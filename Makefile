@@ -11,7 +11,7 @@ DVC_VENV  := .venv-dvc
 DVC_STAMP := $(DVC_VENV)/.installed
 ML_PROJECT := examples/ml-project
 
-.PHONY: help venv venv-dvc plan plans test lint lint-ci format docs schema bench clean diagram
+.PHONY: help venv venv-dvc plan plans test lint lint-ci format docs schema bench clean diagram readme-counts
 
 help:
 	@echo "make plan STACK=dev|staging|prod [FORMAT=tree|json|markdown]  offline plan of a stack"
@@ -19,14 +19,18 @@ help:
 	@echo "make venv-dvc                                                   dvc + training tools for examples/ml-project"
 	@echo "make docs                                                       regenerate docs/components.md and README's config reference"
 	@echo "make schema                                                     regenerate docs/stack-config.schema.json (the stack files' JSON Schema)"
+	@echo "make readme-counts | diagram                                    regenerate README's counts | diagram"
 	@echo "make lint | lint-ci | format | bench | clean"
 
-# The venv is (re)built when it is missing or the pinned requirements change.
+# The venv is (re)built when it is missing or the pinned requirements change. Everything it
+# prints goes to stderr, so that `make plan FORMAT=json` prints only JSON on stdout, also on a
+# fresh clone (tests/test_makefile.py).
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@echo "make: installing the pinned requirements into $(VENV) ..." >&2
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt >&2
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . >&2
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -77,6 +81,10 @@ test: lint lint-ci $(DVC_STAMP)
 # The prod component diagram in README.md (tests fail when it is stale).
 diagram: $(STAMP)
 	$(PY) -m infra.diagram README.md
+
+# The README's resource counts per stack (tests/test_readme.py fails when they are stale).
+readme-counts: $(STAMP)
+	$(PY) -m infra.counts README.md
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

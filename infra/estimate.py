@@ -155,9 +155,11 @@ def _endpoint_lines(
     return lines
 
 
-def cost(plan: dict[str, Any]) -> dict[str, Any]:
-    """Monthly cost of the plan: total, per resource and per top-level component."""
-    region = region_of(plan)
+def cost(plan: dict[str, Any], default_region: str | None = None) -> dict[str, Any]:
+    """Monthly cost of the plan: total, per resource and per top-level component.
+    ``default_region``: the default provider's (``aws:region``), for programs without an
+    explicit provider or region output, such as a team's project."""
+    region = region_of(plan) or default_region
     table = tables.PRICES.get(region or "")
     if table is None:
         return {"monthlyCostUsd": None, "error": f"no price table for {region or 'no region'}"}
@@ -286,6 +288,6 @@ def deploy(plan: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def estimate(plan: dict[str, Any]) -> dict[str, Any]:
+def estimate(plan: dict[str, Any], default_region: str | None = None) -> dict[str, Any]:
     """The plan JSON's ``estimate``: ``monthlyCostUsd``, ``deployMinutes`` and their details."""
-    return {**cost(plan), **deploy(plan)}
+    return {**cost(plan, default_region), **deploy(plan)}

@@ -63,6 +63,20 @@ class Registration:
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     id: str = ""
+    # Resource options the plan diff needs (infra.diff); in the JSON only when set.
+    aliases: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
+    replace_on_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+
+    def options_json(self) -> dict[str, Any]:
+        options = {
+            "aliases": self.aliases,
+            "ignoreChanges": self.ignore_changes,
+            "replaceOnChanges": self.replace_on_changes,
+            "deleteBeforeReplace": self.delete_before_replace,
+        }
+        return {key: value for key, value in options.items() if value}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +93,7 @@ class Registration:
             "protect": self.protect,
             "retainOnDelete": self.retain_on_delete,
             "replaceWith": self.replace_with,
+            **self.options_json(),
         }
 
 
@@ -605,6 +620,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 type_ = f"{parent_type}${type_}"
         return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
 
+    def _alias_urns(self, request) -> list[str]:
+        """Full URNs of the resource's aliases (URNs as given, specs resolved as the engine
+        does: name, type, parent and stack/project default to the resource's own)."""
+        urns = list(request.aliasURNs)
+        for alias in request.aliases:
+            if alias.WhichOneof("alias") == "urn":
+                urns.append(alias.urn)
+                continue
+            spec = alias.spec
+            # An empty parentUrn means "the resource's own parent" (how the SDK sends an
+            # Alias without parent); noParent means it had none.
+            parent = "" if spec.noParent else spec.parentUrn or request.parent
+            urn = self.make_urn(parent, spec.type or request.type, spec.name or request.name)
+            stack, project = spec.stack or pulumi.get_stack(), spec.project or pulumi.get_project()
+            head, rest = urn.split("::", 2)[0], urn.split("::", 2)[2]
+            urns.append(f"{head.rsplit(':', 1)[0]}:{stack}::{project}::{rest}")
+        return sorted(set(urns))
+
     def RegisterResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)
         if urn in self._by_urn:
@@ -628,6 +661,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             ),
             replace_with=sorted(request.replace_with),
             inputs=plain(raw),
+            aliases=self._alias_urns(request),
+            ignore_changes=list(request.ignoreChanges),
+            replace_on_changes=list(request.replaceOnChanges),
+            delete_before_replace=bool(request.deleteBeforeReplace),
         )
         self._by_urn[urn] = reg
         self.recorder.registrations.append(reg)

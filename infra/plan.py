@@ -6,6 +6,9 @@
     python -m infra.plan --stack prod --format mermaid   # component diagram
     python -m infra.plan --stack dev --compare prod      # what differs (tree, json, markdown)
     python -m infra.plan --summary dev staging prod      # stacks side by side (markdown)
+    python -m infra.plan --stack prod --base-ref main    # what this change does to prod
+    python -m infra.plan --stack prod --base main.json   # the same, against a saved plan
+    python -m infra.plan --check-placeholders            # example values left in stack files
 
 It runs the real program (``main`` of Pulumi.yaml, i.e. ``infra/__main__.py``) under Pulumi's
 mock engine with the stack's configuration from ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml``.
@@ -22,18 +25,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import runpy
+import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlops_platform.infra import compare, diagram, estimate
+from mlops_platform.infra import diff as plan_diff
 
 FORMATS = ("tree", "json", "markdown", "mermaid")
 STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -53,6 +58,7 @@ class Plan:
     policy: list[dict[str, Any]] = field(default_factory=list)
     diagnostics: list[str] = field(default_factory=list)
     estimate: dict[str, Any] = field(default_factory=dict)
+    skipped_rules: list[str] = field(default_factory=list)
 
     @property
     def mandatory_violations(self) -> list[dict[str, Any]]:
@@ -68,6 +74,8 @@ class Plan:
             "policy": self.policy,
             "diagnostics": self.diagnostics,
             "estimate": self.estimate,
+            # Rules not applied (--skip-rule): only when some were, so plans stay as they were.
+            **({"policySkipped": self.skipped_rules} if self.skipped_rules else {}),
         }
 
 
@@ -87,14 +95,73 @@ def find_project_dir(start: Path | None = None) -> Path:
     raise PlanError(f"no Pulumi.yaml in {here} or its parents; run from the project directory")
 
 
-def _read_yaml(path: Path) -> Any:
+# --- YAML as the Pulumi CLI reads it ------------------------------------------------------------
+# The CLI reads project and stack files with Go's yaml.v3: YAML 1.2 (``yes``/``no``/``on``/``off``
+# are strings, not booleans), timestamps stay strings, and, for compatibility, a plain number
+# with a leading zero is still octal (``011111111111`` is 1227133513). ruamel.yaml in its default
+# YAML 1.2 mode reads the same values, except that last case, which is refused here: an account
+# id must be quoted.
+
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+
+
+class _StackFileError(Exception):
+    def __init__(self, problem: str, node: Any) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = node.start_mark
+
+
+def _cli_yaml() -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import SafeConstructor
+
+    class CliConstructor(SafeConstructor):
+        def construct_yaml_int(self, node: Any) -> Any:
+            text = str(node.value)
+            if _LEADING_ZERO.fullmatch(text):
+                octal = int(text.replace("_", ""), 8) if set(text) <= set("+-01234567_") else None
+                read = f"reads it as octal {octal}" if octal is not None else "cannot read it"
+                raise _StackFileError(
+                    f"{text} is an unquoted number with a leading zero (the Pulumi CLI {read}); "
+                    f'quote account ids and other digit strings: "{text}"',
+                    node,
+                )
+            if _ACCOUNT_ID.fullmatch(text):
+                raise _StackFileError(
+                    f"{text} is an unquoted number; AWS account ids are strings: quote it, "
+                    f'"{text}"',
+                    node,
+                )
+            return super().construct_yaml_int(node)
+
+    CliConstructor.add_constructor("tag:yaml.org,2002:int", CliConstructor.construct_yaml_int)
+    CliConstructor.add_constructor(
+        "tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str
+    )
+    reader = YAML(typ="safe", pure=True)
+    reader.Constructor = CliConstructor
+    return reader
+
+
+def read_yaml(path: Path) -> Any:
+    """A project or stack file's content as the Pulumi CLI reads it (YAML 1.2); a syntax error
+    or an unquoted account id is a PlanError naming the file, line and column."""
+    from ruamel.yaml.error import YAMLError
+
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        raise PlanError(f"{path.name}{where}: {problem}") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PlanError(f"{path.name}: cannot read it ({error})") from None
+    try:
+        return _cli_yaml().load(text)
+    except (YAMLError, _StackFileError) as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        detail = str(problem).split(" with value ")[0]  # a duplicate key: its name is enough
+        raise PlanError(f"{path.name}{where}: {' '.join(detail.split())}") from None
 
 
 def config_string(value: Any) -> str:
@@ -132,7 +199,7 @@ def load_stack_files(project_dir: Path, stack: str) -> StackFiles:
     """Project name, program path and the merged config of ``Pulumi.yaml`` + stack file."""
     if not STACK_NAME.match(stack):
         raise PlanError(f"--stack: got {stack!r}; expected a stack name such as dev")
-    project_file = _read_yaml(project_dir / "Pulumi.yaml")
+    project_file = read_yaml(project_dir / "Pulumi.yaml")
     if not isinstance(project_file, dict) or not project_file.get("name"):
         raise PlanError("Pulumi.yaml: expected a project with a name")
     project = str(project_file["name"])
@@ -146,7 +213,7 @@ def load_stack_files(project_dir: Path, stack: str) -> StackFiles:
         raise PlanError(
             f"--stack: got {stack!r}; no Pulumi.{stack}.yaml (stacks: {', '.join(known)})"
         )
-    stack_file = _read_yaml(stack_path) or {}
+    stack_file = read_yaml(stack_path) or {}
     if not isinstance(stack_file, dict) or not isinstance(stack_file.get("config") or {}, dict):
         raise PlanError(f"Pulumi.{stack}.yaml: expected a 'config' map")
 
@@ -174,8 +241,19 @@ def load_stack_files(project_dir: Path, stack: str) -> StackFiles:
 # --- running the program -------------------------------------------------------------------------
 
 
-def run_program(files: StackFiles, stack: str) -> Plan:
-    """Runs the stack program under the recording mocks and collects what it registered."""
+StackReferences = dict[str, tuple[dict[str, Any], tuple[str, ...]]]
+
+
+def run_program(
+    files: StackFiles,
+    stack: str,
+    stack_references: StackReferences | None = None,
+    skip_rules: Sequence[str] = (),
+) -> Plan:
+    """Runs the stack program under the recording mocks and collects what it registered.
+
+    ``stack_references`` answers the program's ``pulumi.StackReference`` reads (name ->
+    outputs and the names of secret ones); ``skip_rules`` are policy rules not applied."""
     import pulumi
     from pulumi.runtime.settings import get_root_resource
     from pulumi.runtime.stack import run_pulumi_func
@@ -200,6 +278,8 @@ def run_program(files: StackFiles, stack: str) -> Plan:
             config=files.config,
             secret_keys=files.secret_keys,
         )
+        for name, (outputs, secret) in (stack_references or {}).items():
+            recorder.add_stack_reference(name, outputs, secret=secret)
 
         async def program() -> None:
             runpy.run_path(str(files.main), run_name="__main__")
@@ -230,10 +310,11 @@ def run_program(files: StackFiles, stack: str) -> Plan:
         stack=stack,
         resources=resources,
         outputs=exported,
-        policy=check_policy(resources, files),
+        policy=[f for f in check_policy(resources, files) if f["rule"] not in skip_rules],
         diagnostics=recorder.warnings(),
+        skipped_rules=sorted(skip_rules),
     )
-    plan.estimate = estimate.estimate(plan.to_json())
+    plan.estimate = estimate.estimate(plan.to_json(), files.config.get("aws:region"))
     return plan
 
 
@@ -272,10 +353,39 @@ def _json_or_none(text: str | None) -> Any:
         return None
 
 
-def make_plan(stack: str, project_dir: Path | None = None) -> Plan:
+def make_plan(
+    stack: str,
+    project_dir: Path | None = None,
+    stack_references: StackReferences | None = None,
+    skip_rules: Sequence[str] = (),
+) -> Plan:
     """Loads the stack's files and runs the program; raises PlanError or ConfigError."""
     files = load_stack_files(project_dir or find_project_dir(), stack)
-    return run_program(files, stack)
+    return run_program(files, stack, stack_references, skip_rules)
+
+
+def read_stack_reference(spec: str) -> tuple[str, tuple[dict[str, Any], tuple[str, ...]]]:
+    """``NAME=FILE``: what ``pulumi.StackReference(NAME)`` reads, from a plan's JSON (its
+    ``outputs``; ``[secret]`` ones are secrets) or a JSON map of outputs, such as
+    ``pulumi stack output --json``."""
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise PlanError(
+            f"--stack-reference: got {spec!r}; expected NAME=FILE, "
+            "e.g. my-org/mlops-platform/dev=dev.json"
+        )
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PlanError(f"--stack-reference {name}: cannot read {path}: {error.strerror}") from None
+    except ValueError:
+        raise PlanError(f"--stack-reference {name}: {path} is not JSON") from None
+    if isinstance(data, dict) and isinstance(data.get("resources"), list):
+        data = data.get("outputs")
+    if not isinstance(data, dict):
+        raise PlanError(f"--stack-reference {name}: {path} holds no map of outputs")
+    secret = tuple(sorted(k for k, v in data.items() if v == "[secret]"))
+    return name, (data, secret)
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -317,12 +427,9 @@ def _output_text(value: Any) -> str:
 
 
 def _summary(plan: Plan) -> str:
-    custom = sum(1 for r in plan.resources if r["custom"])
-    protected = sum(1 for r in plan.resources if r["protect"])
-    return (
-        f"{len(plan.resources)} resources ({custom} cloud resources, "
-        f"{len(plan.resources) - custom} components/stack), {protected} protected"
-    )
+    from mlops_platform.infra import counts
+
+    return counts.headline(plan.resources)  # the same counts as --summary and the README
 
 
 def _policy_lines(plan: Plan) -> list[str]:
@@ -437,12 +544,10 @@ RENDERERS = {
 
 def capability_counts(plan: Plan) -> Counter[str]:
     """Cloud resources per capability (of their top-level component)."""
+    from mlops_platform.infra.counts import is_cloud
+
     owner = estimate.owners(plan.resources)
-    return Counter(
-        estimate.capability(owner[r["urn"]])
-        for r in plan.resources
-        if r["custom"] and not r["type"].startswith("pulumi:providers:")
-    )
+    return Counter(estimate.capability(owner[r["urn"]]) for r in plan.resources if is_cloud(r))
 
 
 def render_summary(plans: Sequence[Plan | str]) -> str:
@@ -473,6 +578,155 @@ def render_summary(plans: Sequence[Plan | str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- what a change does: --base, --base-ref ----------------------------------------------------
+
+
+def write_plan(plan: Plan, path: Path) -> None:
+    """The plan as a file: JSON for ``.json``, markdown for ``.md``, else the tree."""
+    renderer = {".json": render_json, ".md": render_markdown}.get(path.suffix, render_tree)
+    try:
+        path.write_text(renderer(plan), encoding="utf-8")
+    except OSError as error:
+        raise PlanError(f"--write-plan: cannot write {path}: {error.strerror}") from None
+
+
+def read_base_plan(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PlanError(f"--base: cannot read {path}: {error.strerror}") from None
+    except ValueError as error:
+        raise PlanError(f"--base: {path} is not JSON ({error})") from None
+
+
+def _git(project_dir: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(project_dir), *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+    except FileNotFoundError:
+        raise PlanError("--base-ref: git is not installed") from None
+
+
+# The library's folders, as the distribution maps them under mlops_platform (pyproject.toml).
+LIBRARY_PACKAGES = ("components", "infra", "ops", "policy", "serving")
+
+
+def plan_at_ref(ref: str, stack: str, project_dir: Path) -> dict[str, Any]:
+    """The JSON plan of ``stack`` at git revision ``ref``, made in a temporary worktree of it.
+
+    In this repository the base revision's own planner and library run (its folders are put
+    first on the import path as ``mlops_platform.*``), so the base plan is what main's code
+    plans. In a team's project the installed planner plans the base revision's files.
+    """
+    top = _git(project_dir, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        raise PlanError(f"--base-ref: {project_dir} is not in a git checkout")
+    root = Path(top.stdout.strip())
+    sha = _git(project_dir, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if sha.returncode != 0 or not sha.stdout.strip():
+        raise PlanError(f"--base-ref: no revision {ref!r} in {root} (fetch it first?)")
+    relative = project_dir.resolve().relative_to(root.resolve())
+    with tempfile.TemporaryDirectory(prefix="mlops-plan-base-") as temp:
+        worktree = Path(temp) / "base"
+        added = _git(
+            root, "worktree", "add", "--detach", "--quiet", str(worktree), sha.stdout.strip()
+        )
+        if added.returncode != 0:
+            message = " ".join(added.stderr.split()) or "git worktree add failed"
+            raise PlanError(f"--base-ref {ref}: {message}")
+        try:
+            return _plan_in(worktree, worktree / relative, stack, ref, Path(temp) / "overlay")
+        finally:
+            _git(root, "worktree", "remove", "--force", str(worktree))
+
+
+def _plan_in(worktree: Path, project: Path, stack: str, ref: str, overlay: Path) -> dict[str, Any]:
+    env = dict(os.environ)
+    if (worktree / "infra" / "plan.py").is_file():  # this repository at that revision
+        package = overlay / "mlops_platform"
+        package.mkdir(parents=True)
+        for name in LIBRARY_PACKAGES:
+            if (worktree / name).is_dir():
+                (package / name).symlink_to(worktree / name, target_is_directory=True)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(overlay), env.get("PYTHONPATH")]))
+        command = [sys.executable, "-m", "infra.plan"]
+    else:
+        command = [sys.executable, "-m", "mlops_platform.infra.plan"]
+    command += ["--stack", stack, "--format", "json", "--project-dir", str(project)]
+    try:
+        done = subprocess.run(
+            command,
+            cwd=worktree,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+    except subprocess.TimeoutExpired:
+        raise PlanError(f"--base-ref {ref}: the base plan took more than 15 minutes") from None
+    if done.returncode not in (0, 1):
+        lines = done.stderr.strip().splitlines()
+        raise PlanError(
+            f"--base-ref {ref}: the base plan failed: {lines[-1] if lines else done.returncode}"
+        )
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        raise PlanError(f"--base-ref {ref}: the base plan printed no JSON") from None
+
+
+def _print_diff(plan: Plan, args: argparse.Namespace) -> int:
+    from mlops_platform.infra import comment
+
+    if args.base:
+        base, label = read_base_plan(args.base), str(args.base)
+    else:
+        project_dir = (args.project_dir or find_project_dir()).resolve()
+        base, label = plan_at_ref(args.base_ref, args.stack, project_dir), args.base_ref
+    try:
+        result = plan_diff.diff(base, plan.to_json())
+    except plan_diff.DiffError as error:
+        raise PlanError(f"--base{'-ref' if args.base_ref else ''}: {error}") from None
+    result["base"] = label
+    code = 1 if plan.mandatory_violations else 0
+    if args.format == "json":
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    elif args.format == "markdown":
+        sys.stdout.write(
+            comment.build([comment.StackResult(plan.stack, code, result)], base_label=label)
+        )
+    else:
+        sys.stdout.write(plan_diff.render_tree(result, label))
+    return code
+
+
+def _check_placeholders(args: argparse.Namespace) -> int:
+    from mlops_platform.infra import placeholders
+
+    project_dir = args.project_dir or find_project_dir()
+    if args.stack:
+        load_stack_files(project_dir, args.stack)  # the same checks (name, file, YAML)
+        stacks = [args.stack]
+    else:
+        stacks = sorted(
+            p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")
+        )
+        for stack in stacks:
+            read_yaml(project_dir / f"Pulumi.{stack}.yaml")
+    found = [item for s in stacks for item in placeholders.scan(project_dir / f"Pulumi.{s}.yaml")]
+    if args.format == "json":
+        sys.stdout.write(json.dumps([item.to_json() for item in found], indent=2) + "\n")
+    else:
+        sys.stdout.write(placeholders.render(found, stacks))
+    return 1 if found else 0
+
+
 # --- command line --------------------------------------------------------------------------------
 
 
@@ -496,7 +750,58 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--project-dir", type=Path, help="directory of Pulumi.yaml (default: found from cwd)"
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
+    base = parser.add_mutually_exclusive_group()
+    base.add_argument(
+        "--base", type=Path, metavar="PLAN.json", help="report what changes against this plan"
+    )
+    base.add_argument(
+        "--base-ref",
+        metavar="REF",
+        help="report what changes against the plan of this git revision (e.g. main)",
+    )
+    parser.add_argument(
+        "--write-plan",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also write the plan to FILE (.json, .md, else tree); may repeat",
+    )
+    parser.add_argument(
+        "--stack-reference",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="answer pulumi.StackReference(NAME) with the outputs in FILE (a plan's JSON or "
+        "`pulumi stack output --json`); may repeat",
+    )
+    parser.add_argument(
+        "--skip-rule",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="do not apply this policy rule (e.g. tags-required for a project with its own "
+        "tagging); may repeat",
+    )
+    parser.add_argument(
+        "--check-placeholders",
+        action="store_true",
+        help="list the stack files' example values (all stacks, or --stack); exit 1 if any",
+    )
     args = parser.parse_args(argv)
+    from mlops_platform.policy.rules import rule_ids
+
+    unknown = sorted(set(args.skip_rule) - rule_ids())
+    if unknown:
+        parser.error(f"--skip-rule: unknown rule {unknown[0]!r}; see the rule table in README.md")
+    args.stack_references = dict(read_stack_reference(spec) for spec in args.stack_reference)
+    if args.check_placeholders:
+        if args.summary or args.compare or args.base or args.base_ref:
+            parser.error("--check-placeholders takes only --stack, --format and --project-dir")
+        if args.format not in (None, "tree", "json"):
+            parser.error("--check-placeholders: formats are tree and json")
+        args.format = args.format or "tree"
+        return args
     if args.stack is None and args.summary is None:
         parser.error("the following arguments are required: --stack (or --summary STACK ...)")
     if args.stack is not None and args.summary is not None:
@@ -507,6 +812,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--summary: formats are markdown and json")
     if args.summary and args.compare:
         parser.error("--compare needs --stack, not --summary")
+    if (args.base or args.base_ref) and (args.summary or args.compare):
+        parser.error("--base/--base-ref need --stack, without --summary or --compare")
+    if (args.base or args.base_ref) and args.format == "mermaid":
+        parser.error("--base/--base-ref: formats are tree, json and markdown")
     args.format = args.format or ("markdown" if args.summary else "tree")
     return args
 
@@ -517,12 +826,20 @@ def _plan_or_error(stack: str, args: argparse.Namespace) -> Plan:
     from pulumi import RunError
 
     try:
-        return make_plan(stack, args.project_dir)
+        return make_plan(stack, args.project_dir, args.stack_references, args.skip_rule)
     except (PlanError, RunError):
         raise
     except Exception as error:  # a program error: still one line unless --debug
         if args.debug:
             raise
+        from mlops_platform.infra.mocks import UnmockedStackReferenceError
+
+        if isinstance(error, UnmockedStackReferenceError):
+            name = str(error).split("'")[1] if str(error).count("'") >= 2 else "NAME"
+            raise PlanError(
+                f"the program reads pulumi.StackReference({name!r}): give its outputs with "
+                f"--stack-reference {name}=FILE (a plan's JSON or `pulumi stack output --json`)"
+            ) from None
         message = " ".join(str(error).split()) or type(error).__name__
         raise PlanError(f"the stack program failed: {type(error).__name__}: {message}") from None
 
@@ -550,6 +867,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PlanError as error:
         print(f"error: {error} (see --help)", file=sys.stderr)
         return 2
+    if not args.debug:
+        # A failing program leaves SDK tasks whose errors asyncio would print at exit (many
+        # lines); the one-line error below says what failed.
+        import logging
+        import warnings
+
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        warnings.filterwarnings("ignore", message="coroutine .* was never awaited")
+        warnings.filterwarnings("ignore", message="Enable tracemalloc")
+    if args.check_placeholders:
+        try:
+            return _check_placeholders(args)
+        except PlanError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if args.summary:
         plans: list[Plan | str] = []
         for stack in args.summary:
@@ -565,6 +897,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         plan = _plan_or_error(args.stack, args)
         other = _plan_or_error(args.compare, args) if args.compare else None
+        for path in args.write_plan:
+            write_plan(plan, path)
+        if args.base or args.base_ref:
+            return _print_diff(plan, args)
     except (PlanError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

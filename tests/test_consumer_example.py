@@ -182,3 +182,66 @@ def test_requirements_pin_the_library_at_its_current_version():
         f"mlops-platform @ git+https://github.com/my-org/mlops-platform@v{components.__version__}"
         in text
     )
+
+
+# --- `mlops-plan`: the offline plan, cost and policy of a team's own project --------------------
+
+MLOPS_PLAN = Path(sys.executable).parent / "mlops-plan"
+
+
+def mlops_plan(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess:
+    """The installed command, run from outside the repository as a team would."""
+    return subprocess.run(
+        [str(MLOPS_PLAN), "--stack", "dev", "--project-dir", str(CONSUMER), *argv],
+        cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def platform_plan(tmp_path_factory, platform_outputs) -> Path:
+    path = tmp_path_factory.mktemp("platform") / "prod.json"
+    path.write_text(json.dumps({"project": "mlops-platform", "stack": "prod", "resources": [],
+                                "outputs": platform_outputs}))  # fmt: skip
+    return path
+
+
+@pytest.mark.skipif(not MLOPS_PLAN.exists(), reason="mlops-plan is not installed in the venv")
+def test_mlops_plan_plans_a_team_project_with_the_platforms_rules(tmp_path, platform_plan):
+    reference = f"--stack-reference=my-org/mlops-platform/dev={platform_plan}"
+    done = mlops_plan(tmp_path, reference, "--format", "json")
+    assert done.returncode == 1, done.stderr  # the platform's tag rule applies by default
+    result = json.loads(done.stdout)
+    assert result["project"] == "churn-model"
+    assert {f["rule"] for f in result["policy"] if f["severity"] == "mandatory"} == {
+        "tags-required"
+    }
+    assert result["estimate"]["region"] == "eu-west-1"  # the default provider's region
+    assert result["estimate"]["monthlyCostUsd"] > 0
+    assert result["outputs"]["githubVariables"]["MLOPS_SERVING_REPOSITORY"].endswith("/serving")
+
+
+@pytest.mark.skipif(not MLOPS_PLAN.exists(), reason="mlops-plan is not installed in the venv")
+def test_mlops_plan_can_leave_the_tag_rule_out(tmp_path, platform_plan):
+    reference = f"--stack-reference=my-org/mlops-platform/dev={platform_plan}"
+    done = mlops_plan(tmp_path, reference, "--skip-rule", "tags-required", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["policySkipped"] == ["tags-required"]
+    assert all(f["rule"] != "tags-required" for f in result["policy"])
+
+
+@pytest.mark.skipif(not MLOPS_PLAN.exists(), reason="mlops-plan is not installed in the venv")
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ((), "the program reads pulumi.StackReference('my-org/mlops-platform/dev'): give its "
+             "outputs with --stack-reference my-org/mlops-platform/dev=FILE"),
+        (("--skip-rule", "no-such-rule"), "--skip-rule: unknown rule 'no-such-rule'"),
+        (("--stack-reference", "x"), "--stack-reference: got 'x'; expected NAME=FILE"),
+        (("--stack-reference", "x=/no/such.json"), "--stack-reference x: cannot read /no/such.json"),
+    ],
+)  # fmt: skip
+def test_mlops_plan_bad_input_is_one_line(tmp_path, argv, expected):
+    done = mlops_plan(tmp_path, *argv)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert len(done.stderr.splitlines()) == 1 and expected in done.stderr, done.stderr

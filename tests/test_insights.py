@@ -363,11 +363,12 @@ def test_compare_with_a_bad_stack_exits_2(capsys):
     assert code == 2 and out == "" and "no Pulumi.nope.yaml" in err
 
 
-def test_ci_comment_starts_with_the_summary_and_collapses_each_stack():
+def test_ci_comment_is_built_from_the_stacks_diffs():
+    """The PR comment (infra/comment.py, tests/test_diff.py) leads with one summary table built
+    from each stack's diff against the base; the stack loop comes first."""
     import yaml
 
     workflow = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
     script = "\n".join(step.get("run", "") for step in workflow["jobs"]["plan"]["steps"])
-    summary = script.index("-m infra.plan --summary dev staging prod")
-    assert summary < script.index("for stack in dev staging prod; do")
-    assert "<details><summary><code>$stack</code>: full plan</summary>" in script
+    loop = script.index("for stack in dev staging prod; do")
+    assert loop < script.index("-m infra.comment --dir offline-plan --stacks dev staging prod")

@@ -364,17 +364,25 @@ def test_offline_plan_needs_no_credentials_and_uploads_the_pr_number():
     assert plan["if"] == "github.event_name == 'pull_request'"
     assert "permissions" not in plan  # the workflow's read-only token
     assert not steps_using(plan, CONFIGURE_AWS)
+    (checkout,) = steps_using(plan, CHECKOUT)
+    assert checkout["with"]["fetch-depth"] == 0  # the base commit, for --base-ref
     script = "\n".join(step.get("run", "") for step in plan["steps"])
     assert "for stack in dev staging prod" in script
-    assert '.venv/bin/python -m infra.plan --stack "$stack" --format markdown' in script
+    # Each stack against the PR's base commit; the comment is built from those diffs.
+    assert '-m infra.plan --stack "$stack" --base-ref "$BASE_SHA" --format json' in script
+    assert "-m infra.comment --dir offline-plan --stacks dev staging prod" in script
+    step = next(s for s in plan["steps"] if "BASE_SHA" in s.get("env", {}))
+    assert step["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
     assert "offline-plan/pr-number" in script
-    (upload,) = steps_using(plan, UPLOAD)
-    assert upload["if"] == "always()"
-    assert upload["with"]["name"] == "offline-plan"
-    assert "offline-plan/pr-number" in upload["with"]["path"]
-    # The job still fails on a violation or bad config, after the upload.
+    comment, plans = steps_using(plan, UPLOAD)
+    assert comment["if"] == plans["if"] == "always()"
+    assert comment["with"]["name"] == "offline-plan"
+    assert "offline-plan/pr-number" in comment["with"]["path"]
+    assert "offline-plan/comment.md" in comment["with"]["path"]
+    assert plans["with"]["name"] == "offline-plans"  # the whole plans, for reviewers
+    # The job still fails on a violation or bad config, after the uploads.
     fail = step_index(plan, lambda step: "steps.plan.outputs.failed" in step.get("if", ""))
-    assert fail > plan["steps"].index(upload)
+    assert fail > plan["steps"].index(plans)
 
 
 def test_tests_run_on_pull_requests_and_main():
@@ -405,6 +413,11 @@ def test_plan_comment_never_runs_pull_request_code():
     check = next(step for step in comment["steps"] if step.get("id") == "pr")
     assert "RUN_HEAD_SHA" in check["env"]
     assert ".head.sha" in check["run"]
+    # The comment is posted whole or replaced by a notice, never cut inside its markup.
+    assert (
+        '"$DIR/comment.md"' in check["run"] and "head -c" not in check["run"].split("pr-number")[1]
+    )
+    assert sticky["with"]["path"] == "${{ runner.temp }}/comment.md"
 
 
 # --- GitHub: deploys and releases ------------------------------------------------------------
@@ -599,7 +612,11 @@ def test_gitlab_plan_keeps_the_offline_plans():
     assert "id_tokens" not in plan
     script = gitlab_script(plan)
     assert "for stack in dev staging prod" in script
-    assert '-m infra.plan --stack "$stack" --format markdown' in script
+    assert '-m infra.plan --stack "$stack" --base-ref "$base" --format json' in script
+    assert '--write-plan "plan/$stack.md"' in script
+    assert "-m infra.comment --dir plan/diff" in script
+    assert plan["variables"]["GIT_DEPTH"] == "0"
+    assert "git" in plan["variables"]["EXTRA_APT_PACKAGES"].split()
     assert plan["artifacts"]["paths"] == ["plan/"]
     assert plan["artifacts"]["when"] == "always"
 

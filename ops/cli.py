@@ -6,15 +6,22 @@ python -m ops watch --endpoint NAME --expected-config CONFIG [--timeout S] [--in
                     [--region R]
 python -m ops smoke --endpoint NAME --payload FILE [--content-type T] [--count N]
                     [--max-p95-ms N] [--region R]
+python -m ops gate --group G --metrics metrics.json --metric NAME --direction max|min
+                   [--min-improvement X] [--min-relative-improvement R] [--floor V] [--region R]
+python -m ops register --group G --model-data s3://... --image URI --metrics metrics.json
+                       [--approve] [--code-revision SHA] [--data-revision REV] [--repository URL]
+                       [--generated-by NAME] [--mlflow-run-id ID] [--description TEXT] [--region R]
 ```
 
 Exit status: 0 = success; 1 = the check failed or AWS said no (one ``error: ...`` line on stderr,
-never a traceback); 2 = usage error. Results go to stdout, progress to stderr.
+never a traceback); 2 = usage error (for ``gate`` and ``register`` also a metrics file that
+cannot be read or lacks the metric). Results go to stdout, progress to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +30,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from mlops_platform.ops.aws import describe_error, make_client
+from mlops_platform.ops.gate import (
+    DIRECTIONS,
+    MetricsError,
+    champion,
+    decide,
+    metric_of,
+    read_metrics,
+)
 from mlops_platform.ops.models import latest_approved_package
+from mlops_platform.ops.register import IMAGE, MODEL_DATA, Provenance, register_package
 from mlops_platform.ops.smoke import smoke_test
 from mlops_platform.ops.watch import watch_endpoint
 
@@ -58,6 +74,29 @@ def _number(text: str, kind: type[int] | type[float]) -> Any:
         return kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _finite_float(text: str) -> float:
+    value = _number(text, float)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _non_negative_finite(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
+def _matching(pattern: Any, what: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if not pattern.match(text):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return text
+
+    return check
 
 
 def _payload(text: str) -> bytes:
@@ -119,6 +158,60 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument(
         "--max-p95-ms", type=_positive_float, help="fail when p95 latency exceeds this (ms)"
     )
+
+    gate = command(
+        "gate",
+        "Exit 0 when a candidate beats the group's newest Approved package by the margins "
+        "(or the group has none), 1 when it does not.",
+    )
+    gate.add_argument("--group", required=True, help="model package group name")
+    gate.add_argument("--metrics", required=True, type=Path, help="the candidate's metrics.json")
+    gate.add_argument("--metric", required=True, help="the metric that decides")
+    gate.add_argument("--direction", required=True, choices=DIRECTIONS, help="max or min is better")
+    gate.add_argument(
+        "--min-improvement",
+        type=_non_negative_finite,
+        default=0.0,
+        help="smallest improvement over the champion, in the metric's units (default 0)",
+    )
+    gate.add_argument(
+        "--min-relative-improvement",
+        type=_non_negative_finite,
+        default=0.0,
+        help="smallest improvement as a fraction of the champion's value (default 0)",
+    )
+    gate.add_argument(
+        "--floor",
+        type=_finite_float,
+        help="hard bound: at least this for max metrics, at most this for min metrics",
+    )
+
+    register = command(
+        "register", "Register a model package (PendingManualApproval) and print its ARN."
+    )
+    register.add_argument("--group", required=True, help="model package group name")
+    register.add_argument(
+        "--model-data",
+        required=True,
+        type=_matching(MODEL_DATA, "s3://<bucket>/<key> of the model.tar.gz"),
+        help="S3 URI of the model.tar.gz",
+    )
+    register.add_argument(
+        "--image",
+        required=True,
+        type=_matching(IMAGE, "an image URI such as <registry>/<repository>:<tag>"),
+        help="inference image URI",
+    )
+    register.add_argument("--metrics", required=True, type=Path, help="metrics.json to attach")
+    register.add_argument(
+        "--approve", action="store_true", help="register as Approved (only where allowed)"
+    )
+    register.add_argument("--code-revision", help="git commit of the model's code")
+    register.add_argument("--data-revision", help="git revision naming the data (.dvc files)")
+    register.add_argument("--repository", help="the model repository's URL")
+    register.add_argument("--generated-by", help="what produced the model (workflow name)")
+    register.add_argument("--mlflow-run-id", help="the MLflow run that logged the model")
+    register.add_argument("--description", help="package description")
     return parser
 
 
@@ -153,6 +246,37 @@ def run(
             progress=_stderr,
         )
         return _report(watched.ok, watched.message)
+    if args.command == "gate":
+        candidate = metric_of(read_metrics(args.metrics), args.metric, str(args.metrics))
+        verdict = decide(
+            metric=args.metric,
+            direction=args.direction,
+            candidate=candidate,
+            champion=champion(make_client("sagemaker", args.region), args.group),
+            min_improvement=args.min_improvement,
+            min_relative_improvement=args.min_relative_improvement,
+            floor=args.floor,
+        )
+        return _report(verdict.ok, verdict.message)
+    if args.command == "register":
+        arn = register_package(
+            make_client("sagemaker", args.region),
+            group=args.group,
+            model_data=args.model_data,
+            image=args.image,
+            metrics=read_metrics(args.metrics),
+            approve=args.approve,
+            provenance=Provenance(
+                code_revision=args.code_revision,
+                data_revision=args.data_revision,
+                repository=args.repository,
+                generated_by=args.generated_by,
+                mlflow_run_id=args.mlflow_run_id,
+            ),
+            description=args.description,
+        )
+        print(arn)
+        return 0
     smoked = smoke_test(
         make_client("sagemaker-runtime", args.region),
         args.endpoint,
@@ -191,6 +315,9 @@ def main(
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
         return run(args, sleep=sleep, clock=clock, timer=timer)
+    except MetricsError as error:  # a metrics file (or metadata) unfit for gate or register
+        _stderr(f"error: {error}")
+        return 2
     except (ClientError, BotoCoreError) as error:
         _stderr(f"error: {describe_error(error)}")
         return 1

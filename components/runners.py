@@ -580,6 +580,10 @@ class GithubRunnersArgs:
     """Namespace of the scale sets, their runners and the GitHub App secret."""
     service_account: str = "github-runner"
     """Service account of the runner pods (bound to the IRSA role)."""
+    kubernetes_api_access: bool = False
+    """Mount the service account's Kubernetes API token in runner pods, e.g. so that jobs
+    submit training pipelines (``python -m ops submit``); what the token may do is the RBAC
+    bound to the account (none by default)."""
     controller_chart_version: str = ARC_VERSION
     """Version of the ``gha-runner-scale-set-controller`` chart."""
     scale_set_chart_version: str = ARC_VERSION
@@ -637,6 +641,7 @@ class GithubRunnersArgs:
         check_pattern(
             "service_account", self.service_account, K8S_SUBDOMAIN, "a service account name"
         )
+        check_bool("kubernetes_api_access", self.kubernetes_api_access)
         for name in ("controller_chart_version", "scale_set_chart_version"):
             check_pattern(
                 name, getattr(self, name), CHART_VERSION, "a chart version such as 0.14.2"
@@ -756,7 +761,7 @@ class GithubRunners(pulumi.ComponentResource):
             runner_ns.metadata.name,
             args.service_account,
             self.role.role_arn,
-            api_access=needs_kube_mode,
+            api_access=needs_kube_mode or args.kubernetes_api_access,
         )
         secret = k8s.core.v1.Secret(
             f"{name}-github-app",

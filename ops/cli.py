@@ -11,7 +11,17 @@ python -m ops gate --group G --metrics metrics.json --metric NAME --direction ma
 python -m ops register --group G --model-data s3://... --image URI --metrics metrics.json
                        [--approve] [--code-revision SHA] [--data-revision REV] [--repository URL]
                        [--generated-by NAME] [--mlflow-run-id ID] [--description TEXT] [--region R]
+python -m ops fetch --workdir DIR [--repo URL] [--revision REV] [--revision-file FILE]
+python -m ops validate-data --schema data/schema.yaml --data data/train.csv
+python -m ops train [--workdir DIR]
+python -m ops evaluate --metrics metrics.json --model-dir model --require M1,M2 --out model.tar.gz
+                       [--metrics-out FILE]
+python -m ops submit --model M --revision SHA [--namespace pipelines] [--wait] [--timeout S]
+                     [--server URL --token-file F --ca-file F]
 ```
+
+The last four are the training pipeline's first steps (:mod:`ops.pipeline`); they need the
+training environment (git, DVC, pandera).
 
 Exit status: 0 = success; 1 = the check failed or AWS said no (one ``error: ...`` line on stderr,
 never a traceback); 2 = usage error (for ``gate`` and ``register`` also a metrics file that
@@ -39,6 +49,7 @@ from mlops_platform.ops.gate import (
     read_metrics,
 )
 from mlops_platform.ops.models import latest_approved_package
+from mlops_platform.ops.pipeline import StepError
 from mlops_platform.ops.register import IMAGE, MODEL_DATA, Provenance, register_package
 from mlops_platform.ops.smoke import smoke_test
 from mlops_platform.ops.watch import watch_endpoint
@@ -212,7 +223,60 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--generated-by", help="what produced the model (workflow name)")
     register.add_argument("--mlflow-run-id", help="the MLflow run that logged the model")
     register.add_argument("--description", help="package description")
+    _pipeline_commands(commands)
     return parser
+
+
+def _pipeline_commands(commands: Any) -> None:
+    """The pipeline's first steps (they take no --region: no AWS client of ours)."""
+    fetch = commands.add_parser(
+        "fetch", help="Check out a git revision and dvc pull its data (pipeline step)."
+    )
+    fetch.add_argument("--workdir", type=Path, default=Path.cwd(), help="the model repository")
+    fetch.add_argument("--repo", help="clone this repository into --workdir first")
+    fetch.add_argument("--revision", help="branch, tag or commit to check out")
+    fetch.add_argument("--revision-file", type=Path, help="write the commit SHA here")
+
+    validate = commands.add_parser(
+        "validate-data", help="Check a CSV data set against the team's schema (pipeline step)."
+    )
+    validate.add_argument("--schema", required=True, type=Path, help="the schema YAML")
+    validate.add_argument("--data", required=True, type=Path, help="the CSV data set")
+
+    train = commands.add_parser("train", help="The team's dvc repro (pipeline step).")
+    train.add_argument("--workdir", type=Path, default=Path.cwd(), help="the model repository")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="Check the metrics and pack the model for SageMaker (pipeline step)."
+    )
+    evaluate.add_argument("--metrics", required=True, type=Path, help="metrics.json")
+    evaluate.add_argument("--model-dir", required=True, type=Path, help="the model directory")
+    evaluate.add_argument(
+        "--require",
+        required=True,
+        type=lambda text: [name for name in text.split(",") if name],
+        help="comma-separated metrics that must be present",
+    )
+    evaluate.add_argument("--out", required=True, type=Path, help="the model.tar.gz to write")
+    evaluate.add_argument("--metrics-out", type=Path, help="copy the metrics here")
+
+    submit = commands.add_parser(
+        "submit", help="Run a model's training pipeline from its WorkflowTemplate (CI)."
+    )
+    submit.add_argument("--model", required=True, help="the model (its template: <model>-training)")
+    submit.add_argument("--revision", required=True, help="git revision to train")
+    submit.add_argument("--namespace", default="pipelines", help="the pipelines namespace")
+    submit.add_argument("--wait", action="store_true", help="wait for the run; fail if it fails")
+    submit.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT_S * 6,
+        help="seconds --wait waits (default 21600)",
+    )
+    submit.add_argument("--interval", type=_positive_float, default=DEFAULT_INTERVAL_S)
+    submit.add_argument("--server", help="Kubernetes API URL (default: the pod's cluster)")
+    submit.add_argument("--token-file", type=Path, help="bearer token file (default: the pod's)")
+    submit.add_argument("--ca-file", type=Path, help="CA bundle (default: the pod's)")
 
 
 def _stderr(line: str) -> None:
@@ -246,6 +310,10 @@ def run(
             progress=_stderr,
         )
         return _report(watched.ok, watched.message)
+    if args.command in PIPELINE_STEPS:
+        return _step(args)
+    if args.command == "submit":
+        return _submit(args, sleep=sleep, clock=clock)
     if args.command == "gate":
         candidate = metric_of(read_metrics(args.metrics), args.metric, str(args.metrics))
         verdict = decide(
@@ -287,6 +355,76 @@ def run(
         clock=timer,
     )
     return _report(smoked.ok, smoked.message)
+
+
+PIPELINE_STEPS = ("fetch", "validate-data", "train", "evaluate")
+
+
+def _step(args: argparse.Namespace) -> int:
+    """The pipeline's first steps; a :class:`StepError` becomes one line and exit 1."""
+    from mlops_platform.ops import pipeline
+
+    try:
+        if args.command == "fetch":
+            sha = pipeline.fetch(args.workdir, repository=args.repo, revision=args.revision)
+            if args.revision_file is not None:
+                args.revision_file.parent.mkdir(parents=True, exist_ok=True)
+                args.revision_file.write_text(sha, encoding="utf-8")
+            print(f"fetched {sha}")
+        elif args.command == "validate-data":
+            print(pipeline.validate_data(args.schema, args.data))
+        elif args.command == "train":
+            pipeline.train(args.workdir)
+            print("trained: dvc repro finished")
+        else:
+            metrics = pipeline.evaluate(
+                metrics_path=args.metrics,
+                model_dir=args.model_dir,
+                require=args.require,
+                out=args.out,
+                metrics_out=args.metrics_out,
+            )
+            print(f"evaluated: {', '.join(f'{k}={v:g}' for k, v in sorted(metrics.items()))}")
+    except StepError as error:
+        _stderr(f"error: {error}")
+        return 1
+    return 0
+
+
+def _submit(
+    args: argparse.Namespace, *, sleep: Callable[[float], None], clock: Callable[[], float]
+) -> int:
+    from mlops_platform.ops import submit
+
+    try:
+        cluster = submit.Cluster.in_cluster(
+            server=args.server, token_file=args.token_file, ca_file=args.ca_file
+        )
+        template = f"{args.model}-training"
+        name = submit.submit(
+            cluster,
+            namespace=args.namespace,
+            template=template,
+            revision=args.revision,
+            model=args.model,
+        )
+        _stderr(f"submitted workflow {name} from {template} at {args.revision}")
+        if not args.wait:
+            print(name)
+            return 0
+        ok, line = submit.wait(
+            cluster,
+            namespace=args.namespace,
+            name=name,
+            timeout=args.timeout,
+            interval=args.interval,
+            sleep=sleep,
+            clock=clock,
+        )
+    except submit.SubmitError as error:
+        _stderr(f"error: {error}")
+        return 1
+    return _report(ok, line)
 
 
 def _report(ok: bool, message: str) -> int:

@@ -18,24 +18,13 @@ from mlops_platform.ops import Champion, cli, decide, read_metrics, register_pac
 from mlops_platform.ops.gate import MetricsError, metrics_from_properties
 from mlops_platform.ops.register import Provenance, format_metric, package_properties
 from moto import mock_aws
+from test_ops import aws_env  # noqa: F401  (autouse: fake credentials, no AWS set-up)
 
 REGION = "eu-west-1"
 GROUP = "mlops-platform-dev-churn"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-platform/dev/serving:v1.2.0"
 MODEL_DATA = "s3://artifacts-bucket/models/churn/run-1/model.tar.gz"
 ARN = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{GROUP}/3"
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from mlops_platform.components._validate import ACCOUNT_ID, check_tags
 from mlops_platform.components.ci import BUCKET_NAME, CiIdentityArgs
 from mlops_platform.components.compute import ClusterArgs, NodePool
 from mlops_platform.components.network import NetworkArgs
+from mlops_platform.components.pipelines import GateSettings, OrchestratorArgs, TrainingPipelineArgs
 from mlops_platform.components.registry import ModelRegistryArgs
 from mlops_platform.components.runners import (
     GithubRunnersArgs,
@@ -333,6 +334,47 @@ SECRETS = {
     "githubAppPrivateKey": "the GitHub App's private key (PEM), for runners.github",
     "gitlabRunnerToken": "the GitLab runner authentication token (glrt-...), for runners.gitlab",
 }
+# Training pipelines (issue 13): the orchestrator, and one pipeline per model, keyed by model
+# (a modelRegistry model for now; keyed like serving.models once that map lands).
+PIPELINES = {
+    "namespace": Key("namespace", _str, "namespace of Argo Workflows and every pipeline"),
+    "chartVersion": Key("chart_version", _str, "argo-workflows chart version"),
+    "authMode": Key("auth_mode", _str, "client or sso (the Argo server's auth)"),
+    "templateReferencing": Key(
+        "template_referencing", _str, "Strict or Secure: Workflows only from templates"
+    ),
+    "imageTag": Key("image_tag", _str, "training image tag in the training repository"),
+    "servingImageTag": Key("serving_image_tag", _str, "serving image of the packages"),
+    "models": Key("models", _block_value, "pipelines by model name"),
+}
+PIPELINE = {
+    "repository": Key("repository_url", _str, "the model's git repository (https or git@)"),
+    "metrics": Key("metrics", _str_list, "metrics the evaluation writes to metricsPath"),
+    "gate": Key("gate", _block_value, "{metric, direction, minImprovement, ...}"),
+    "schedule": Key("schedule", _str, "cron schedule (Argo syntax) of a CronWorkflow"),
+    "timezone": Key("timezone", _str, "time zone of the schedule, default UTC"),
+    "defaultRevision": Key("default_revision", _str, "git revision trained by default"),
+    "dataPath": Key("data_path", _str, "data set validate-data checks"),
+    "schemaPath": Key("schema_path", _str, "the team's data schema"),
+    "metricsPath": Key("metrics_path", _str, "where dvc repro writes the metrics"),
+    "modelDir": Key("model_dir", _str, "the model directory dvc repro writes"),
+    "gpu": Key("gpu", _bool, "train on the GPU pool"),
+    "gpus": Key("gpus", _int, "GPUs of the train step (1-8)"),
+    "cpu": Key("cpu", _str, "CPU request of the train step"),
+    "memory": Key("memory", _str, "memory of the train step"),
+    "autoApprove": Key("auto_approve", _bool, "register as Approved (not in prod)"),
+    "gitCredentialsSecret": Key("git_credentials_secret", _str, "Secret for a private repo"),
+    "timeoutSeconds": Key("timeout_seconds", _int, "600-604800"),
+}
+GATE = {
+    "metric": Key("metric", _str, "the metric that decides (one of metrics)"),
+    "direction": Key("direction", _str, "max or min"),
+    "minImprovement": Key("min_improvement", _number, "0 or more, in the metric's units"),
+    "minRelativeImprovement": Key(
+        "min_relative_improvement", _number, "0 or more, a fraction of the champion's value"
+    ),
+    "floor": Key("floor", _number, "hard bound (at least for max, at most for min)"),
+}
 POLICY = {
     "waivers": Key("waivers", _waivers, "{<rule-id>: <written reason>} of rules this stack waives"),
 }
@@ -356,6 +398,7 @@ BLOCKS: dict[str, dict[str, Key]] = {
     "network": NETWORK,
     "cluster": CLUSTER,
     "runners": RUNNERS,
+    "pipelines": PIPELINES,
     "policy": POLICY,
 }
 PROJECT_KEYS = ("environment", "protectStatefulResources", *BLOCKS, *SECRETS)
@@ -385,6 +428,16 @@ class RunnerSettings:
 
 
 @dataclass(frozen=True)
+class PipelineSettings:
+    """The orchestrator and one pipeline per model; wiring fields hold placeholders."""
+
+    orchestrator: OrchestratorArgs
+    image_tag: str
+    serving_image_tag: str | None
+    pipelines: tuple[TrainingPipelineArgs, ...]
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the stack program needs, validated."""
 
@@ -406,6 +459,7 @@ class Settings:
     network: NetworkArgs | None = None
     cluster: ClusterArgs | None = None
     runners: RunnerSettings | None = None
+    pipelines: PipelineSettings | None = None
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -685,6 +739,17 @@ def load() -> Settings:
         blocks=blocks,
         ci=ci,
     )
+    pipelines = None
+    if ns + "pipelines" in config:
+        pipelines = _pipelines(
+            ns,
+            environment=environment,
+            block=blocks["pipelines"],
+            registry=registry,
+            model_registry=model_registry,
+            serving=serving,
+            cluster=cluster,
+        )
     # Validated here so that a bad waiver stops `pulumi up` too; the plan and the policy pack
     # read the waivers themselves (policy/context.py), from the same config.
     _fields(ns + "policy", POLICY, blocks["policy"])
@@ -708,6 +773,7 @@ def load() -> Settings:
         network=network,
         cluster=cluster,
         runners=runners,
+        pipelines=pipelines,
     )
 
 
@@ -997,4 +1063,116 @@ def _serving(
         image_uri=release.get("image_uri"),
         build_image=release.get("build_image", False),
         endpoint=endpoint,
+    )
+
+
+PLACEHOLDER_IMAGE = "000000000000.dkr.ecr.us-east-1.amazonaws.com/wired-by-the-stack:placeholder"
+
+
+def _pipelines(
+    ns: str,
+    *,
+    environment: str,
+    block: Mapping[str, Any],
+    registry: ContainerRegistryArgs,
+    model_registry: ModelRegistryArgs | None,
+    serving: ServingSettings | None,
+    cluster: ClusterArgs | None,
+) -> PipelineSettings:
+    """The pipelines block: the orchestrator's settings and a pipeline per registry model."""
+    key = ns + "pipelines"
+    values = _fields(key, PIPELINES, block)
+    if cluster is None:
+        raise ConfigError(ns + "cluster", _MISSING, f"required with {key} (pipelines run there)")
+    if model_registry is None:
+        raise ConfigError(
+            ns + "modelRegistry", _MISSING, f"required with {key} (pipelines register there)"
+        )
+    if "training" not in registry.repositories:
+        raise ConfigError(
+            f"{ns}registry.repositories",
+            list(registry.repositories),
+            f"{key} needs a 'training' repository for the training image",
+        )
+    image_tag = values.pop("image_tag", None)
+    if image_tag is None:
+        raise ConfigError(f"{key}.imageTag", _MISSING, f"required: {PIPELINES['imageTag'].doc}")
+    serving_tag = values.pop("serving_image_tag", None)
+    if serving_tag is None and serving is None:
+        raise ConfigError(
+            f"{key}.servingImageTag",
+            _MISSING,
+            f"required without {ns}serving (the serving image packages are registered with)",
+        )
+    if "serving" not in registry.repositories:
+        raise ConfigError(
+            f"{ns}registry.repositories",
+            list(registry.repositories),
+            f"{key} needs a 'serving' repository: packages register with the serving image",
+        )
+    models = values.pop("models", None)
+    if not models:
+        raise ConfigError(
+            f"{key}.models", models or _MISSING, "expected a map of model -> pipeline"
+        )
+    orchestrator = _args(
+        OrchestratorArgs, key, {k.field: n for n, k in PIPELINES.items()},
+        artifacts_bucket=WIRED_BY_STACK, **values,
+    )  # fmt: skip
+    pipelines = []
+    for model, model_block in models.items():
+        model_key = f"{key}.models.{model}"
+        if model not in model_registry.models:
+            raise ConfigError(
+                model_key,
+                model,
+                f"unknown model; pipelines are for the models of {ns}modelRegistry.models "
+                f"({', '.join(model_registry.models)})",
+            )
+        if not isinstance(model_block, dict):
+            raise ConfigError(model_key, model_block, "expected a map of pipeline settings")
+        fields = _fields(model_key, PIPELINE, model_block)
+        for required in ("repository", "metrics", "gate"):
+            if PIPELINE[required].field not in fields:
+                raise ConfigError(
+                    f"{model_key}.{required}", _MISSING, f"required: {PIPELINE[required].doc}"
+                )
+        gate_fields = _fields(f"{model_key}.gate", GATE, fields.pop("gate"))
+        if "metric" not in gate_fields:
+            raise ConfigError(f"{model_key}.gate.metric", _MISSING, GATE["metric"].doc)
+        if fields.get("auto_approve") and environment == "prod":
+            raise ConfigError(
+                f"{model_key}.autoApprove",
+                True,
+                "prod registers packages as PendingManualApproval: a person approves them",
+            )
+        names = {
+            **{k.field: n for n, k in PIPELINE.items()},
+            **{k.field: n for n, k in GATE.items()},
+        }
+        try:
+            pipelines.append(
+                TrainingPipelineArgs(
+                    model=model,
+                    namespace=orchestrator.namespace,
+                    gate=GateSettings(**gate_fields),
+                    oidc_provider_arn=PLACEHOLDER_OIDC_ARN,
+                    oidc_issuer=WIRED_BY_STACK,
+                    image=PLACEHOLDER_IMAGE,
+                    serving_image=PLACEHOLDER_IMAGE,
+                    model_package_group=f"{model_registry.name_prefix}-{model}",
+                    dvc_bucket_arn=WIRED_BY_STACK,
+                    artifacts_bucket=WIRED_BY_STACK,
+                    artifacts_bucket_arn=WIRED_BY_STACK,
+                    kms_key_arn=PLACEHOLDER_KEY_ARN,
+                    **fields,
+                )
+            )
+        except ArgsError as error:
+            raise _translate(model_key, error, names) from None
+    return PipelineSettings(
+        orchestrator=orchestrator,
+        image_tag=image_tag,
+        serving_image_tag=serving_tag,
+        pipelines=tuple(pipelines),
     )

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components import (
     ArgsError,
     DataBucket,

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components._aws import aws_context, policy_document, policy_json, stateful
 from mlops_platform.components._docs import SecureDefault
 from mlops_platform.components._validate import (

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components._aws import aws_context, policy_document, stateful
 from mlops_platform.components._docs import SecureDefault
 from mlops_platform.components._validate import (

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components._aws import (
     aws_context,
     policy_document,

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
+
 from mlops_platform.components._aws import aws_context, policy_document, service_endpoint
 from mlops_platform.components._docs import SecureDefault
 from mlops_platform.components._validate import (

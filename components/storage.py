@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components._aws import (
     policy_document,
     retained_with,

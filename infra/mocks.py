@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from mlops_platform.components._aws import partition_of
-from mlops_platform.components.network import zones_offered
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
+
+from mlops_platform.components._aws import partition_of
+from mlops_platform.components.network import zones_offered
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"

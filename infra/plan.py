@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from mlops_platform.infra import compare, diagram, estimate
 
 FORMATS = ("tree", "json", "markdown", "mermaid")
@@ -176,10 +177,11 @@ def load_stack_files(project_dir: Path, stack: str) -> StackFiles:
 def run_program(files: StackFiles, stack: str) -> Plan:
     """Runs the stack program under the recording mocks and collects what it registered."""
     import pulumi
-    from mlops_platform.infra import mocks as recording
     from pulumi.runtime.settings import get_root_resource
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
+
+    from mlops_platform.infra import mocks as recording
 
     accounts = _json_or_none(files.config.get("aws:allowedAccountIds"))
     region = files.config.get("aws:region", "us-east-1")

@@ -17,6 +17,8 @@ from functools import cache
 from typing import Any
 
 import pulumi
+from pulumi.runtime import config as runtime_config
+
 from mlops_platform.components import (
     ArgsError,
     ContainerRegistryArgs,
@@ -40,7 +42,6 @@ from mlops_platform.components.runners import (
 from mlops_platform.components.serving import AlarmSubscription, ModelEndpointArgs, ServingImageArgs
 from mlops_platform.policy.context import WaiverError, parse_waivers
 from mlops_platform.policy.rules import rule_ids
-from pulumi.runtime import config as runtime_config
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 REQUIRED_TAGS = ("env", "project", "owner")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
+
 from mlops_platform.components import (
     ContainerRegistry,
     DataBucket,
@@ -35,6 +36,7 @@ from mlops_platform.infra.settings import Settings
 
 def _latest_approved_package(group: str, *, region: str, profile: str | None) -> str | None:
     import boto3  # imported only when a look-up runs (never in the offline plan)
+
     from mlops_platform.ops.models import latest_approved_package
 
     # The same credentials as the stack's provider: its region and aws:profile.

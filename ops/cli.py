@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from mlops_platform.ops.aws import describe_error, make_client
 from mlops_platform.ops.gate import (
     DIRECTIONS,

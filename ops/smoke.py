@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+
 from mlops_platform.ops.aws import error_code, error_message
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+
 from mlops_platform.ops.aws import error_code, error_message, one_line
 
 IN_SERVICE = "InService"

@@ -4,14 +4,15 @@ Wiring only: one ResourceValidationPolicy or StackValidationPolicy per rule of
 ``policy/rules.py``, around the same pure functions the offline plan runs.
 """
 
-from mlops_platform.policy import crossguard
-from mlops_platform.policy.rules import RULES, Rule
 from pulumi_policy import (
     EnforcementLevel,
     PolicyPack,
     ResourceValidationPolicy,
     StackValidationPolicy,
 )
+
+from mlops_platform.policy import crossguard
+from mlops_platform.policy.rules import RULES, Rule
 
 context = crossguard.stack_context()
 

@@ -19,8 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pulumi.runtime
-from mlops_platform.policy import context as stack_config
-from mlops_platform.policy.rules import MANDATORY, UNKNOWN, Resource, Rule, rule_ids
 from pulumi_policy import (
     EnforcementLevel,
     PolicyResource,
@@ -30,6 +28,9 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 from pulumi_policy.proxy import UnknownValueError
+
+from mlops_platform.policy import context as stack_config
+from mlops_platform.policy.rules import MANDATORY, UNKNOWN, Resource, Rule, rule_ids
 
 SECRET = "[secret]"
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pulumi
 import pytest
+
 from mlops_platform.infra.mocks import RecordingMocks, Registration, install
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,12 +9,13 @@ from typing import Any
 import pulumi
 import pytest
 from conftest import ROOT, policy, statement
-from mlops_platform.infra import mocks as recording
-from mlops_platform.infra import plan
-from mlops_platform.infra.mocks import RecordingMocks, Registration
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from mlops_platform.infra import mocks as recording
+from mlops_platform.infra import plan
+from mlops_platform.infra.mocks import RecordingMocks, Registration
 
 BOOTSTRAP = ROOT / "bootstrap"
 PROJECT = "mlops-platform-bootstrap"

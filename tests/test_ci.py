@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 from conftest import ACCOUNT, KEY_ARN, ROOT, after_registration, component_children_ok, statement
+
 from mlops_platform.components import ArgsError
 from mlops_platform.components.ci import (
     DATA_READS,

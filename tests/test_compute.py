@@ -7,6 +7,7 @@ import json
 import pulumi
 import pytest
 from conftest import ACCOUNT, after_registration, component_children_ok
+
 from mlops_platform.components import ArgsError
 from mlops_platform.components.compute import (
     SERVICE_ACCOUNT_ROLE_TYPE,

@@ -18,6 +18,8 @@ import pulumi
 import pytest
 import yaml
 from conftest import ROOT, after_registration
+from pulumi.runtime.mocks import MockResourceArgs
+
 from mlops_platform import components
 from mlops_platform.infra.mocks import (
     RecordingMocks,
@@ -25,7 +27,6 @@ from mlops_platform.infra.mocks import (
     install,
     private_event_loop,
 )
-from pulumi.runtime.mocks import MockResourceArgs
 
 CONSUMER = ROOT / "examples" / "consumer"
 PLATFORM_STACK = "my-org/mlops-platform/prod"

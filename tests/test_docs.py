@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pulumi
 import pytest
 from conftest import ROOT, after_registration
+
 from mlops_platform import components
 
 _spec = importlib.util.spec_from_file_location("docs_generate", ROOT / "docs" / "generate.py")

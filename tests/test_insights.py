@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import ROOT
+
 from mlops_platform.infra import compare, diagram, estimate, plan, tables
 
 STACKS = ("dev", "staging", "prod")

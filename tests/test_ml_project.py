@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 import yaml
 from conftest import ROOT
-from mlops_platform.infra import plan
-from mlops_platform.serving.model import load_model
 from moto.server import ThreadedMotoServer
 from test_workflows import SHA_PINNED, USES_LINE, VERSION_COMMENT, load_workflow
+
+from mlops_platform.infra import plan
+from mlops_platform.serving.model import load_model
 
 TEMPLATE = ROOT / "examples" / "ml-project"
 DVC_BIN = ROOT / ".venv-dvc" / "bin"

@@ -6,6 +6,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 from conftest import ACCOUNT, after_registration
+
 from mlops_platform.components._aws import partition_of
 from mlops_platform.infra import mocks as recording
 

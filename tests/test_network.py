@@ -7,6 +7,7 @@ import json
 import pulumi
 import pytest
 from conftest import KEY_ARN, after_registration, component_children_ok, policy
+
 from mlops_platform.components import ArgsError
 from mlops_platform.components.network import (
     TYPE,

@@ -18,6 +18,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
+from moto import mock_aws
+
 from mlops_platform.ops import (
     SmokeResult,
     WatchResult,
@@ -30,7 +32,6 @@ from mlops_platform.ops import (
     watch_endpoint,
 )
 from mlops_platform.ops.smoke import check_response
-from moto import mock_aws
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

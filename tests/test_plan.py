@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import ROOT
+
 from mlops_platform.infra import plan
 
 STACK_KEYS = {

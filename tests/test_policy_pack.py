@@ -17,9 +17,6 @@ import pulumi_policy
 import pytest
 import yaml
 from conftest import ROOT
-from mlops_platform.policy import crossguard
-from mlops_platform.policy.context import Context
-from mlops_platform.policy.rules import RULES, UNKNOWN, rule_ids
 from pulumi_policy import (
     EnforcementLevel,
     PolicyProviderResource,
@@ -32,6 +29,10 @@ from pulumi_policy import (
 )
 from pulumi_policy.policy import PolicyCustomTimeouts
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, unknown_checking_proxy
+
+from mlops_platform.policy import crossguard
+from mlops_platform.policy.context import Context
+from mlops_platform.policy.rules import RULES, UNKNOWN, rule_ids
 
 WAIVER = "Scanning runs in the registry's enhanced scanning; see SEC-123"
 PROVIDER_PROPS = {"defaultTags": json.dumps({"tags": {"env": "prod", "owner": "team"}})}

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import ROOT
+
 from mlops_platform.policy.context import Context, WaiverError, from_config, parse_waivers
 from mlops_platform.policy.rules import (
     MANDATORY,

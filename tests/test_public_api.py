@@ -10,6 +10,7 @@ import tomllib
 import pulumi
 import pytest
 from conftest import KEY_ARN, ROOT, after_registration
+
 from mlops_platform import components
 from mlops_platform.components import (
     ContainerRegistry,

@@ -7,6 +7,7 @@ import json
 import pulumi
 import pytest
 from conftest import ACCOUNT, KEY_ARN, REGION, after_registration, component_children_ok
+
 from mlops_platform.components import ArgsError, ContainerRegistry, ContainerRegistryArgs
 from mlops_platform.components.registry import PULL_ACTIONS, lifecycle_policy, pull_policy
 

@@ -7,6 +7,7 @@ import re
 import pulumi
 import pytest
 from conftest import ACCOUNT, after_registration, component_children_ok, policy, statement
+
 from mlops_platform.components import ArgsError, EncryptionKey, EncryptionKeyArgs
 from mlops_platform.components.security import KEY_ADMIN_ACTIONS, key_policy, statement_id
 

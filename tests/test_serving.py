@@ -15,6 +15,7 @@ from conftest import (
     policy,
     statement,
 )
+
 from mlops_platform.components import ArgsError
 from mlops_platform.components.registry import ModelRegistry, ModelRegistryArgs, mlflow_role_policy
 from mlops_platform.components.serving import (

@@ -27,6 +27,8 @@ import joblib
 import numpy as np
 import pytest
 import sklearn
+from sklearn.datasets import load_iris
+
 from mlops_platform.serving.__main__ import DEFAULT_MODEL_DIR, build_parser
 from mlops_platform.serving.demo_model import build_demo_model, train_demo_model
 from mlops_platform.serving.model import LoadedModel, ModelLoadError, load_model
@@ -41,7 +43,6 @@ from mlops_platform.serving.payload import (
     predictions_to_json,
 )
 from mlops_platform.serving.server import InferenceServer, ModelState, make_server
-from sklearn.datasets import load_iris
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVING = ROOT / "serving"

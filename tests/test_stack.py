@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from conftest import ROOT
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
 from mlops_platform.infra import mocks as recording
 from mlops_platform.infra import plan
 from mlops_platform.infra import settings as settings_module
 from mlops_platform.infra import stack as stack_module
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 STATEFUL = (
     "aws:s3/bucket:Bucket",

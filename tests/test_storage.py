@@ -7,6 +7,7 @@ import configparser
 import pulumi
 import pytest
 from conftest import KEY_ARN, after_registration, component_children_ok, policy, statement
+
 from mlops_platform.components import (
     ArgsError,
     DataBucket,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+
 from mlops_platform import components
 
 SOURCES = ("pyproject.toml", "README.md", "components", "infra", "ops", "policy", "serving")

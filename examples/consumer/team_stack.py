@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+
 from mlops_platform.components import (
     ContainerRegistry,
     ContainerRegistryArgs,

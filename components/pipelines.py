@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components._aws import aws_context, policy_document, service_endpoint
 from mlops_platform.components._docs import SecureDefault
 from mlops_platform.components._validate import (

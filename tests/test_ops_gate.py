@@ -14,11 +14,12 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+from test_ops import aws_env  # noqa: F401  (autouse: fake credentials, no AWS set-up)
+
 from mlops_platform.ops import Champion, cli, decide, read_metrics, register_package
 from mlops_platform.ops.gate import MetricsError, metrics_from_properties
 from mlops_platform.ops.register import Provenance, format_metric, package_properties
-from moto import mock_aws
-from test_ops import aws_env  # noqa: F401  (autouse: fake credentials, no AWS set-up)
 
 REGION = "eu-west-1"
 GROUP = "mlops-platform-dev-churn"

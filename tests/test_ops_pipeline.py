@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from mlops_platform.ops import cli, pipeline
 from mlops_platform.ops.pipeline import StepError
 

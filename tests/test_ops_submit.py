@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mlops_platform.ops import cli
 from mlops_platform.ops.submit import workflow
 

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 from conftest import ACCOUNT, KEY_ARN, REGION, after_registration, component_children_ok, policy
+
 from mlops_platform.components import (
     ArgsError,
     GateSettings,

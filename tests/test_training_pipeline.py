@@ -27,14 +27,15 @@ import boto3
 import pytest
 import yaml
 from conftest import ROOT
+from moto.server import ThreadedMotoServer
+from test_ml_project import dvc_env
+
 from mlops_platform.components.pipelines import (
     GateSettings,
     TrainingPipelineArgs,
     validate_manifest,
     workflow_template,
 )
-from moto.server import ThreadedMotoServer
-from test_ml_project import dvc_env
 
 TEMPLATE = ROOT / "examples" / "ml-project"
 DVC_BIN = ROOT / ".venv-dvc" / "bin"

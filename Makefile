@@ -38,6 +38,9 @@ venv: $(STAMP)
 $(DVC_STAMP): $(ML_PROJECT)/requirements.txt
 	test -x $(DVC_VENV)/bin/python || $(PYTHON) -m venv $(DVC_VENV)
 	$(DVC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(ML_PROJECT)/requirements.txt
+	# The training pipeline's steps (python -m mlops_platform.ops ...) run here, as in the
+	# training image: the platform library without its pins (boto3 follows dvc-s3's botocore).
+	$(DVC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(DVC_STAMP)
 
 venv-dvc: $(DVC_STAMP)

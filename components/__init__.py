@@ -21,6 +21,13 @@ from mlops_platform.components.compute import (
     ServiceAccountRoleArgs,
 )
 from mlops_platform.components.network import Network, NetworkArgs
+from mlops_platform.components.pipelines import (
+    GateSettings,
+    Orchestrator,
+    OrchestratorArgs,
+    TrainingPipeline,
+    TrainingPipelineArgs,
+)
 from mlops_platform.components.registry import (
     ContainerRegistry,
     ContainerRegistryArgs,
@@ -63,6 +70,7 @@ __all__ = [
     "DvcRemoteArgs",
     "EncryptionKey",
     "EncryptionKeyArgs",
+    "GateSettings",
     "GithubRunners",
     "GithubRunnersArgs",
     "GitlabRunner",
@@ -74,11 +82,15 @@ __all__ = [
     "Network",
     "NetworkArgs",
     "NodePool",
+    "Orchestrator",
+    "OrchestratorArgs",
     "RunnerAccess",
     "RunnerScaleSet",
     "ServiceAccountRole",
     "ServiceAccountRoleArgs",
     "ServingImage",
     "ServingImageArgs",
+    "TrainingPipeline",
+    "TrainingPipelineArgs",
     "__version__",
 ]

@@ -418,6 +418,9 @@ class ModelRegistry(pulumi.ComponentResource):
     """ARN of the MLflow tracking server; ``None`` without MLflow."""
     tracking_server_url: pulumi.Output[str] | None
     """URL of the MLflow tracking server; ``None`` without MLflow."""
+    mlflow_bucket_arn: pulumi.Output[str] | None
+    """ARN of the MLflow artifact bucket (clients upload run artifacts there); ``None``
+    without MLflow."""
 
     def __init__(
         self, name: str, args: ModelRegistryArgs, opts: pulumi.ResourceOptions | None = None
@@ -439,6 +442,7 @@ class ModelRegistry(pulumi.ComponentResource):
 
         self.tracking_server_arn = None
         self.tracking_server_url = None
+        self.mlflow_bucket_arn = None
         if args.enable_mlflow:
             bucket = DataBucket(
                 f"{name}-mlflow", args.artifact_bucket, pulumi.ResourceOptions(parent=self)
@@ -481,6 +485,7 @@ class ModelRegistry(pulumi.ComponentResource):
             )
             self.tracking_server_arn = server.arn
             self.tracking_server_url = server.tracking_server_url
+            self.mlflow_bucket_arn = bucket.arn
 
         self.register_outputs(
             {

@@ -579,6 +579,10 @@ class GithubRunnersArgs:
         "github-runner"
     )
     """Service account of the runner pods (bound to the IRSA role)."""
+    kubernetes_api_access: bool = False
+    """Mount the service account's Kubernetes API token in runner pods, e.g. so that jobs
+    submit training pipelines (``python -m ops submit``); what the token may do is the RBAC
+    bound to the account (none by default)."""
     controller_chart_version: Annotated[
         str, Matches(CHART_VERSION, "a chart version such as 0.14.2")
     ] = ARC_VERSION
@@ -728,7 +732,7 @@ class GithubRunners(pulumi.ComponentResource):
             runner_ns.metadata.name,
             args.service_account,
             self.role.role_arn,
-            api_access=needs_kube_mode,
+            api_access=needs_kube_mode or args.kubernetes_api_access,
         )
         secret = k8s.core.v1.Secret(
             f"{name}-github-app",

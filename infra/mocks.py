@@ -438,6 +438,11 @@ KUBERNETES_FABRICATORS: dict[str, Fabricator] = {
     "kubernetes:rbac.authorization.k8s.io/v1:Role": _k8s_object,
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _k8s_object,
     "kubernetes:helm.sh/v3:Release": _helm_release,
+    # training pipelines: Argo's kinds (CustomResources) and the submitters' admission policy
+    "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate": _k8s_object,
+    "kubernetes:argoproj.io/v1alpha1:CronWorkflow": _k8s_object,
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy": _k8s_object,
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding": _k8s_object,
 }
 FABRICATORS.update(KUBERNETES_FABRICATORS)
 

@@ -38,6 +38,7 @@ from mlops_platform.components._validate import ACCOUNT_ID, Tags
 from mlops_platform.components.ci import BUCKET_NAME, CiIdentityArgs
 from mlops_platform.components.compute import ClusterArgs, NodePool
 from mlops_platform.components.network import NetworkArgs
+from mlops_platform.components.pipelines import GateSettings, OrchestratorArgs, TrainingPipelineArgs
 from mlops_platform.components.registry import ModelRegistryArgs
 from mlops_platform.components.runners import (
     GithubRunnersArgs,
@@ -246,6 +247,60 @@ RunnersConfig = config_model(
     },
     doc="CI runners on the cluster (needs `cluster`): configure github, gitlab or both.",
 )
+GateConfig = config_model(
+    "GateConfig",
+    GateSettings,
+    doc="How a candidate is compared with the champion (`python -m ops gate`).",
+)
+TrainingPipelineConfig = config_model(
+    "TrainingPipelineConfig",
+    TrainingPipelineArgs,
+    exclude=(
+        "model",
+        "oidc_provider_arn",
+        "oidc_issuer",
+        "image",
+        "serving_image",
+        "model_package_group",
+        "dvc_bucket_arn",
+        "artifacts_bucket",
+        "artifacts_bucket_arn",
+        "namespace",
+        "orchestrator",
+        "dvc_prefix",
+        "training_repository_arn",
+        "tracking_server_arn",
+        "mlflow_bucket_arn",
+        *_WIRED,
+    ),
+    rename={"repository_url": "repository"},
+    nested={GateSettings: GateConfig},
+    doc="One model's training pipeline: its repository, metrics, gate, schedule and resources.",
+)
+PipelinesConfig = config_model(
+    "PipelinesConfig",
+    OrchestratorArgs,
+    exclude=("artifacts_bucket", "sso", "submitters"),
+    extra={
+        "image_tag": (
+            _hint(ServingImageArgs, "tag"),
+            ...,
+            "The training image: `<training repository>:<imageTag>` (Python with DVC, the "
+            "team's tools and the platform library).",
+        ),
+        "serving_image_tag": (
+            _hint(ServingImageArgs, "tag") | None,
+            None,
+            "The serving image packages register with; default: the serving block's image.",
+        ),
+        "models": (
+            Annotated[dict[str, TrainingPipelineConfig], Field(min_length=1)],
+            ...,
+            "One pipeline per model, keyed by model (a model of `modelRegistry.models`).",
+        ),
+    },
+    doc="Training pipelines on the cluster (Argo Workflows; needs `cluster` and `modelRegistry`).",
+)
 PolicyConfig = create_model(
     "PolicyConfig",
     __config__=CONFIG,
@@ -299,6 +354,7 @@ BLOCKS: dict[str, type[BaseModel]] = {
     "network": NetworkConfig,
     "cluster": ClusterConfig,
     "runners": RunnersConfig,
+    "pipelines": PipelinesConfig,
     "policy": PolicyConfig,
 }
 StackConfig = create_model(

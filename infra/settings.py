@@ -33,6 +33,7 @@ from mlops_platform.components._schema import declared_fields, explain, locate
 from mlops_platform.components.ci import CiIdentityArgs
 from mlops_platform.components.compute import ClusterArgs, NodePool
 from mlops_platform.components.network import NetworkArgs
+from mlops_platform.components.pipelines import GateSettings, OrchestratorArgs, TrainingPipelineArgs
 from mlops_platform.components.registry import ModelRegistryArgs
 from mlops_platform.components.runners import (
     GithubRunnersArgs,
@@ -122,6 +123,16 @@ class RunnerSettings:
 
 
 @dataclass(frozen=True)
+class PipelineSettings:
+    """The orchestrator and one pipeline per model; wiring fields hold placeholders."""
+
+    orchestrator: OrchestratorArgs
+    image_tag: str
+    serving_image_tag: str | None
+    pipelines: tuple[TrainingPipelineArgs, ...]
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the stack program needs, validated."""
 
@@ -143,6 +154,7 @@ class Settings:
     network: NetworkArgs | None = None
     cluster: ClusterArgs | None = None
     runners: RunnerSettings | None = None
+    pipelines: PipelineSettings | None = None
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -472,6 +484,18 @@ def load() -> Settings:
     network, cluster, runners = _compute(
         ns, project=project, stack=stack, cfg=cfg, config=config, ci=ci
     )
+    pipelines = None
+    if ns + "pipelines" in config:
+        pipelines = _pipelines(
+            ns,
+            project=project,
+            environment=environment,
+            block=cfg.pipelines,
+            registry=registry,
+            model_registry=model_registry,
+            serving=serving,
+            cluster=cluster,
+        )
     # Validated here so that a bad waiver stops `pulumi up` too; the plan and the policy pack
     # read the waivers themselves (policy/context.py), from the same config.
     if cfg.policy is not None:
@@ -499,6 +523,7 @@ def load() -> Settings:
         network=network,
         cluster=cluster,
         runners=runners,
+        pipelines=pipelines,
     )
 
 
@@ -749,4 +774,95 @@ def _serving(
         image_uri=block.image_uri,
         build_image=block.build_image,
         endpoint=endpoint,
+    )
+
+
+PLACEHOLDER_IMAGE = "000000000000.dkr.ecr.us-east-1.amazonaws.com/wired-by-the-stack:placeholder"
+
+
+def _pipelines(
+    ns: str,
+    *,
+    project: str,
+    environment: str,
+    block: Any,
+    registry: ContainerRegistryArgs,
+    model_registry: ModelRegistryArgs | None,
+    serving: ServingSettings | None,
+    cluster: ClusterArgs | None,
+) -> PipelineSettings:
+    """The pipelines block: the orchestrator's settings and a pipeline per registry model."""
+    key = ns + "pipelines"
+    if cluster is None:
+        raise ConfigError(ns + "cluster", _MISSING, f"required with {key} (pipelines run there)")
+    if model_registry is None:
+        raise ConfigError(
+            ns + "modelRegistry", _MISSING, f"required with {key} (pipelines register there)"
+        )
+    for repository, why in (
+        ("training", "for the training image"),
+        ("serving", "packages register with the serving image"),
+    ):
+        if repository not in registry.repositories:
+            raise ConfigError(
+                f"{ns}registry.repositories",
+                list(registry.repositories),
+                f"{key} needs a '{repository}' repository: {why}",
+            )
+    if block.serving_image_tag is None and serving is None:
+        raise ConfigError(
+            f"{key}.servingImageTag",
+            _MISSING,
+            f"required without {ns}serving (the serving image packages are registered with)",
+        )
+    names = _names(schema.PipelinesConfig, project=project)
+    orchestrator = _args(
+        OrchestratorArgs,
+        key,
+        names,
+        artifacts_bucket=WIRED_BY_STACK,
+        **_values(block, OrchestratorArgs),
+    )
+    pipelines = []
+    for model, pipeline in block.models.items():
+        model_key = f"{key}.models.{model}"
+        if model not in model_registry.models:
+            raise ConfigError(
+                model_key,
+                model,
+                f"unknown model; pipelines are for the models of {ns}modelRegistry.models "
+                f"({', '.join(model_registry.models)})",
+            )
+        values = _values(pipeline)
+        if values.get("auto_approve") and environment == "prod":
+            raise ConfigError(
+                f"{model_key}.autoApprove",
+                True,
+                "prod registers packages as PendingManualApproval: a person approves them",
+            )
+        values["gate"] = GateSettings(**_values(pipeline.gate))
+        pipelines.append(
+            _args(
+                TrainingPipelineArgs,
+                model_key,
+                names,
+                model=model,
+                namespace=orchestrator.namespace,
+                oidc_provider_arn=PLACEHOLDER_OIDC_ARN,
+                oidc_issuer=WIRED_BY_STACK,
+                image=PLACEHOLDER_IMAGE,
+                serving_image=PLACEHOLDER_IMAGE,
+                model_package_group=f"{model_registry.name_prefix}-{model}",
+                dvc_bucket_arn=WIRED_BY_STACK,
+                artifacts_bucket=WIRED_BY_STACK,
+                artifacts_bucket_arn=WIRED_BY_STACK,
+                kms_key_arn=PLACEHOLDER_KEY_ARN,
+                **values,
+            )
+        )
+    return PipelineSettings(
+        orchestrator=orchestrator,
+        image_tag=block.image_tag,
+        serving_image_tag=block.serving_image_tag,
+        pipelines=tuple(pipelines),
     )

@@ -23,6 +23,11 @@ from mlops_platform.components._aws import service_endpoint
 from mlops_platform.components.ci import PLATFORM_IAM_PATH, CiIdentity
 from mlops_platform.components.compute import Cluster
 from mlops_platform.components.network import Network
+from mlops_platform.components.pipelines import (
+    Orchestrator,
+    TrainingPipeline,
+    template_name,
+)
 from mlops_platform.components.registry import ModelRegistry
 from mlops_platform.components.runners import GithubRunners, GitlabRunner, RunnerAccess
 from mlops_platform.components.serving import ModelEndpoint, ServingImage, ServingImageArgs
@@ -63,6 +68,8 @@ class Platform:
     cluster: Cluster | None = None
     github_runners: GithubRunners | None = None
     gitlab_runner: GitlabRunner | None = None
+    orchestrator: Orchestrator | None = None
+    pipelines: dict[str, TrainingPipeline] | None = None
 
 
 def provider(settings: Settings) -> aws.Provider:
@@ -201,6 +208,15 @@ def build(settings: Settings) -> Platform:
         cluster,
         github_runners,
         gitlab_runner,
+        *training(
+            settings,
+            aws_provider=aws_provider,
+            cluster=cluster,
+            data=(key, registry, dvc, artifacts),
+            models=models,
+            github_runners=github_runners,
+            iam=iam,
+        ),
     )
 
 
@@ -235,7 +251,11 @@ def runners(
     }
     github = gitlab = None
     if settings.runners.github is not None:
-        github = GithubRunners("github-runners", replace(settings.runners.github, **wiring), opts)
+        # With training pipelines, CI jobs submit them with the runner pod's API token.
+        submit = {"kubernetes_api_access": True} if settings.pipelines is not None else {}
+        github = GithubRunners(
+            "github-runners", replace(settings.runners.github, **wiring, **submit), opts
+        )
         pulumi.export("githubRunnerLabels", github.runner_labels)
         pulumi.export("githubRunnerRoleArn", github.role_arn)
     if settings.runners.gitlab is not None:
@@ -243,6 +263,75 @@ def runners(
         pulumi.export("gitlabRunnerRoleArn", gitlab.role_arn)
         pulumi.export("gitlabRunnerCacheBucket", gitlab.cache_bucket_name)
     return github, gitlab
+
+
+def training(
+    settings: Settings,
+    *,
+    aws_provider: aws.Provider,
+    cluster: Cluster | None,
+    data: tuple[EncryptionKey, ContainerRegistry, DvcRemote, DataBucket],
+    models: ModelRegistry | None,
+    github_runners: GithubRunners | None,
+    iam: dict,
+) -> tuple[Orchestrator | None, dict[str, TrainingPipeline] | None]:
+    """Argo Workflows and one training pipeline per model; the GitHub runners may submit them."""
+    config = settings.pipelines
+    if config is None or cluster is None or models is None:
+        return None, None
+    key, registry, dvc, artifacts = data
+    opts = pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider})
+    templates = [template_name(p.model) for p in config.pipelines]
+    submitters = {}
+    if github_runners is not None and settings.runners is not None:
+        github = settings.runners.github
+        assert github is not None
+        submitters[f"{github.runner_namespace}:{github.service_account}"] = templates
+    orchestrator = Orchestrator(
+        "pipelines",
+        replace(config.orchestrator, artifacts_bucket=artifacts.bucket_name, submitters=submitters),
+        opts,
+    )
+    training_repo = registry.repositories["training"]
+    image = pulumi.Output.concat(training_repo.repository_url, ":", config.image_tag)
+    # Packages register with the serving image: the configured tag, else what the stack serves.
+    serving = settings.serving
+    serving_image: pulumi.Input[str]
+    if config.serving_image_tag is None and serving is not None and serving.image_uri:
+        serving_image = serving.image_uri
+    else:
+        tag = config.serving_image_tag or (serving.image_tag if serving is not None else None)
+        serving_image = pulumi.Output.concat(
+            registry.repositories["serving"].repository_url, ":", str(tag)
+        )
+    pipelines = {}
+    for args in config.pipelines:
+        pipelines[args.model] = TrainingPipeline(
+            f"{args.model}-pipeline",
+            replace(
+                args,
+                orchestrator=orchestrator,
+                oidc_provider_arn=cluster.oidc_provider_arn,
+                oidc_issuer=cluster.oidc_issuer,
+                image=image,
+                serving_image=serving_image,
+                model_package_group=models.group_names[args.model],
+                dvc_bucket_arn=dvc.bucket.arn,
+                dvc_prefix=settings.dvc.prefix,
+                artifacts_bucket=artifacts.bucket_name,
+                artifacts_bucket_arn=artifacts.arn,
+                kms_key_arn=key.arn,
+                training_repository_arn=training_repo.arn,
+                tracking_server_arn=models.tracking_server_arn,
+                mlflow_bucket_arn=models.mlflow_bucket_arn,
+                **iam,
+            ),
+            opts,
+        )
+    pulumi.export("pipelinesNamespace", orchestrator.namespace)
+    pulumi.export("trainingPipelines", {m: p.template_name for m, p in pipelines.items()})
+    pulumi.export("pipelineRoleArns", {m: p.role_arn for m, p in pipelines.items()})
+    return orchestrator, pipelines
 
 
 def compute(

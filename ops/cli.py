@@ -6,15 +6,32 @@ python -m ops watch --endpoint NAME --expected-config CONFIG [--timeout S] [--in
                     [--region R]
 python -m ops smoke --endpoint NAME --payload FILE [--content-type T] [--count N]
                     [--max-p95-ms N] [--region R]
+python -m ops gate --group G --metrics metrics.json --metric NAME --direction max|min
+                   [--min-improvement X] [--min-relative-improvement R] [--floor V] [--region R]
+python -m ops register --group G --model-data s3://... --image URI --metrics metrics.json
+                       [--approve] [--code-revision SHA] [--data-revision REV] [--repository URL]
+                       [--generated-by NAME] [--mlflow-run-id ID] [--description TEXT] [--region R]
+python -m ops fetch --workdir DIR [--repo URL] [--revision REV] [--revision-file FILE]
+python -m ops validate-data --schema data/schema.yaml --data data/train.csv
+python -m ops train [--workdir DIR]
+python -m ops evaluate --metrics metrics.json --model-dir model --require M1,M2 --out model.tar.gz
+                       [--metrics-out FILE]
+python -m ops submit --model M --revision SHA [--namespace pipelines] [--wait] [--timeout S]
+                     [--server URL --token-file F --ca-file F]
 ```
 
+The last four are the training pipeline's first steps (:mod:`ops.pipeline`); they need the
+training environment (git, DVC, pandera).
+
 Exit status: 0 = success; 1 = the check failed or AWS said no (one ``error: ...`` line on stderr,
-never a traceback); 2 = usage error. Results go to stdout, progress to stderr.
+never a traceback); 2 = usage error (for ``gate`` and ``register`` also a metrics file that
+cannot be read or lacks the metric). Results go to stdout, progress to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +41,17 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_platform.ops.aws import describe_error, make_client
+from mlops_platform.ops.gate import (
+    DIRECTIONS,
+    MetricsError,
+    champion,
+    decide,
+    metric_of,
+    read_metrics,
+)
 from mlops_platform.ops.models import latest_approved_package
+from mlops_platform.ops.pipeline import StepError
+from mlops_platform.ops.register import IMAGE, MODEL_DATA, Provenance, register_package
 from mlops_platform.ops.smoke import smoke_test
 from mlops_platform.ops.watch import watch_endpoint
 
@@ -59,6 +86,29 @@ def _number(text: str, kind: type[int] | type[float]) -> Any:
         return kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _finite_float(text: str) -> float:
+    value = _number(text, float)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _non_negative_finite(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
+def _matching(pattern: Any, what: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if not pattern.match(text):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return text
+
+    return check
 
 
 def _payload(text: str) -> bytes:
@@ -120,7 +170,114 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument(
         "--max-p95-ms", type=_positive_float, help="fail when p95 latency exceeds this (ms)"
     )
+
+    gate = command(
+        "gate",
+        "Exit 0 when a candidate beats the group's newest Approved package by the margins "
+        "(or the group has none), 1 when it does not.",
+    )
+    gate.add_argument("--group", required=True, help="model package group name")
+    gate.add_argument("--metrics", required=True, type=Path, help="the candidate's metrics.json")
+    gate.add_argument("--metric", required=True, help="the metric that decides")
+    gate.add_argument("--direction", required=True, choices=DIRECTIONS, help="max or min is better")
+    gate.add_argument(
+        "--min-improvement",
+        type=_non_negative_finite,
+        default=0.0,
+        help="smallest improvement over the champion, in the metric's units (default 0)",
+    )
+    gate.add_argument(
+        "--min-relative-improvement",
+        type=_non_negative_finite,
+        default=0.0,
+        help="smallest improvement as a fraction of the champion's value (default 0)",
+    )
+    gate.add_argument(
+        "--floor",
+        type=_finite_float,
+        help="hard bound: at least this for max metrics, at most this for min metrics",
+    )
+
+    register = command(
+        "register", "Register a model package (PendingManualApproval) and print its ARN."
+    )
+    register.add_argument("--group", required=True, help="model package group name")
+    register.add_argument(
+        "--model-data",
+        required=True,
+        type=_matching(MODEL_DATA, "s3://<bucket>/<key> of the model.tar.gz"),
+        help="S3 URI of the model.tar.gz",
+    )
+    register.add_argument(
+        "--image",
+        required=True,
+        type=_matching(IMAGE, "an image URI such as <registry>/<repository>:<tag>"),
+        help="inference image URI",
+    )
+    register.add_argument("--metrics", required=True, type=Path, help="metrics.json to attach")
+    register.add_argument(
+        "--approve", action="store_true", help="register as Approved (only where allowed)"
+    )
+    register.add_argument("--code-revision", help="git commit of the model's code")
+    register.add_argument("--data-revision", help="git revision naming the data (.dvc files)")
+    register.add_argument("--repository", help="the model repository's URL")
+    register.add_argument("--generated-by", help="what produced the model (workflow name)")
+    register.add_argument("--mlflow-run-id", help="the MLflow run that logged the model")
+    register.add_argument("--description", help="package description")
+    _pipeline_commands(commands)
     return parser
+
+
+def _pipeline_commands(commands: Any) -> None:
+    """The pipeline's first steps (they take no --region: no AWS client of ours)."""
+    fetch = commands.add_parser(
+        "fetch", help="Check out a git revision and dvc pull its data (pipeline step)."
+    )
+    fetch.add_argument("--workdir", type=Path, default=Path.cwd(), help="the model repository")
+    fetch.add_argument("--repo", help="clone this repository into --workdir first")
+    fetch.add_argument("--revision", help="branch, tag or commit to check out")
+    fetch.add_argument("--revision-file", type=Path, help="write the commit SHA here")
+
+    validate = commands.add_parser(
+        "validate-data", help="Check a CSV data set against the team's schema (pipeline step)."
+    )
+    validate.add_argument("--schema", required=True, type=Path, help="the schema YAML")
+    validate.add_argument("--data", required=True, type=Path, help="the CSV data set")
+
+    train = commands.add_parser("train", help="The team's dvc repro (pipeline step).")
+    train.add_argument("--workdir", type=Path, default=Path.cwd(), help="the model repository")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="Check the metrics and pack the model for SageMaker (pipeline step)."
+    )
+    evaluate.add_argument("--metrics", required=True, type=Path, help="metrics.json")
+    evaluate.add_argument("--model-dir", required=True, type=Path, help="the model directory")
+    evaluate.add_argument(
+        "--require",
+        required=True,
+        type=lambda text: [name for name in text.split(",") if name],
+        help="comma-separated metrics that must be present",
+    )
+    evaluate.add_argument("--out", required=True, type=Path, help="the model.tar.gz to write")
+    evaluate.add_argument("--metrics-out", type=Path, help="copy the metrics here")
+
+    submit = commands.add_parser(
+        "submit", help="Run a model's training pipeline from its WorkflowTemplate (CI)."
+    )
+    submit.add_argument("--model", required=True, help="the model (its template: <model>-training)")
+    submit.add_argument("--revision", required=True, help="git revision to train")
+    submit.add_argument("--namespace", default="pipelines", help="the pipelines namespace")
+    submit.add_argument("--wait", action="store_true", help="wait for the run; fail if it fails")
+    submit.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT_S * 6,
+        help="seconds --wait waits (default 21600)",
+    )
+    submit.add_argument("--interval", type=_positive_float, default=DEFAULT_INTERVAL_S)
+    submit.add_argument("--server", help="Kubernetes API URL (default: the pod's cluster)")
+    submit.add_argument("--token-file", type=Path, help="bearer token file (default: the pod's)")
+    submit.add_argument("--ca-file", type=Path, help="CA bundle (default: the pod's)")
 
 
 def _stderr(line: str) -> None:
@@ -154,6 +311,41 @@ def run(
             progress=_stderr,
         )
         return _report(watched.ok, watched.message)
+    if args.command in PIPELINE_STEPS:
+        return _step(args)
+    if args.command == "submit":
+        return _submit(args, sleep=sleep, clock=clock)
+    if args.command == "gate":
+        candidate = metric_of(read_metrics(args.metrics), args.metric, str(args.metrics))
+        verdict = decide(
+            metric=args.metric,
+            direction=args.direction,
+            candidate=candidate,
+            champion=champion(make_client("sagemaker", args.region), args.group),
+            min_improvement=args.min_improvement,
+            min_relative_improvement=args.min_relative_improvement,
+            floor=args.floor,
+        )
+        return _report(verdict.ok, verdict.message)
+    if args.command == "register":
+        arn = register_package(
+            make_client("sagemaker", args.region),
+            group=args.group,
+            model_data=args.model_data,
+            image=args.image,
+            metrics=read_metrics(args.metrics),
+            approve=args.approve,
+            provenance=Provenance(
+                code_revision=args.code_revision,
+                data_revision=args.data_revision,
+                repository=args.repository,
+                generated_by=args.generated_by,
+                mlflow_run_id=args.mlflow_run_id,
+            ),
+            description=args.description,
+        )
+        print(arn)
+        return 0
     smoked = smoke_test(
         make_client("sagemaker-runtime", args.region),
         args.endpoint,
@@ -164,6 +356,76 @@ def run(
         clock=timer,
     )
     return _report(smoked.ok, smoked.message)
+
+
+PIPELINE_STEPS = ("fetch", "validate-data", "train", "evaluate")
+
+
+def _step(args: argparse.Namespace) -> int:
+    """The pipeline's first steps; a :class:`StepError` becomes one line and exit 1."""
+    from mlops_platform.ops import pipeline
+
+    try:
+        if args.command == "fetch":
+            sha = pipeline.fetch(args.workdir, repository=args.repo, revision=args.revision)
+            if args.revision_file is not None:
+                args.revision_file.parent.mkdir(parents=True, exist_ok=True)
+                args.revision_file.write_text(sha, encoding="utf-8")
+            print(f"fetched {sha}")
+        elif args.command == "validate-data":
+            print(pipeline.validate_data(args.schema, args.data))
+        elif args.command == "train":
+            pipeline.train(args.workdir)
+            print("trained: dvc repro finished")
+        else:
+            metrics = pipeline.evaluate(
+                metrics_path=args.metrics,
+                model_dir=args.model_dir,
+                require=args.require,
+                out=args.out,
+                metrics_out=args.metrics_out,
+            )
+            print(f"evaluated: {', '.join(f'{k}={v:g}' for k, v in sorted(metrics.items()))}")
+    except StepError as error:
+        _stderr(f"error: {error}")
+        return 1
+    return 0
+
+
+def _submit(
+    args: argparse.Namespace, *, sleep: Callable[[float], None], clock: Callable[[], float]
+) -> int:
+    from mlops_platform.ops import submit
+
+    try:
+        cluster = submit.Cluster.in_cluster(
+            server=args.server, token_file=args.token_file, ca_file=args.ca_file
+        )
+        template = f"{args.model}-training"
+        name = submit.submit(
+            cluster,
+            namespace=args.namespace,
+            template=template,
+            revision=args.revision,
+            model=args.model,
+        )
+        _stderr(f"submitted workflow {name} from {template} at {args.revision}")
+        if not args.wait:
+            print(name)
+            return 0
+        ok, line = submit.wait(
+            cluster,
+            namespace=args.namespace,
+            name=name,
+            timeout=args.timeout,
+            interval=args.interval,
+            sleep=sleep,
+            clock=clock,
+        )
+    except submit.SubmitError as error:
+        _stderr(f"error: {error}")
+        return 1
+    return _report(ok, line)
 
 
 def _report(ok: bool, message: str) -> int:
@@ -192,6 +454,9 @@ def main(
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
         return run(args, sleep=sleep, clock=clock, timer=timer)
+    except MetricsError as error:  # a metrics file (or metadata) unfit for gate or register
+        _stderr(f"error: {error}")
+        return 2
     except (ClientError, BotoCoreError) as error:
         _stderr(f"error: {describe_error(error)}")
         return 1

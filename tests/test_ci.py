@@ -289,6 +289,7 @@ def test_platform_roles_carry_the_boundary_and_the_path(prod):
         "cluster-ebs-csi-role",
         "cluster-cluster-autoscaler-role",
         "github-runners-role-role",
+        "demo-pipeline-role-role",
     }
     for role in platform_roles:
         assert role["inputs"]["permissionsBoundary"] == boundary

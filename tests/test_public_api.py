@@ -17,6 +17,7 @@ from mlops_platform.components import (
     ContainerRegistryArgs,
     DvcRemote,
     DvcRemoteArgs,
+    GateSettings,
 )
 
 # Issue 8's list: every component and its Args, plus the shared error type and the version.
@@ -94,6 +95,23 @@ REQUIRED_FIELDS: dict[str, dict[str, object]] = {
         "oidc_provider_arn": OIDC_ARN,
         "oidc_issuer": OIDC_ISSUER,
         "runner_token": "glrt-example",
+    },
+    "OrchestratorArgs": {"artifacts_bucket": "artifacts-1234567"},
+    "GateSettings": {"metric": "accuracy"},
+    "TrainingPipelineArgs": {
+        "model": "churn",
+        "oidc_provider_arn": OIDC_ARN,
+        "oidc_issuer": OIDC_ISSUER,
+        "repository_url": "https://github.com/acme/churn.git",
+        "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/training:v1",
+        "serving_image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serving:v1",
+        "model_package_group": "acme-dev-churn",
+        "gate": GateSettings(metric="accuracy"),
+        "metrics": ["accuracy"],
+        "dvc_bucket_arn": "arn:aws:s3:::dvc-1234567",
+        "artifacts_bucket": "artifacts-1234567",
+        "artifacts_bucket_arn": "arn:aws:s3:::artifacts-1234567",
+        "kms_key_arn": KEY_ARN,
     },
 }
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")

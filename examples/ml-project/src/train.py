@@ -6,6 +6,10 @@ Writes the model directory the platform's serving image loads (its ``serving/REA
 metrics file for ``dvc metrics``. Pack the directory for SageMaker with
 ``tar -czf model.tar.gz -C model .``.
 
+When ``MLFLOW_TRACKING_URI`` is set (the platform's training pipeline sets it to the stack's
+tracking server; ``MLFLOW_EXPERIMENT_NAME`` to the model), the run's parameters, metrics and
+model are logged to MLflow too, and the run id is written to ``metadata.json``.
+
     python src/train.py --data data/iris.csv --out model --metrics metrics.json
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,6 +88,28 @@ def metadata(model: Pipeline, feature_names: Sequence[str], params: dict[str, An
     }
 
 
+def log_to_mlflow(
+    model: Pipeline, params: dict[str, Any], metrics: dict[str, float], example: np.ndarray
+) -> str:
+    """Log the run to the tracking server named by ``MLFLOW_TRACKING_URI``; return its id."""
+    import mlflow  # only where tracking is configured: plain `dvc repro` does not need it
+
+    experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if experiment:
+        mlflow.set_experiment(experiment)
+    with mlflow.start_run() as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        # Pickle, like model.joblib that the serving image loads (skops is not installed).
+        mlflow.sklearn.log_model(
+            model,
+            name="model",
+            input_example=example,
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+        )
+        return str(run.info.run_id)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="training CSV")
@@ -111,7 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, args.out / MODEL_FILE)
-    document = json.dumps(metadata(model, names, params), indent=2, sort_keys=True)
+    described = metadata(model, names, params)
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        described["mlflow_run_id"] = log_to_mlflow(model, params, metrics, features[:5])
+    document = json.dumps(described, indent=2, sort_keys=True)
     (args.out / METADATA_FILE).write_text(document + "\n", encoding="utf-8")
     if args.metrics is not None:
         args.metrics.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")

@@ -62,6 +62,9 @@ class Registration:
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     id: str = ""
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Per input property, the URNs its value came from (the engine's ``propertyDependencies``);
+    the Terraform-plan export turns them into ``references``. Not part of the JSON contract."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -627,6 +630,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             ),
             replace_with=sorted(request.replace_with),
             inputs=plain(raw),
+            property_dependencies={
+                key: sorted(set(deps.urns))
+                for key, deps in request.propertyDependencies.items()
+                if deps.urns
+            },
         )
         self._by_urn[urn] = reg
         self.recorder.registrations.append(reg)

@@ -10,14 +10,19 @@ STAMP  := $(VENV)/.installed
 DVC_VENV  := .venv-dvc
 DVC_STAMP := $(DVC_VENV)/.installed
 ML_PROJECT := examples/ml-project
+# checkov (make audit) in a venv of its own: its pins (boto3, ...) clash with the platform's.
+AUDIT_VENV  := .venv-audit
+AUDIT_STAMP := $(AUDIT_VENV)/.installed
+AUDIT_PLANS := build/audit
 
-.PHONY: help venv venv-dvc plan plans test lint lint-ci format docs bench clean diagram
+.PHONY: help venv venv-dvc venv-audit plan plans test lint lint-ci audit format docs bench clean diagram
 
 help:
 	@echo "make plan STACK=dev|staging|prod [FORMAT=tree|json|markdown]  offline plan of a stack"
 	@echo "make test                                                       lint + whole test suite"
 	@echo "make venv-dvc                                                   dvc + training tools for examples/ml-project"
 	@echo "make docs                                                       regenerate docs/components.md"
+	@echo "make audit                                                      checkov over the Terraform plans, workflows, Dockerfile"
 	@echo "make lint | lint-ci | format | bench | clean"
 
 # The venv is (re)built when it is missing or the pinned requirements change.
@@ -36,6 +41,21 @@ $(DVC_STAMP): $(ML_PROJECT)/requirements.txt
 	@touch $(DVC_STAMP)
 
 venv-dvc: $(DVC_STAMP)
+
+$(AUDIT_STAMP): policy/audit-requirements.txt
+	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r policy/audit-requirements.txt
+	@touch $(AUDIT_STAMP)
+
+venv-audit: $(AUDIT_STAMP)
+
+# checkov over the three stacks' Terraform plans (--format terraform-plan), the GitHub workflows,
+# serving/Dockerfile and .gitlab-ci.yml, once each; every failure fixed or skipped with a reason
+# in policy/checkov-skips.yaml, and every file really scanned (policy/audit.py).
+audit: $(STAMP) $(AUDIT_STAMP)
+	@mkdir -p $(AUDIT_PLANS)
+	@for s in dev staging prod; do $(PY) -m infra.plan --stack $$s --format terraform-plan > $(AUDIT_PLANS)/$$s.tfplan.json || exit $$?; done
+	$(AUDIT_VENV)/bin/python policy/audit.py --plans $(AUDIT_PLANS)
 
 plan: $(STAMP)
 	@$(PY) -m infra.plan --stack $(STACK) --format $(FORMAT)
@@ -74,4 +94,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(DVC_VENV) .pytest_cache .ruff_cache .coverage htmlcov build dist *.egg-info
+	rm -rf $(VENV) $(DVC_VENV) $(AUDIT_VENV) .pytest_cache .ruff_cache .coverage htmlcov build dist *.egg-info

@@ -106,7 +106,11 @@ def build(settings: Settings) -> Platform:
 
     # Roles and policies the platform creates live under one IAM path and, when CI deploys,
     # under the boundary of the CI deploy role: that is all the deploy role may manage in IAM.
-    ci = CiIdentity("ci", settings.ci, opts) if settings.ci is not None else None
+    ci = None
+    if settings.ci is not None:
+        # Deploys may empty buckets only where the data buckets are force-destroyed (dev).
+        ci_args = replace(settings.ci, allow_emptying_buckets=settings.artifacts.force_destroy)
+        ci = CiIdentity("ci", ci_args, opts)
     iam = {
         "iam_path": PLATFORM_IAM_PATH,
         "permissions_boundary_arn": ci.boundary_arn if ci is not None else None,

@@ -106,22 +106,11 @@ def build(settings: Settings) -> Platform:
 
     # Roles and policies the platform creates live under one IAM path and, when CI deploys,
     # under the boundary of the CI deploy role: that is all the deploy role may manage in IAM.
-    ci = None
-    if settings.ci is not None:
-        # Deploys may empty buckets only where the data buckets are force-destroyed (dev).
-        ci_args = replace(settings.ci, allow_emptying_buckets=settings.artifacts.force_destroy)
-        ci = CiIdentity("ci", ci_args, opts)
+    ci = identity(settings, opts)
     iam = {
         "iam_path": PLATFORM_IAM_PATH,
         "permissions_boundary_arn": ci.boundary_arn if ci is not None else None,
     }
-    if ci is not None:
-        pulumi.export("ciPreviewRoleArn", ci.preview_role_arn)
-        pulumi.export("ciDeployRoleArn", ci.deploy_role_arn)
-        pulumi.export("ciBoundaryArn", ci.boundary_arn)
-        if ci.gitlab_deploy_role_arn is not None:
-            pulumi.export("ciGitlabPreviewRoleArn", ci.gitlab_preview_role_arn)
-            pulumi.export("ciGitlabDeployRoleArn", ci.gitlab_deploy_role_arn)
 
     encryption = settings.encryption
     principals = set(encryption.service_principals)
@@ -204,6 +193,21 @@ def build(settings: Settings) -> Platform:
         github_runners,
         gitlab_runner,
     )
+
+
+def identity(settings: Settings, opts: pulumi.ResourceOptions) -> CiIdentity | None:
+    """The CI roles; deploys may empty buckets only where the data buckets force-destroy (dev)."""
+    if settings.ci is None:
+        return None
+    ci_args = replace(settings.ci, allow_emptying_buckets=settings.artifacts.force_destroy)
+    ci = CiIdentity("ci", ci_args, opts)
+    pulumi.export("ciPreviewRoleArn", ci.preview_role_arn)
+    pulumi.export("ciDeployRoleArn", ci.deploy_role_arn)
+    pulumi.export("ciBoundaryArn", ci.boundary_arn)
+    if ci.gitlab_deploy_role_arn is not None:
+        pulumi.export("ciGitlabPreviewRoleArn", ci.gitlab_preview_role_arn)
+        pulumi.export("ciGitlabDeployRoleArn", ci.gitlab_deploy_role_arn)
+    return ci
 
 
 def runners(

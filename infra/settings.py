@@ -37,6 +37,7 @@ from mlops_platform.components.runners import (
     RunnerScaleSet,
 )
 from mlops_platform.components.serving import AlarmSubscription, ModelEndpointArgs, ServingImageArgs
+from mlops_platform.components.storage import AccessLogBucketArgs
 from mlops_platform.policy.context import WaiverError, parse_waivers
 from mlops_platform.policy.rules import rule_ids
 from pulumi.runtime import config as runtime_config
@@ -333,6 +334,9 @@ SECRETS = {
     "githubAppPrivateKey": "the GitHub App's private key (PEM), for runners.github",
     "gitlabRunnerToken": "the GitLab runner authentication token (glrt-...), for runners.gitlab",
 }
+ACCESS_LOGS = {
+    "expiryDays": Key("expiry_days", _int, "1-3650 days an access log object is kept"),
+}
 POLICY = {
     "waivers": Key("waivers", _waivers, "{<rule-id>: <written reason>} of rules this stack waives"),
 }
@@ -356,6 +360,7 @@ BLOCKS: dict[str, dict[str, Key]] = {
     "network": NETWORK,
     "cluster": CLUSTER,
     "runners": RUNNERS,
+    "accessLogs": ACCESS_LOGS,
     "policy": POLICY,
 }
 PROJECT_KEYS = ("environment", "protectStatefulResources", *BLOCKS, *SECRETS)
@@ -406,6 +411,7 @@ class Settings:
     network: NetworkArgs | None = None
     cluster: ClusterArgs | None = None
     runners: RunnerSettings | None = None
+    access_logs: AccessLogBucketArgs | None = None
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -685,6 +691,15 @@ def load() -> Settings:
         blocks=blocks,
         ci=ci,
     )
+    access_logs = None
+    if ns + "accessLogs" in config:  # the block's presence turns S3 server access logs on
+        access_logs = _args(
+            AccessLogBucketArgs,
+            ns + "accessLogs",
+            _names(ACCESS_LOGS, project),
+            protect=protect,
+            **_fields(ns + "accessLogs", ACCESS_LOGS, blocks["accessLogs"]),
+        )
     # Validated here so that a bad waiver stops `pulumi up` too; the plan and the policy pack
     # read the waivers themselves (policy/context.py), from the same config.
     _fields(ns + "policy", POLICY, blocks["policy"])
@@ -708,6 +723,7 @@ def load() -> Settings:
         network=network,
         cluster=cluster,
         runners=runners,
+        access_logs=access_logs,
     )
 
 

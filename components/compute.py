@@ -504,7 +504,8 @@ class ClusterArgs:
     cluster_autoscaler_version: str | None = "9.59.0"
     """Chart version of the cluster autoscaler (scales pools, from zero too); None leaves it out."""
     protect: bool = True
-    """Turn on EKS deletion protection; protect and retain the control-plane log group."""
+    """Protect the cluster (``pulumi destroy`` refuses) and turn on EKS deletion protection;
+    protect and retain the control-plane log group."""
     iam_path: str = "/"
     """IAM path of the cluster, node and IRSA roles."""
     permissions_boundary_arn: pulumi.Input[str] | None = None
@@ -796,7 +797,9 @@ class Cluster(pulumi.ComponentResource):
         ),
         SecureDefault("Version", "pinned (1.35), standard support only", "kubernetes_version"),
         SecureDefault(
-            "Deletion", "EKS deletion protection; log group protected and retained", "protect=False"
+            "Deletion",
+            "cluster protected, EKS deletion protection; log group protected and retained",
+            "protect=False",
         ),
     )
 
@@ -898,8 +901,11 @@ class Cluster(pulumi.ComponentResource):
             upgrade_policy={"support_type": "STANDARD"},
             deletion_protection=args.protect,
             tags=tags,
+            # A `pulumi destroy` (or a change that would replace it) stops at the cluster.
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[log_group, encryption, *cluster_attachments]
+                parent=self,
+                depends_on=[log_group, encryption, *cluster_attachments],
+                protect=args.protect,
             ),
         )
         self.oidc_issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)

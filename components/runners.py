@@ -1047,7 +1047,8 @@ class GitlabRunner(pulumi.ComponentResource):
             ),
             child,
         )
-        region = self.cache.bucket.region
+        # The provider's region (from getRegion, not the bucket's computed ``region``).
+        region = aws_context(self).region
         # The manager signs the cache URLs the job pods upload to and download from.
         manager_role = _runner_role(
             f"{name}-manager-role",

@@ -25,6 +25,7 @@ from mlops_platform.components.network import Network
 from mlops_platform.components.registry import ModelRegistry
 from mlops_platform.components.runners import GithubRunners, GitlabRunner, RunnerAccess
 from mlops_platform.components.serving import ModelEndpoint, ServingImage, ServingImageArgs
+from mlops_platform.components.storage import AccessLogBucket
 from mlops_platform.infra.settings import Settings
 
 
@@ -121,16 +122,24 @@ def build(settings: Settings) -> Platform:
     encryption = replace(encryption, service_principals=tuple(sorted(principals)))
     key = EncryptionKey("platform-key", encryption, opts)
     registry = ContainerRegistry("registry", replace(settings.registry, kms_key_arn=key.arn), opts)
+    # Data, model and artifact buckets log every request to the access-log bucket, when on.
+    logged: dict = {}
+    if settings.access_logs is not None:
+        access_logs = AccessLogBucket("access-logs", settings.access_logs, opts)
+        logged = {"access_log_bucket": access_logs.bucket_name}
+        pulumi.export("accessLogBucket", access_logs.bucket_name)
     dvc = DvcRemote(
         "dvc",
         replace(
             settings.dvc,
-            bucket=replace(settings.dvc.bucket, kms_key_arn=key.arn),
+            bucket=replace(settings.dvc.bucket, kms_key_arn=key.arn, **logged),
             iam_path=PLATFORM_IAM_PATH,
         ),
         opts,
     )
-    artifacts = DataBucket("artifacts", replace(settings.artifacts, kms_key_arn=key.arn), opts)
+    artifacts = DataBucket(
+        "artifacts", replace(settings.artifacts, kms_key_arn=key.arn, **logged), opts
+    )
 
     # Stable outputs: other stacks read them with pulumi.StackReference; renaming one is a
     # breaking change.
@@ -150,7 +159,7 @@ def build(settings: Settings) -> Platform:
     models = None
     if settings.model_registry is not None:
         registry_args = settings.model_registry
-        bucket_args = replace(registry_args.artifact_bucket, kms_key_arn=key.arn)
+        bucket_args = replace(registry_args.artifact_bucket, kms_key_arn=key.arn, **logged)
         models = ModelRegistry(
             "models", replace(registry_args, artifact_bucket=bucket_args, **iam), opts
         )

@@ -112,7 +112,7 @@ def test_formats_print_the_plan(capsys, fmt):
     assert "mlops-platform" in out and "staging" in out
     assert "registry-serving" in out
     if fmt == "markdown":
-        assert "| `aws:s3/bucket:Bucket` | 3 |" in out  # DVC, artifacts, MLflow
+        assert "| `aws:s3/bucket:Bucket` | 4 |" in out  # DVC, artifacts, MLflow, access logs
         assert "<details>" in out
     if fmt == "tree":
         assert "└─ " in out and "Outputs:" in out
@@ -210,6 +210,16 @@ BAD_CONFIGS = [
         '"production"; expected one of dev, staging, prod',
     ),
     ("unknown project key", _set(("mlops-platform:regsitry",), {}), "mlops-platform:regsitry"),
+    (
+        "access logs kept for no day",
+        _set(("mlops-platform:accessLogs", "expiryDays"), 0),
+        "mlops-platform:accessLogs.expiryDays: got 0",
+    ),
+    (
+        "unknown access-log key",
+        _set(("mlops-platform:accessLogs", "retention"), 30),
+        "mlops-platform:accessLogs.retention",
+    ),
     (
         "unknown registry key",
         _set((REGISTRY, "imageTagMutabilty"), "MUTABLE"),

@@ -83,7 +83,7 @@ docs: $(STAMP)
 	$(PY) docs/generate.py
 
 # tests/test_ml_project.py runs the real dvc from $(DVC_VENV) against a local S3 emulator.
-test: lint lint-ci $(DVC_STAMP)
+test: lint lint-ci audit $(DVC_STAMP)
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
 
 # The prod component diagram in README.md (tests fail when it is stale).

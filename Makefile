@@ -68,11 +68,14 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 # The GitHub workflows and .gitlab-ci.yml against their published JSON schemas (SchemaStore's,
-# vendored in check-jsonschema: works offline), plus "every GitHub job has timeout-minutes".
+# vendored in check-jsonschema: works offline), plus "every GitHub job has timeout-minutes";
+# zizmor's security audit of the workflows (no unsuppressed finding at medium or above; each
+# suppression is an inline `zizmor: ignore[...]` with its reason beside it).
 lint-ci: $(STAMP)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml $(ML_PROJECT)/.github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema custom.github-workflows-require-timeout .github/workflows/*.yml $(ML_PROJECT)/.github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.gitlab-ci .gitlab-ci.yml
+	$(VENV)/bin/zizmor --offline --min-severity medium .github/workflows $(ML_PROJECT)/.github/workflows
 
 format: $(STAMP)
 	$(PY) -m ruff check --fix .

@@ -27,10 +27,11 @@ from mlops_platform.components import (
 from mlops_platform.components._aws import partition_of
 from mlops_platform.components._validate import ACCOUNT_ID, check_tags
 from mlops_platform.components.ci import BUCKET_NAME, CiIdentityArgs
-from mlops_platform.components.compute import ClusterArgs, NodePool
+from mlops_platform.components.compute import BUILD_POOL, ClusterArgs, NodePool
 from mlops_platform.components.network import NetworkArgs
 from mlops_platform.components.registry import ModelRegistryArgs
 from mlops_platform.components.runners import (
+    PINNED_IMAGE,
     GithubRunnersArgs,
     GitlabRunnerArgs,
     RunnerAccess,
@@ -282,7 +283,7 @@ CLUSTER = {
     "nodePools": Key("node_pools", lambda key, value: value, "node groups by name"),
 }
 NODE_POOL = {
-    "pool": Key("pool", _str, "system, runners or gpu (default: the pool's name)"),
+    "pool": Key("pool", _str, "system, runners, gpu or builds (default: the pool's name)"),
     "instanceTypes": Key("instance_types", _str_list, "EC2 instance types"),
     "capacityType": Key("capacity_type", _str, "ON_DEMAND or SPOT"),
     "minSize": Key("min_size", _int, "0-1000"),
@@ -865,8 +866,39 @@ def _compute(
                 ns + "cluster", _MISSING, f"required with {ns}runners (they run there)"
             )
         runners = _runners(ns, block=blocks["runners"], config=config)
+        _check_runner_pools_and_images(ns, environment, cluster, runners)
 
     return network, cluster, runners
+
+
+def _check_runner_pools_and_images(
+    ns: str, environment: str, cluster: ClusterArgs, runners: RunnerSettings
+) -> None:
+    """Privileged (dind) scale sets need the builds pool; staging and prod run only images
+    pinned by digest."""
+    key = f"{ns}runners"
+    sets = runners.github.scale_sets if runners.github is not None else ()
+    pools = {pool.pool for pool in cluster.node_pools}
+    for scale_set in sets:
+        if scale_set.container_mode == "dind" and BUILD_POOL not in pools:
+            raise ConfigError(
+                f"{key}.github.scaleSets.{scale_set.name}.containerMode",
+                "dind",
+                f"needs a node pool with pool: {BUILD_POOL} in {ns}cluster.nodePools "
+                "(privileged runners get nodes of their own)",
+            )
+    if environment == "dev":
+        return
+    images = [(f"{key}.github.scaleSets.{s.name}.runnerImage", s.runner_image) for s in sets]
+    if runners.gitlab is not None:
+        images.append((f"{key}.gitlab.jobImage", runners.gitlab.job_image))
+    for image_key, image in images:
+        if not PINNED_IMAGE.match(image):
+            raise ConfigError(
+                image_key,
+                image,
+                f"an image pinned by digest, <image>:<tag>@sha256:<64 hex>, in {environment}",
+            )
 
 
 # Stand-ins for what the stack wires in (the network's subnets, the platform key).

@@ -70,9 +70,12 @@ def is_label_key(key: Any) -> bool:
 # Node scheduling contract between the node groups and the workloads (runner scale sets).
 POOL_LABEL = "mlops-platform/pool"
 """Node label naming the node group's pool; runner pods select on it."""
-SYSTEM_POOL, RUNNER_POOL, GPU_POOL = "system", "runners", "gpu"
+SYSTEM_POOL, RUNNER_POOL, GPU_POOL, BUILD_POOL = "system", "runners", "gpu", "builds"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
 """Taint of the GPU node group (EKS spelling); pods tolerate it as ``NoSchedule``."""
+BUILD_TAINT = {"key": "mlops-platform/privileged", "value": "true", "effect": "NO_SCHEDULE"}
+"""Taint of the ``builds`` node group: only privileged Docker-in-Docker runners tolerate it, so a
+privileged pod never shares a node with other workloads."""
 GPU_RESOURCE = "nvidia.com/gpu"
 
 
@@ -252,7 +255,10 @@ CLUSTER_TYPE = "mlops:compute:Cluster"
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
-POOLS = (SYSTEM_POOL, RUNNER_POOL, GPU_POOL)
+POOLS = (SYSTEM_POOL, RUNNER_POOL, GPU_POOL, BUILD_POOL)
+# The vpc-cni add-on's configuration (its schema: `aws eks describe-addon-configuration
+# --addon-name vpc-cni`): NetworkPolicy enforcement on, a string as the schema types it.
+VPC_CNI_CONFIGURATION = {"enableNetworkPolicy": "true"}
 CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
 # Amazon Linux 2023 AMIs (their root volume is /dev/xvda, which the launch template encrypts).
 AMI_TYPES = {
@@ -349,9 +355,10 @@ class NodePool:
     name: str
     """Name of the node group inside the component (``system``, ``runners``, ``gpu``, ...)."""
     pool: str = SYSTEM_POOL
-    """What runs there: ``system`` (cluster add-ons), ``runners`` (CI jobs) or ``gpu`` (GPU jobs,
-    tainted ``nvidia.com/gpu=true:NoSchedule``, NVIDIA AMI). Sets the ``mlops-platform/pool``
-    node label."""
+    """What runs there: ``system`` (cluster add-ons), ``runners`` (CI jobs), ``gpu`` (GPU jobs,
+    tainted ``nvidia.com/gpu=true:NoSchedule``, NVIDIA AMI) or ``builds`` (privileged
+    Docker-in-Docker runners only, tainted ``mlops-platform/privileged=true:NoSchedule``). Sets the
+    ``mlops-platform/pool`` node label."""
     instance_types: Sequence[str] = ("m7i.large",)
     """EC2 instance types (one architecture; GPU types only, and only, in a ``gpu`` pool)."""
     capacity_type: str = "ON_DEMAND"
@@ -795,6 +802,14 @@ class Cluster(pulumi.ComponentResource):
         SecureDefault(
             "Add-on credentials", "VPC CNI and EBS CSI through IRSA, not the node role", "fixed"
         ),
+        SecureDefault(
+            "Network policies", "enforced by the VPC CNI's network policy agent", "fixed"
+        ),
+        SecureDefault(
+            "Privileged pods",
+            "a ``builds`` pool of their own (tainted): nothing else schedules there",
+            "NodePool.pool",
+        ),
         SecureDefault("Version", "pinned (1.35), standard support only", "kubernetes_version"),
         SecureDefault(
             "Deletion",
@@ -988,7 +1003,12 @@ class Cluster(pulumi.ComponentResource):
                 addon_name,
                 [],
                 **(
-                    {"service_account_role_arn": cni_role.role_arn}
+                    {
+                        "service_account_role_arn": cni_role.role_arn,
+                        # The CNI's network policy agent enforces NetworkPolicies (the runner
+                        # namespaces' default deny); without it they are accepted and ignored.
+                        "configuration_values": json.dumps(VPC_CNI_CONFIGURATION, sort_keys=True),
+                    }
                     if addon_name == "vpc-cni"
                     else {}
                 ),
@@ -1189,7 +1209,7 @@ class Cluster(pulumi.ComponentResource):
             update_config={"max_unavailable_percentage": pool.max_unavailable_percent},
             launch_template={"id": template.id, "version": template.latest_version.apply(str)},
             labels=labels,
-            taints=[GPU_TAINT] if pool.gpu else [],
+            taints=[GPU_TAINT] if pool.gpu else [BUILD_TAINT] if pool.pool == BUILD_POOL else [],
             node_repair_config={"enabled": True},
             tags=tags,
             opts=pulumi.ResourceOptions(

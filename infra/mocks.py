@@ -424,6 +424,7 @@ KUBERNETES_FABRICATORS: dict[str, Fabricator] = {
     "kubernetes:core/v1:ServiceAccount": _k8s_object,
     "kubernetes:rbac.authorization.k8s.io/v1:Role": _k8s_object,
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _k8s_object,
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": _k8s_object,
     "kubernetes:helm.sh/v3:Release": _helm_release,
 }
 FABRICATORS.update(KUBERNETES_FABRICATORS)

@@ -211,6 +211,33 @@ BAD_CONFIGS = [
     ),
     ("unknown project key", _set(("mlops-platform:regsitry",), {}), "mlops-platform:regsitry"),
     (
+        "a privileged dind set without the builds pool",
+        _delete(CLUSTER, "nodePools", "builds"),
+        f'{RUNNERS}.github.scaleSets.cpu.containerMode: got "dind"; needs a node pool with '
+        "pool: builds",
+    ),
+    (
+        "a staging runner image without a digest",
+        _all(
+            _environment("staging"),
+            _set((CLUSTER, "publicEndpoint"), False),
+            _delete(CLUSTER, "publicAccessCidrs"),
+            _set((*SETS, "cpu", "runnerImage"), "ghcr.io/actions/actions-runner:2.336.0"),
+        ),
+        f'{RUNNERS}.github.scaleSets.cpu.runnerImage: got "ghcr.io/actions/actions-runner:2.336.0"; '
+        "an image pinned by digest",
+    ),
+    (
+        "a staging GitLab job image without a digest",
+        _all(
+            _environment("staging"),
+            _set((CLUSTER, "publicEndpoint"), False),
+            _delete(CLUSTER, "publicAccessCidrs"),
+            _set((RUNNERS, "gitlab", "jobImage"), "alpine:3.22"),
+        ),
+        f'{RUNNERS}.gitlab.jobImage: got "alpine:3.22"; an image pinned by digest',
+    ),
+    (
         "access logs kept for no day",
         _set(("mlops-platform:accessLogs", "expiryDays"), 0),
         "mlops-platform:accessLogs.expiryDays: got 0",

@@ -400,7 +400,31 @@ def test_runners_land_on_their_pools_with_the_app_secret_by_reference(plans, sta
     ]
     assert cpu["githubConfigSecret"] == secret["outputs"]["metadata"]["name"]
     assert cpu["minRunners"] == 0 == gpu["minRunners"]
-    assert cpu["template"]["spec"]["nodeSelector"] == {"mlops-platform/pool": "runners"}
+    # The cpu sets build images (dind, privileged): alone on the tainted builds pool.
+    assert cpu["containerMode"] == {"type": "dind"}
+    assert cpu["template"]["spec"]["nodeSelector"] == {"mlops-platform/pool": "builds"}
+    assert cpu["template"]["spec"]["tolerations"] == [
+        {
+            "key": "mlops-platform/privileged",
+            "operator": "Equal",
+            "value": "true",
+            "effect": "NoSchedule",
+        }
+    ]
+    (builds,) = [
+        g
+        for g in of_type(p, "aws:eks/nodeGroup:NodeGroup")
+        if g["inputs"]["labels"]["mlops-platform/pool"] == "builds"
+    ]
+    assert builds["inputs"]["taints"] == [
+        {"key": "mlops-platform/privileged", "value": "true", "effect": "NO_SCHEDULE"}
+    ]
+    others = [g for g in of_type(p, "aws:eks/nodeGroup:NodeGroup") if g is not builds]
+    assert all("mlops-platform/privileged" not in str(g["inputs"].get("taints")) for g in others)
+    # Every runner image is pinned by tag and digest.
+    for values in releases.values():
+        for container in values.get("template", {}).get("spec", {}).get("containers", []):
+            assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", container["image"])
     assert gpu["template"]["spec"]["nodeSelector"] == {"mlops-platform/pool": "gpu"}
     # The toleration matches the GPU node group's taint (nvidia.com/gpu=true:NO_SCHEDULE).
     assert {

@@ -627,9 +627,7 @@ class DvcRemote(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.dvc_remote_url = pulumi.Output.concat(
-            "s3://", self.bucket.bucket_name, "/", args.prefix
-        )
+        self.dvc_remote_url = self.bucket.bucket_name.apply(lambda b: f"s3://{b}/{args.prefix}")
         self.dvc_config = self.dvc_remote_url.apply(lambda url: dvc_config(args.remote_name, url))
         self.read_only_policy_arn = self.read_only_policy.arn
         self.read_write_policy_arn = self.read_write_policy.arn

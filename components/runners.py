@@ -548,6 +548,18 @@ RESTRICTED_CONTAINER: dict[str, Any] = {
 }
 
 
+def toleration(taint: Mapping[str, str]) -> dict[str, str]:
+    """The pod toleration of a node group's taint (EKS spells ``NO_SCHEDULE``, pods
+    ``NoSchedule``)."""
+    effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute"}
+    return {
+        "key": taint["key"],
+        "operator": "Equal",
+        "value": taint["value"],
+        "effect": effects.get(taint["effect"], taint["effect"]),
+    }
+
+
 def scale_set_pod_spec(scale_set: RunnerScaleSet, service_account: str) -> dict[str, Any]:
     """``template.spec`` of a scale set: the pool it lands on, requests and the IRSA account."""
     resources: dict[str, Any] = {
@@ -559,25 +571,11 @@ def scale_set_pod_spec(scale_set: RunnerScaleSet, service_account: str) -> dict[
         resources["limits"][GPU_RESOURCE] = str(scale_set.gpus)
         resources["requests"][GPU_RESOURCE] = str(scale_set.gpus)
         spec["nodeSelector"] = {POOL_LABEL: GPU_POOL}
-        spec["tolerations"] = [
-            {
-                "key": GPU_TAINT["key"],
-                "operator": "Equal",
-                "value": GPU_TAINT["value"],
-                "effect": "NoSchedule",
-            }
-        ]
+        spec["tolerations"] = [toleration(GPU_TAINT)]
     elif scale_set.container_mode == "dind":
         # Privileged Docker-in-Docker: alone on the builds pool, which nothing else tolerates.
         spec["nodeSelector"] = {POOL_LABEL: BUILD_POOL}
-        spec["tolerations"] = [
-            {
-                "key": BUILD_TAINT["key"],
-                "operator": "Equal",
-                "value": BUILD_TAINT["value"],
-                "effect": "NoSchedule",
-            }
-        ]
+        spec["tolerations"] = [toleration(BUILD_TAINT)]
     else:
         spec["nodeSelector"] = {POOL_LABEL: RUNNER_POOL}
     runner: dict[str, Any] = {

@@ -10,8 +10,12 @@ STAMP  := $(VENV)/.installed
 DVC_VENV  := .venv-dvc
 DVC_STAMP := $(DVC_VENV)/.installed
 ML_PROJECT := examples/ml-project
+# checkov (make audit) in a venv of its own: its pins (boto3, ...) clash with the platform's.
+AUDIT_VENV  := .venv-audit
+AUDIT_STAMP := $(AUDIT_VENV)/.installed
+AUDIT_PLANS := build/audit
 
-.PHONY: help venv venv-dvc plan plans test lint lint-ci format docs schema bench clean diagram readme-counts
+.PHONY: help venv venv-dvc venv-audit plan plans test lint lint-ci audit format docs schema bench clean diagram readme-counts
 
 help:
 	@echo "make plan STACK=dev|staging|prod [FORMAT=tree|json|markdown]  offline plan of a stack"
@@ -20,6 +24,7 @@ help:
 	@echo "make docs                                                       regenerate docs/components.md and README's config reference"
 	@echo "make schema                                                     regenerate docs/stack-config.schema.json (the stack files' JSON Schema)"
 	@echo "make readme-counts | diagram                                    regenerate README's counts | diagram"
+	@echo "make audit                                                      checkov over the Terraform plans, workflows, Dockerfile"
 	@echo "make lint | lint-ci | format | bench | clean"
 
 # The venv is (re)built when it is missing or the pinned requirements change. Everything it
@@ -45,6 +50,21 @@ $(DVC_STAMP): $(ML_PROJECT)/requirements.txt
 
 venv-dvc: $(DVC_STAMP)
 
+$(AUDIT_STAMP): policy/audit-requirements.txt
+	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r policy/audit-requirements.txt
+	@touch $(AUDIT_STAMP)
+
+venv-audit: $(AUDIT_STAMP)
+
+# checkov over the three stacks' Terraform plans (--format terraform-plan), the GitHub workflows,
+# serving/Dockerfile and .gitlab-ci.yml, once each; every failure fixed or skipped with a reason
+# in policy/checkov-skips.yaml, and every file really scanned (policy/audit.py).
+audit: $(STAMP) $(AUDIT_STAMP)
+	@mkdir -p $(AUDIT_PLANS)
+	@for s in dev staging prod; do $(PY) -m infra.plan --stack $$s --format terraform-plan > $(AUDIT_PLANS)/$$s.tfplan.json || exit $$?; done
+	$(AUDIT_VENV)/bin/python policy/audit.py --plans $(AUDIT_PLANS)
+
 plan: $(STAMP)
 	@$(PY) -m infra.plan --stack $(STACK) --format $(FORMAT)
 
@@ -56,12 +76,15 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 # The GitHub workflows and .gitlab-ci.yml against their published JSON schemas (SchemaStore's,
-# vendored in check-jsonschema: works offline), plus "every GitHub job has timeout-minutes".
+# vendored in check-jsonschema: works offline), plus "every GitHub job has timeout-minutes";
+# zizmor's security audit of the workflows (no unsuppressed finding at medium or above; each
+# suppression is an inline `zizmor: ignore[...]` with its reason beside it).
 lint-ci: $(STAMP)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml $(ML_PROJECT)/.github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema custom.github-workflows-require-timeout .github/workflows/*.yml $(ML_PROJECT)/.github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.gitlab-ci .gitlab-ci.yml
 	$(VENV)/bin/check-jsonschema --schemafile docs/stack-config.schema.json Pulumi.dev.yaml Pulumi.staging.yaml Pulumi.prod.yaml
+	$(VENV)/bin/zizmor --offline --min-severity medium .github/workflows $(ML_PROJECT)/.github/workflows
 
 format: $(STAMP)
 	$(PY) -m ruff check --fix .
@@ -78,7 +101,7 @@ schema: $(STAMP)
 	$(PY) -m infra.schema
 
 # tests/test_ml_project.py runs the real dvc from $(DVC_VENV) against a local S3 emulator.
-test: lint lint-ci $(DVC_STAMP)
+test: lint lint-ci audit $(DVC_STAMP)
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
 
 # The prod component diagram in README.md (tests fail when it is stale).
@@ -93,4 +116,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(DVC_VENV) .pytest_cache .ruff_cache .coverage htmlcov build dist *.egg-info
+	rm -rf $(VENV) $(DVC_VENV) $(AUDIT_VENV) .pytest_cache .ruff_cache .coverage htmlcov build dist *.egg-info

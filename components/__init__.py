@@ -50,12 +50,21 @@ from mlops_platform.components.serving import (
     ServingImage,
     ServingImageArgs,
 )
-from mlops_platform.components.storage import DataBucket, DataBucketArgs, DvcRemote, DvcRemoteArgs
+from mlops_platform.components.storage import (
+    AccessLogBucket,
+    AccessLogBucketArgs,
+    DataBucket,
+    DataBucketArgs,
+    DvcRemote,
+    DvcRemoteArgs,
+)
 
 # The one place the version is written: pyproject.toml reads it ([tool.setuptools.dynamic]).
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessLogBucket",
+    "AccessLogBucketArgs",
     "AlarmSubscription",
     "ArgsError",
     "CiIdentity",

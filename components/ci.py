@@ -36,7 +36,8 @@ ENVIRONMENT = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
 BRANCH = re.compile(r"^[A-Za-z0-9._/-]{1,255}$")
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
-# Services the platform's stacks manage; the deploy role may act on these only.
+# Services the platform's stacks manage: the most any role the deploy role creates may do (the
+# permissions boundary).
 MANAGED_SERVICES = (
     "application-autoscaling",
     "autoscaling",
@@ -52,6 +53,157 @@ MANAGED_SERVICES = (
     "sagemaker",
     "sns",
 )
+# What the deploy role itself may do. Services whose provider resources need a large, changing
+# set of actions keep a service wildcard, guarded below (stack's region only; the data reads and
+# presigned URLs of those services denied; see README "CI roles: what remains a wildcard").
+DEPLOY_WILDCARD_SERVICES = ("ec2", "eks", "sagemaker")
+# The rest are action lists: what pulumi-aws calls for the resources the platform creates
+# (create, read, update, tag, delete), and for ECR what CI's image push and pull need.
+DEPLOY_ACTIONS = {
+    "application-autoscaling": (
+        "application-autoscaling:DeleteScalingPolicy",
+        "application-autoscaling:DeregisterScalableTarget",
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:DescribeScalingPolicies",
+        "application-autoscaling:ListTagsForResource",
+        "application-autoscaling:PutScalingPolicy",
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:TagResource",
+        "application-autoscaling:UntagResource",
+    ),
+    "autoscaling": ("autoscaling:Describe*",),
+    "cloudwatch": (
+        "cloudwatch:DeleteAlarms",
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:ListTagsForResource",
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:TagResource",
+        "cloudwatch:UntagResource",
+    ),
+    "ecr": (
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:CompleteLayerUpload",
+        "ecr:CreateRepository",
+        "ecr:DeleteLifecyclePolicy",
+        "ecr:DeleteRepository",
+        "ecr:DeleteRepositoryPolicy",
+        "ecr:DescribeImages",
+        "ecr:DescribeRepositories",
+        "ecr:GetAuthorizationToken",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:GetLifecyclePolicy",
+        "ecr:GetRepositoryPolicy",
+        "ecr:InitiateLayerUpload",
+        "ecr:ListImages",
+        "ecr:ListTagsForResource",
+        "ecr:PutImage",
+        "ecr:PutImageScanningConfiguration",
+        "ecr:PutImageTagMutability",
+        "ecr:PutLifecyclePolicy",
+        "ecr:SetRepositoryPolicy",
+        "ecr:TagResource",
+        "ecr:UntagResource",
+        "ecr:UploadLayerPart",
+    ),
+    "kms": (
+        # Keys and aliases; the grants EKS, ECR and SageMaker create with the caller's rights.
+        "kms:CancelKeyDeletion",
+        "kms:CreateAlias",
+        "kms:CreateGrant",
+        "kms:CreateKey",
+        "kms:DeleteAlias",
+        "kms:Describe*",
+        "kms:EnableKeyRotation",
+        "kms:Get*",
+        "kms:List*",
+        "kms:PutKeyPolicy",
+        "kms:RetireGrant",
+        "kms:RevokeGrant",
+        "kms:ScheduleKeyDeletion",
+        "kms:TagResource",
+        "kms:UntagResource",
+        "kms:UpdateAlias",
+        "kms:UpdateKeyDescription",
+    ),
+    "logs": (
+        "logs:AssociateKmsKey",
+        "logs:CreateLogGroup",
+        "logs:DeleteLogGroup",
+        "logs:DeleteRetentionPolicy",
+        "logs:DescribeLogGroups",
+        "logs:DisassociateKmsKey",
+        "logs:ListTagsForResource",
+        "logs:ListTagsLogGroup",
+        "logs:PutRetentionPolicy",
+        "logs:TagLogGroup",
+        "logs:TagResource",
+        "logs:UntagLogGroup",
+        "logs:UntagResource",
+    ),
+    "s3": (
+        # Buckets and their configuration; no object action (see BUCKET_EMPTYING_ACTIONS).
+        "s3:CreateBucket",
+        "s3:DeleteBucket",
+        "s3:DeleteBucketPolicy",
+        "s3:DeleteBucketOwnershipControls",
+        "s3:GetAccelerateConfiguration",
+        "s3:GetBucket*",
+        "s3:GetEncryptionConfiguration",
+        "s3:GetLifecycleConfiguration",
+        "s3:GetReplicationConfiguration",
+        "s3:ListBucket",
+        "s3:PutBucket*",
+        "s3:PutEncryptionConfiguration",
+        "s3:PutLifecycleConfiguration",
+    ),
+    "sns": (
+        "sns:CreateTopic",
+        "sns:DeleteTopic",
+        "sns:GetSubscriptionAttributes",
+        "sns:GetTopicAttributes",
+        "sns:ListSubscriptionsByTopic",
+        "sns:ListTagsForResource",
+        "sns:SetSubscriptionAttributes",
+        "sns:SetTopicAttributes",
+        "sns:Subscribe",
+        "sns:TagResource",
+        "sns:Unsubscribe",
+        "sns:UntagResource",
+    ),
+}
+# Emptying a force-destroy bucket on ``pulumi destroy`` (dev): list and delete versions.
+BUCKET_EMPTYING_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ListBucketVersions")
+# Data the wildcard services would still hand out: instance passwords and consoles, and
+# presigned URLs (an MLflow tracking server's UI and API, notebooks, Studio).
+WILDCARD_DATA_READS = (
+    "ec2:GetConsoleOutput",
+    "ec2:GetConsoleScreenshot",
+    "ec2:GetPasswordData",
+    "sagemaker:CreatePresigned*",
+)
+# The Pulumi state and its secrets key: a deploy reads and writes state objects and uses the key,
+# nothing else (no policy, versioning, lifecycle, deletion; no key policy, state or deletion).
+STATE_BUCKET_USE = (
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObject",
+    "s3:GetBucketLocation",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+)
+STATE_KEY_USE = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+)
+# Global services, whose requests are not in the stack's region.
+GLOBAL_SERVICES = ("iam", "sts")
 # Services the platform's roles are passed to (SageMaker endpoints, the EKS control plane and
 # node groups, EC2 instances of the node groups, VPC flow logs).
 PASSED_TO_SERVICES = (
@@ -62,12 +214,14 @@ PASSED_TO_SERVICES = (
     "vpc-flow-logs.amazonaws.com",
 )
 # Service-linked roles a first deploy may create (EKS, managed node groups, Auto Scaling, ELB
-# for Kubernetes load balancers, Spot for spot node groups).
+# for Kubernetes load balancers, SageMaker endpoint autoscaling, Spot for spot node groups).
 SERVICE_LINKED_ROLES = (
     "autoscaling.amazonaws.com",
     "eks-nodegroup.amazonaws.com",
     "eks.amazonaws.com",
     "elasticloadbalancing.amazonaws.com",
+    # Registering an endpoint's scalable target creates the SageMaker autoscaling role.
+    "sagemaker.application-autoscaling.amazonaws.com",
     "spot.amazonaws.com",
 )
 OIDC_PROVIDER_ACTIONS = (
@@ -228,105 +382,145 @@ def deploy_policy(
     *,
     partition: str,
     account_id: str,
+    region: str,
     boundary_arn: str,
     protected_arns: Sequence[str],
+    state_bucket_arn: str,
+    state_key_arn: str,
+    empty_buckets: bool = False,
     iam_path: str = PLATFORM_IAM_PATH,
 ) -> dict[str, Any]:
-    """What the deploy role may do: the managed services; in IAM, only roles and policies under
-    ``iam_path``, roles only with the boundary attached; never the CI roles, the boundary or the
-    OIDC providers (``protected_arns``), which only an administrator changes."""
+    """What the deploy role may do: the platform's services in ``region`` (action lists, three
+    guarded wildcards); in IAM, only roles and policies under ``iam_path``, roles only with the
+    boundary attached; never the CI roles, the boundary or the OIDC providers (``protected_arns``),
+    which only an administrator changes; never the state bucket's policy, versioning, lifecycle or
+    existence, nor its key's policy, state or deletion; no object reads (the Pulumi state is
+    granted by :func:`state_access_policy`), and object deletes only with ``empty_buckets``."""
     iam = f"arn:{partition}:iam::{account_id}"
     roles, policies = f"{iam}:role{iam_path}*", f"{iam}:policy{iam_path}*"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
+    in_region = {"StringEquals": {"aws:RequestedRegion": region}}
+    actions = [f"{service}:*" for service in DEPLOY_WILDCARD_SERVICES]
+    actions += [a for service in sorted(DEPLOY_ACTIONS) for a in DEPLOY_ACTIONS[service]]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ManagedServicesInRegion",
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": "*",
+            "Condition": in_region,
+        }
+    ]
+    if empty_buckets:
+        statements.append(
             {
-                "Sid": "ManagedServices",
+                "Sid": "EmptyForceDestroyBuckets",
                 "Effect": "Allow",
-                "Action": [f"{service}:*" for service in MANAGED_SERVICES],
+                "Action": list(BUCKET_EMPTYING_ACTIONS),
                 "Resource": "*",
-            },
-            {
-                "Sid": "ReadIam",
-                "Effect": "Allow",
-                "Action": ["iam:Get*", "iam:List*"],
-                "Resource": "*",
-            },
-            {
-                "Sid": "RolesOnlyUnderTheBoundary",
-                "Effect": "Allow",
-                "Action": [
-                    "iam:AttachRolePolicy",
-                    "iam:CreateRole",
-                    "iam:DeleteRolePolicy",
-                    "iam:DetachRolePolicy",
-                    "iam:PutRolePermissionsBoundary",
-                    "iam:PutRolePolicy",
-                ],
-                "Resource": roles,
-                "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary_arn}},
-            },
-            {
-                "Sid": "PlatformRoles",
-                "Effect": "Allow",
-                "Action": [
-                    "iam:DeleteRole",
-                    "iam:TagRole",
-                    "iam:UntagRole",
-                    "iam:UpdateAssumeRolePolicy",
-                    "iam:UpdateRole",
-                    "iam:UpdateRoleDescription",
-                ],
-                "Resource": roles,
-            },
-            {
-                "Sid": "PlatformPolicies",
-                "Effect": "Allow",
-                "Action": [
-                    "iam:CreatePolicy",
-                    "iam:CreatePolicyVersion",
-                    "iam:DeletePolicy",
-                    "iam:DeletePolicyVersion",
-                    "iam:TagPolicy",
-                    "iam:UntagPolicy",
-                ],
-                "Resource": policies,
-            },
-            {
-                "Sid": "PassPlatformRolesToServices",
-                "Effect": "Allow",
-                "Action": "iam:PassRole",
-                "Resource": roles,
-                "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}},
-            },
-            {
-                "Sid": "ServiceLinkedRoles",
-                "Effect": "Allow",
-                "Action": "iam:CreateServiceLinkedRole",
-                "Resource": f"{iam}:role/aws-service-role/*",
-                "Condition": {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLES)}},
-            },
-            {
-                # IRSA: the OIDC providers of the environment's EKS clusters.
-                "Sid": "ClusterOidcProviders",
-                "Effect": "Allow",
-                "Action": list(OIDC_PROVIDER_ACTIONS),
-                "Resource": f"{iam}:oidc-provider/oidc.eks.*",
-            },
-            {
-                "Sid": "KeepBoundaries",
-                "Effect": "Deny",
-                "Action": "iam:DeleteRolePermissionsBoundary",
-                "Resource": "*",
-            },
-            {
-                "Sid": "NeverChangeTheCiIdentity",
-                "Effect": "Deny",
-                "NotAction": ["iam:Get*", "iam:List*"],
-                "Resource": sorted(protected_arns),
-            },
-        ],
-    }
+                "Condition": in_region,
+            }
+        )
+    statements += [
+        {
+            "Sid": "ReadIam",
+            "Effect": "Allow",
+            "Action": ["iam:Get*", "iam:List*"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "RolesOnlyUnderTheBoundary",
+            "Effect": "Allow",
+            "Action": [
+                "iam:AttachRolePolicy",
+                "iam:CreateRole",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:PutRolePermissionsBoundary",
+                "iam:PutRolePolicy",
+            ],
+            "Resource": roles,
+            "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary_arn}},
+        },
+        {
+            "Sid": "PlatformRoles",
+            "Effect": "Allow",
+            "Action": [
+                "iam:DeleteRole",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:UpdateRole",
+                "iam:UpdateRoleDescription",
+            ],
+            "Resource": roles,
+        },
+        {
+            "Sid": "PlatformPolicies",
+            "Effect": "Allow",
+            "Action": [
+                "iam:CreatePolicy",
+                "iam:CreatePolicyVersion",
+                "iam:DeletePolicy",
+                "iam:DeletePolicyVersion",
+                "iam:TagPolicy",
+                "iam:UntagPolicy",
+            ],
+            "Resource": policies,
+        },
+        {
+            "Sid": "PassPlatformRolesToServices",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": roles,
+            "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}},
+        },
+        {
+            "Sid": "ServiceLinkedRoles",
+            "Effect": "Allow",
+            "Action": "iam:CreateServiceLinkedRole",
+            "Resource": f"{iam}:role/aws-service-role/*",
+            "Condition": {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLES)}},
+        },
+        {
+            # IRSA: the OIDC providers of the environment's EKS clusters.
+            "Sid": "ClusterOidcProviders",
+            "Effect": "Allow",
+            "Action": list(OIDC_PROVIDER_ACTIONS),
+            "Resource": f"{iam}:oidc-provider/oidc.eks.*",
+        },
+        {
+            "Sid": "KeepBoundaries",
+            "Effect": "Deny",
+            "Action": "iam:DeleteRolePermissionsBoundary",
+            "Resource": "*",
+        },
+        {
+            "Sid": "NeverChangeTheCiIdentity",
+            "Effect": "Deny",
+            "NotAction": ["iam:Get*", "iam:List*"],
+            # (An ARN is None only under mocks that compute no outputs.)
+            "Resource": sorted(arn for arn in protected_arns if arn),
+        },
+        {
+            "Sid": "OnlyUseTheStateBucket",
+            "Effect": "Deny",
+            "NotAction": list(STATE_BUCKET_USE),
+            "Resource": [state_bucket_arn, f"{state_bucket_arn}/*"],
+        },
+        {
+            "Sid": "OnlyUseTheStateKey",
+            "Effect": "Deny",
+            "NotAction": list(STATE_KEY_USE),
+            "Resource": state_key_arn,
+        },
+        {
+            "Sid": "NoDataOfWildcardServices",
+            "Effect": "Deny",
+            "Action": list(WILDCARD_DATA_READS),
+            "Resource": "*",
+        },
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 # --- CiIdentity ----------------------------------------------------------------------------------
@@ -360,6 +554,10 @@ class CiIdentityArgs:
     max_session_hours: Annotated[int, between(1, 12)] = 2
     """Longest session a pipeline may hold (1-12 hours). A ``pulumi up`` may wait the provider's
     60 minutes for an endpoint, so deploy sessions need more than the usual hour."""
+    allow_emptying_buckets: bool = False
+    """Let the deploy roles delete objects and their versions, so that ``pulumi destroy`` can
+    empty buckets created with ``force_destroy`` (dev). Off: a deploy deletes no data (an
+    administrator empties a bucket before it goes)."""
     tags: Tags = field(default_factory=dict)
     """Tags for every taggable child."""
 
@@ -414,6 +612,12 @@ class CiIdentity(pulumi.ComponentResource):
             "Deploy role",
             "one environment; IAM only under ``/mlops-platform/`` and the boundary",
             "environment",
+        ),
+        SecureDefault(
+            "Deploy role's reach",
+            "the stack's region; action lists except EC2, EKS, SageMaker; no object reads; the "
+            "state bucket and key only used, never reconfigured or deleted",
+            "allow_emptying_buckets (object deletes for force-destroy buckets)",
         ),
         SecureDefault("Session length", "2 hours", "max_session_hours (1-12)"),
     )
@@ -560,7 +764,11 @@ class CiIdentity(pulumi.ComponentResource):
                 deploy_policy,
                 partition=self._context.partition,
                 account_id=self._context.account_id,
+                region=self._context.region,
                 boundary_arn=self.boundary.arn,
+                state_bucket_arn=args.state_bucket_arn,
+                state_key_arn=args.state_key_arn,
+                empty_buckets=args.allow_emptying_buckets,
                 protected_arns=[
                     self.boundary.arn,
                     issuer.provider_arn,

@@ -76,15 +76,18 @@ def is_label_key(key: Any) -> bool:
 # Node scheduling contract between the node groups and the workloads (runner scale sets).
 POOL_LABEL = "mlops-platform/pool"
 """Node label naming the node group's pool; runner pods select on it."""
-SYSTEM_POOL, RUNNER_POOL, GPU_POOL = "system", "runners", "gpu"
+SYSTEM_POOL, RUNNER_POOL, GPU_POOL, BUILD_POOL = "system", "runners", "gpu", "builds"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
 """Taint of the GPU node group (EKS spelling); pods tolerate it as ``NoSchedule``."""
+BUILD_TAINT = {"key": "mlops-platform/privileged", "value": "true", "effect": "NO_SCHEDULE"}
+"""Taint of the ``builds`` node group: only privileged Docker-in-Docker runners tolerate it, so a
+privileged pod never shares a node with other workloads."""
 GPU_RESOURCE = "nvidia.com/gpu"
 
 
 def issuer_host(issuer: str) -> str:
     """The OIDC issuer as IAM condition keys name it: without ``https://``."""
-    return issuer.removeprefix("https://")
+    return (issuer or "").removeprefix("https://")
 
 
 def service_account_subject(namespace: str, service_account: str) -> str:
@@ -247,8 +250,11 @@ CLUSTER_TYPE = "mlops:compute:Cluster"
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 LOG_TYPES = get_args(LogType)
 REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
-Pool = Literal["system", "runners", "gpu"]
+Pool = Literal["system", "runners", "gpu", "builds"]
 POOLS = get_args(Pool)
+# The vpc-cni add-on's configuration (its schema: `aws eks describe-addon-configuration
+# --addon-name vpc-cni`): NetworkPolicy enforcement on, a string as the schema types it.
+VPC_CNI_CONFIGURATION = {"enableNetworkPolicy": "true"}
 CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
 # Amazon Linux 2023 AMIs (their root volume is /dev/xvda, which the launch template encrypts).
 AMI_TYPES = {
@@ -350,9 +356,10 @@ class NodePool:
     name: Annotated[str, Matches(K8S_LABEL, "lowercase letters, digits and '-'")]
     """Name of the node group inside the component (``system``, ``runners``, ``gpu``, ...)."""
     pool: Pool = SYSTEM_POOL
-    """What runs there: ``system`` (cluster add-ons), ``runners`` (CI jobs) or ``gpu`` (GPU jobs,
-    tainted ``nvidia.com/gpu=true:NoSchedule``, NVIDIA AMI). Sets the ``mlops-platform/pool``
-    node label."""
+    """What runs there: ``system`` (cluster add-ons), ``runners`` (CI jobs), ``gpu`` (GPU jobs,
+    tainted ``nvidia.com/gpu=true:NoSchedule``, NVIDIA AMI) or ``builds`` (privileged
+    Docker-in-Docker runners only, tainted ``mlops-platform/privileged=true:NoSchedule``). Sets the
+    ``mlops-platform/pool`` node label."""
     instance_types: Annotated[
         Sequence[Annotated[str, Satisfies(is_instance_type, "an EC2 instance type")]],
         Field(min_length=1),
@@ -510,7 +517,8 @@ class ClusterArgs:
     ] = "9.59.0"
     """Chart version of the cluster autoscaler (scales pools, from zero too); None leaves it out."""
     protect: bool = True
-    """Turn on EKS deletion protection; protect and retain the control-plane log group."""
+    """Protect the cluster (``pulumi destroy`` refuses) and turn on EKS deletion protection;
+    protect and retain the control-plane log group."""
     iam_path: Annotated[str, IAM_PATH_NAME] = "/"
     """IAM path of the cluster, node and IRSA roles."""
     permissions_boundary_arn: Annotated[pulumi.Input[str] | None, POLICY_ARN] = None
@@ -744,9 +752,19 @@ class Cluster(pulumi.ComponentResource):
         SecureDefault(
             "Add-on credentials", "VPC CNI and EBS CSI through IRSA, not the node role", "fixed"
         ),
+        SecureDefault(
+            "Network policies", "enforced by the VPC CNI's network policy agent", "fixed"
+        ),
+        SecureDefault(
+            "Privileged pods",
+            "a ``builds`` pool of their own (tainted): nothing else schedules there",
+            "NodePool.pool",
+        ),
         SecureDefault("Version", "pinned (1.35), standard support only", "kubernetes_version"),
         SecureDefault(
-            "Deletion", "EKS deletion protection; log group protected and retained", "protect=False"
+            "Deletion",
+            "cluster protected, EKS deletion protection; log group protected and retained",
+            "protect=False",
         ),
     )
 
@@ -848,11 +866,18 @@ class Cluster(pulumi.ComponentResource):
             upgrade_policy={"support_type": "STANDARD"},
             deletion_protection=args.protect,
             tags=tags,
+            # A `pulumi destroy` (or a change that would replace it) stops at the cluster.
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[log_group, encryption, *cluster_attachments]
+                parent=self,
+                depends_on=[log_group, encryption, *cluster_attachments],
+                protect=args.protect,
             ),
         )
-        self.oidc_issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        # (``identities`` and the certificate are computed by EKS: a consumer's mocks that echo
+        # inputs leave them empty, which must not crash the program.)
+        self.oidc_issuer = self.cluster.identities.apply(
+            lambda ids: ids[0].oidcs[0].issuer if ids and ids[0].oidcs else None
+        )
         oidc = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc",
             url=self.oidc_issuer,
@@ -932,7 +957,12 @@ class Cluster(pulumi.ComponentResource):
                 addon_name,
                 [],
                 **(
-                    {"service_account_role_arn": cni_role.role_arn}
+                    {
+                        "service_account_role_arn": cni_role.role_arn,
+                        # The CNI's network policy agent enforces NetworkPolicies (the runner
+                        # namespaces' default deny); without it they are accepted and ignored.
+                        "configuration_values": json.dumps(VPC_CNI_CONFIGURATION, sort_keys=True),
+                    }
                     if addon_name == "vpc-cni"
                     else {}
                 ),
@@ -977,7 +1007,7 @@ class Cluster(pulumi.ComponentResource):
             pulumi.Output.all(
                 self.cluster.name,
                 self.cluster.endpoint,
-                self.cluster.certificate_authority.apply(lambda ca: ca.data),
+                self.cluster.certificate_authority.apply(lambda ca: ca.data if ca else None),
                 context.region,
             ).apply(
                 lambda values: kubeconfig(
@@ -1133,7 +1163,7 @@ class Cluster(pulumi.ComponentResource):
             update_config={"max_unavailable_percentage": pool.max_unavailable_percent},
             launch_template={"id": template.id, "version": template.latest_version.apply(str)},
             labels=labels,
-            taints=[GPU_TAINT] if pool.gpu else [],
+            taints=[GPU_TAINT] if pool.gpu else [BUILD_TAINT] if pool.pool == BUILD_POOL else [],
             node_repair_config={"enabled": True},
             tags=tags,
             opts=pulumi.ResourceOptions(

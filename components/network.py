@@ -12,6 +12,7 @@ out-of-VPC subnets are rejected before anything is registered.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal, get_args
@@ -21,7 +22,7 @@ import pulumi_aws as aws
 
 from mlops_platform.components._aws import aws_context, policy_document, stateful
 from mlops_platform.components._docs import SecureDefault
-from mlops_platform.components._schema import OneOf, between, check_declared
+from mlops_platform.components._schema import Matches, OneOf, between, check_declared
 from mlops_platform.components._validate import (
     IAM_PATH_NAME,
     KMS_KEY,
@@ -51,6 +52,7 @@ REGION_AZ_COUNT = {
 }
 DEFAULT_AZ_COUNT = 3
 # Zone IDs in which EKS cannot create clusters (EKS user guide, "VPC and subnet requirements").
+ZONE_NAME = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+[a-z]$")
 EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
 # Tags the AWS Load Balancer Controller and the in-tree controller use to pick subnets.
 PUBLIC_ELB_TAG = {"kubernetes.io/role/elb": "1"}
@@ -132,6 +134,11 @@ class NetworkArgs:
     region: str | None = None
     """Region the network is built in; when given, ``availability_zones`` is checked against what
     the region offers before anything is registered."""
+    availability_zone_names: Sequence[
+        Annotated[str, Matches(ZONE_NAME, "a zone name such as eu-west-1a")]
+    ] = ()
+    """The zones by name (``eu-west-1a``, ...), one per ``availability_zones``; empty: the first
+    regular zones EKS supports, looked up with ``getAvailabilityZones``."""
     public_subnet_cidrs: Sequence[str] = ()
     """One public subnet CIDR per zone; computed from ``cidr_block`` when empty."""
     private_subnet_cidrs: Sequence[str] = ()
@@ -163,6 +170,14 @@ class NetworkArgs:
                 "availability_zones",
                 self.availability_zones,
                 f"{self.region} offers {zones_offered(self.region)} zones",
+            )
+        if self.availability_zone_names and (
+            len(self.availability_zone_names) != self.availability_zones
+        ):
+            raise ArgsError(
+                "availability_zone_names",
+                list(self.availability_zone_names),
+                f"expected one zone per availability_zones ({self.availability_zones})",
             )
         public, private = self.subnets()
         seen: list[tuple[str, ipaddress.IPv4Network]] = []
@@ -241,12 +256,15 @@ class Network(pulumi.ComponentResource):
         tags = dict(args.tags)
         context = aws_context(self)
         # Regular zones only: no opt-in Local or Wavelength Zones, none EKS cannot use.
-        zones = aws.get_availability_zones_output(
-            state="available",
-            filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
-            exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS),
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        ).names
+        if args.availability_zone_names:
+            zones = pulumi.Output.from_input(list(args.availability_zone_names))
+        else:
+            zones = aws.get_availability_zones_output(
+                state="available",
+                filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+                exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS),
+                opts=pulumi.InvokeOutputOptions(parent=self),
+            ).names
 
         def named(suffix: str) -> dict[str, str]:
             return {**tags, "Name": f"{name}-{suffix}"}

@@ -240,8 +240,12 @@ class ContainerRegistry(pulumi.ComponentResource):
             **{k: r.repository_url for k, r in self.repositories.items()}
         )
         self.repository_arns = pulumi.Output.all(**{k: r.arn for k, r in self.repositories.items()})
-        first = next(iter(self.repositories.values()))
-        self.registry_url = first.repository_url.apply(lambda url: url.split("/", 1)[0])
+        # <account>.dkr.ecr.<region>.<dns suffix>, from the standard invokes (a repository's URL
+        # is computed by ECR, which a consumer's mocks do not do).
+        context = aws_context(self)
+        self.registry_url = pulumi.Output.all(context.account_id, context.region).apply(
+            lambda v: registry_host(account_id=v[0], region=v[1])
+        )
         self.register_outputs(
             {
                 "repositoryUrls": self.repository_urls,
@@ -249,6 +253,12 @@ class ContainerRegistry(pulumi.ComponentResource):
                 "registryUrl": self.registry_url,
             }
         )
+
+
+def registry_host(*, account_id: str, region: str) -> str:
+    """The account's ECR registry in a region (``docker login`` host)."""
+    suffix = "amazonaws.com.cn" if str(region).startswith("cn-") else "amazonaws.com"
+    return f"{account_id}.dkr.ecr.{region}.{suffix}"
 
 
 # --- ModelRegistry -------------------------------------------------------------------------------
@@ -470,9 +480,7 @@ class ModelRegistry(pulumi.ComponentResource):
             server = aws.sagemaker.MlflowTrackingServer(
                 f"{name}-tracking",
                 tracking_server_name=f"{prefix}-mlflow",
-                artifact_store_uri=pulumi.Output.concat(
-                    "s3://", bucket.bucket_name, f"/{MLFLOW_PREFIX}"
-                ),
+                artifact_store_uri=bucket.bucket_name.apply(lambda b: f"s3://{b}/{MLFLOW_PREFIX}"),
                 role_arn=role.arn,
                 tracking_server_size=args.mlflow_size,
                 mlflow_version=args.mlflow_version,

@@ -54,6 +54,8 @@ from mlops_platform.components._validate import (
 )
 from mlops_platform.components.ci import DATA_READS
 from mlops_platform.components.compute import (
+    BUILD_POOL,
+    BUILD_TAINT,
     GPU_POOL,
     GPU_RESOURCE,
     GPU_TAINT,
@@ -104,6 +106,21 @@ GITLAB_URL = re.compile(r"^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?(?
 CPU_QUANTITY = re.compile(r"^(?:\d+m|\d+(?:\.\d{1,3})?)$")
 MEMORY_QUANTITY = re.compile(r"^\d+(?:Ki|Mi|Gi|Ti)$")
 IMAGE = re.compile(r"^[\w.:/@-]+$")
+# A reference pinned by content: <repository>[:<tag>]@sha256:<64 hex> (the tag stays for readers).
+PINNED_IMAGE = re.compile(r"^[\w.:/-]+(?::[\w.-]+)?@sha256:[0-9a-f]{64}$")
+
+# Default images, by tag and by the digest of that tag's multi-arch index (as pinned by several
+# independent Renovate-managed repositories; check with `crane digest <image>:<tag>` before
+# bumping). A digest makes a re-tagged or compromised tag unable to change what runs.
+RUNNER_IMAGE = (
+    "ghcr.io/actions/actions-runner:2.336.0"
+    "@sha256:0cfdcc701ce933c6d243c6b0b2da767366dc9f2e99961d4c3754b0b78084cdda"
+)
+GITLAB_JOB_IMAGE = (
+    "alpine:3.22@sha256:14358309a308569c32bdc37e2e0e9694be33a9d99e68afb0f5ff33cc1f695dce"
+)
+# The actions-runner image's user (`runner`, uid 1001) and its docker group (gid 123).
+RUNNER_UID, RUNNER_DOCKER_GID = 1001, 123
 IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
 # Actions that only read: ``Resource: "*"`` is acceptable for them, never for writes.
 READ_PREFIXES = ("Get", "List", "Describe", "BatchGet", "Head", "View")
@@ -411,10 +428,9 @@ class RunnerScaleSet:
     """CPU request of the runner container (Kubernetes quantity)."""
     memory: Annotated[str, Matches(MEMORY_QUANTITY, "a quantity such as 4Gi")] = "4Gi"
     """Memory request and limit of the runner container."""
-    runner_image: Annotated[str, Matches(IMAGE, "a container image")] = (
-        "ghcr.io/actions/actions-runner:latest"
-    )
-    """Runner image (the chart's default); pin a tag or digest for reproducible runners."""
+    runner_image: Annotated[str, Matches(IMAGE, "a container image")] = RUNNER_IMAGE
+    """Runner image, pinned by tag and digest (``<image>:<tag>@sha256:<digest>``); staging and
+    prod stacks accept no other form."""
 
     def check(self, where: str, prefix: str) -> None:
         """Validation; errors name the field as ``<where>.<field>``."""
@@ -434,16 +450,93 @@ class RunnerScaleSet:
             raise ArgsError(f"{where}.gpus", self.gpus, "expected an integer from 1 to 8")
         if not self.gpu and self.gpus != 0:
             raise ArgsError(f"{where}.gpus", self.gpus, "only GPU sets (gpu=True) take GPUs")
-        if self.gpu and self.container_mode in KUBERNETES_MODES:
+        if self.gpu and self.container_mode is not None:
             raise ArgsError(
                 f"{where}.container_mode",
                 self.container_mode,
-                "GPU sets need None or dind (kubernetes modes run jobs in pods without the GPU)",
+                "GPU sets take none: kubernetes modes run jobs in pods without the GPU, and a "
+                "privileged dind daemon would share GPU nodes with other workloads (build images "
+                "on a dind set, which runs on the builds pool)",
             )
         if self.container_mode == "kubernetes" and self.work_volume_storage_class is None:
             raise ArgsError(
                 f"{where}.work_volume_storage_class", None, "required in kubernetes mode"
             )
+
+
+# --- runner namespaces' network policies (pure) --------------------------------------------------
+
+LINK_LOCAL = "169.254.0.0/16"
+"""Instance metadata (IMDS), the EKS Pod Identity agent and other node-local endpoints."""
+
+
+def runner_network_policies() -> dict[str, dict[str, Any]]:
+    """``spec`` of the NetworkPolicies of a runner namespace, by name: deny everything, then
+    let pods resolve names (CoreDNS) and reach HTTPS/HTTP endpoints outside the node's link-local
+    range (GitHub or GitLab, the registries, AWS APIs and STS for IRSA, package mirrors, the
+    cluster's API endpoint for kubernetes-mode runners). No ingress: runners only dial out."""
+    return {
+        "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        "runner-egress": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                            },
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                },
+                {
+                    "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [LINK_LOCAL]}}],
+                    "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 80}],
+                },
+            ],
+        },
+    }
+
+
+def _network_policies(
+    name: str, parent: pulumi.Resource, namespace: pulumi.Input[str]
+) -> list[k8s.networking.v1.NetworkPolicy]:
+    return [
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-{policy_name}",
+            metadata={"name": policy_name, "namespace": namespace},
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        for policy_name, spec in runner_network_policies().items()
+    ]
+
+
+# Kubernetes' "restricted" Pod Security Standard for the runner container.
+RESTRICTED_CONTAINER: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "privileged": False,
+    "readOnlyRootFilesystem": False,  # the runner updates and writes under /home/runner
+    "runAsNonRoot": True,
+    "runAsUser": RUNNER_UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def toleration(taint: Mapping[str, str]) -> dict[str, str]:
+    """The pod toleration of a node group's taint (EKS spells ``NO_SCHEDULE``, pods
+    ``NoSchedule``)."""
+    effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute"}
+    return {
+        "key": taint["key"],
+        "operator": "Equal",
+        "value": taint["value"],
+        "effect": effects.get(taint["effect"], taint["effect"]),
+    }
 
 
 def scale_set_pod_spec(scale_set: RunnerScaleSet, service_account: str) -> dict[str, Any]:
@@ -457,24 +550,28 @@ def scale_set_pod_spec(scale_set: RunnerScaleSet, service_account: str) -> dict[
         resources["limits"][GPU_RESOURCE] = str(scale_set.gpus)
         resources["requests"][GPU_RESOURCE] = str(scale_set.gpus)
         spec["nodeSelector"] = {POOL_LABEL: GPU_POOL}
-        spec["tolerations"] = [
-            {
-                "key": GPU_TAINT["key"],
-                "operator": "Equal",
-                "value": GPU_TAINT["value"],
-                "effect": "NoSchedule",
-            }
-        ]
+        spec["tolerations"] = [toleration(GPU_TAINT)]
+    elif scale_set.container_mode == "dind":
+        # Privileged Docker-in-Docker: alone on the builds pool, which nothing else tolerates.
+        spec["nodeSelector"] = {POOL_LABEL: BUILD_POOL}
+        spec["tolerations"] = [toleration(BUILD_TAINT)]
     else:
         spec["nodeSelector"] = {POOL_LABEL: RUNNER_POOL}
-    spec["containers"] = [
-        {
-            "name": "runner",
-            "image": scale_set.runner_image,
-            "command": ["/home/runner/run.sh"],
-            "resources": resources,
+    runner: dict[str, Any] = {
+        "name": "runner",
+        "image": scale_set.runner_image,
+        "command": ["/home/runner/run.sh"],
+        "resources": resources,
+    }
+    if scale_set.container_mode in KUBERNETES_MODES:
+        # The runner only drives job pods through the API: it needs no privilege at all.
+        runner["securityContext"] = RESTRICTED_CONTAINER
+        spec["securityContext"] = {
+            "fsGroup": RUNNER_DOCKER_GID,  # the work volume, as the chart documents
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
         }
-    ]
+    spec["containers"] = [runner]
     return spec
 
 
@@ -668,8 +765,26 @@ class GithubRunners(pulumi.ComponentResource):
         ),
         SecureDefault(
             "Scheduling",
-            "CPU sets on the runner pool, GPU sets on the GPU pool",
-            "RunnerScaleSet.gpu",
+            "CPU sets on the runner pool, GPU sets on the GPU pool, privileged dind sets alone "
+            "on the builds pool",
+            "RunnerScaleSet.gpu, RunnerScaleSet.container_mode",
+        ),
+        SecureDefault(
+            "Runner image",
+            "pinned by tag and digest (actions-runner 2.336.0)",
+            "RunnerScaleSet.runner_image",
+        ),
+        SecureDefault(
+            "Kubernetes-mode runners",
+            "restricted security context: non-root, no privilege escalation, all capabilities "
+            "dropped, RuntimeDefault seccomp",
+            "fixed",
+        ),
+        SecureDefault(
+            "Network",
+            "default-deny NetworkPolicies; egress only to DNS and HTTPS/HTTP outside link-local "
+            "(no instance metadata)",
+            "fixed",
         ),
     )
 
@@ -712,6 +827,8 @@ class GithubRunners(pulumi.ComponentResource):
         runner_ns = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata={"name": args.runner_namespace}, opts=child
         )
+        # Default deny in the runners' namespace, egress only where jobs need it.
+        network = _network_policies(name, self, runner_ns.metadata.name)
         policies = (
             {"runner-access": args.access.policy(aws_context(self).region)}
             if args.access.grants_anything
@@ -809,7 +926,9 @@ class GithubRunners(pulumi.ComponentResource):
                 timeout=HELM_TIMEOUT_SECONDS,
                 cleanup_on_fail=True,
                 # The controller installs the CRDs a scale set is made of.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.controller, *kube_mode]),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[self.controller, *kube_mode, *network]
+                ),
             )
 
         self.runner_labels = [f"{args.name_prefix}-{s.name}" for s in args.scale_sets]
@@ -912,8 +1031,8 @@ class GitlabRunnerArgs:
     """Most jobs the runner runs at once (1-1000)."""
     check_interval: Annotated[int, between(1, 300)] = 3
     """Seconds between polls for new jobs (1-300)."""
-    job_image: Annotated[str, Matches(IMAGE, "a container image")] = "alpine:3.22"
-    """Default image of jobs that name none."""
+    job_image: Annotated[str, Matches(IMAGE, "a container image")] = GITLAB_JOB_IMAGE
+    """Default image of jobs that name none, pinned by tag and digest."""
     job_cpu: Annotated[str, Matches(CPU_QUANTITY, "a CPU quantity such as 500m or 2")] = "1"
     """CPU request of each job's build container."""
     job_memory: Annotated[str, Matches(MEMORY_QUANTITY, "a quantity such as 4Gi")] = "4Gi"
@@ -974,6 +1093,12 @@ class GitlabRunner(pulumi.ComponentResource):
         SecureDefault("Runner token", "a Kubernetes Secret whose data is a Pulumi secret", "fixed"),
         SecureDefault("Job pods", "not privileged; no Kubernetes API token", "fixed"),
         SecureDefault(
+            "Network",
+            "default-deny NetworkPolicies; egress only to DNS and HTTPS/HTTP outside link-local",
+            "fixed",
+        ),
+        SecureDefault("Default job image", "alpine 3.22 pinned by digest", "job_image"),
+        SecureDefault(
             "Manager RBAC", "only what the Kubernetes executor needs in its namespace", "fixed"
         ),
         SecureDefault(
@@ -1005,6 +1130,7 @@ class GitlabRunner(pulumi.ComponentResource):
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata={"name": args.namespace}, opts=child
         )
+        network = _network_policies(name, self, ns.metadata.name)
         # The cache is disposable: no protection, emptied on destroy, old versions gone in a day.
         self.cache = DataBucket(
             f"{name}-cache",
@@ -1017,7 +1143,8 @@ class GitlabRunner(pulumi.ComponentResource):
             ),
             child,
         )
-        region = self.cache.bucket.region
+        # The provider's region (from getRegion, not the bucket's computed ``region``).
+        region = aws_context(self).region
         # The manager signs the cache URLs the job pods upload to and download from.
         manager_role = _runner_role(
             f"{name}-manager-role",
@@ -1107,7 +1234,7 @@ class GitlabRunner(pulumi.ComponentResource):
             atomic=True,
             timeout=HELM_TIMEOUT_SECONDS,
             cleanup_on_fail=True,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=network),
         )
 
         self.role_arn = self.role.role_arn

@@ -26,6 +26,7 @@ CAPABILITIES = {
     "mlops:registry:ContainerRegistry": "container registry",
     "mlops:storage:DvcRemote": "data versioning",
     "mlops:storage:DataBucket": "data versioning",
+    "mlops:storage:AccessLogBucket": "access logs",
     "mlops:registry:ModelRegistry": "model registry / tracking",
     "mlops:network:Network": "cluster",
     "mlops:compute:Cluster": "cluster",

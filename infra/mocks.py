@@ -63,6 +63,9 @@ class Registration:
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     id: str = ""
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Per input property, the URNs its value came from (the engine's ``propertyDependencies``);
+    the Terraform-plan export turns them into ``references``. Not part of the JSON contract."""
     # Resource options the plan diff needs (infra.diff); in the JSON only when set.
     aliases: list[str] = field(default_factory=list)
     ignore_changes: list[str] = field(default_factory=list)
@@ -437,6 +440,7 @@ KUBERNETES_FABRICATORS: dict[str, Fabricator] = {
     "kubernetes:core/v1:ServiceAccount": _k8s_object,
     "kubernetes:rbac.authorization.k8s.io/v1:Role": _k8s_object,
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _k8s_object,
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": _k8s_object,
     "kubernetes:helm.sh/v3:Release": _helm_release,
     # training pipelines: Argo's kinds (CustomResources) and the submitters' admission policy
     "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate": _k8s_object,
@@ -670,6 +674,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             ignore_changes=list(request.ignoreChanges),
             replace_on_changes=list(request.replaceOnChanges),
             delete_before_replace=bool(request.deleteBeforeReplace),
+            property_dependencies={
+                key: sorted(set(deps.urns))
+                for key, deps in request.propertyDependencies.items()
+                if deps.urns
+            },
         )
         self._by_urn[urn] = reg
         self.recorder.registrations.append(reg)

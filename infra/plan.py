@@ -4,6 +4,7 @@
     python -m infra.plan --stack prod --format json      # machine-readable (DESIGN.md contract)
     python -m infra.plan --stack prod --format markdown  # pull-request comment
     python -m infra.plan --stack prod --format mermaid   # component diagram
+    python -m infra.plan --stack prod --format terraform-plan  # for checkov, trivy, conftest
     python -m infra.plan --stack dev --compare prod      # what differs (tree, json, markdown)
     python -m infra.plan --summary dev staging prod      # stacks side by side (markdown)
     python -m infra.plan --stack prod --base-ref main    # what this change does to prod
@@ -40,7 +41,7 @@ from typing import Any
 from mlops_platform.infra import compare, diagram, estimate
 from mlops_platform.infra import diff as plan_diff
 
-FORMATS = ("tree", "json", "markdown", "mermaid")
+FORMATS = ("tree", "json", "markdown", "mermaid", "terraform-plan")
 STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SECRET_PLACEHOLDER = "offline-plan-secret"
 
@@ -59,6 +60,8 @@ class Plan:
     diagnostics: list[str] = field(default_factory=list)
     estimate: dict[str, Any] = field(default_factory=dict)
     skipped_rules: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    """Per resource URN, the URNs each input property came from (for ``terraform-plan``)."""
 
     @property
     def mandatory_violations(self) -> list[dict[str, Any]]:
@@ -313,6 +316,11 @@ def run_program(
         policy=[f for f in check_policy(resources, files) if f["rule"] not in skip_rules],
         diagnostics=recorder.warnings(),
         skipped_rules=sorted(skip_rules),
+        property_dependencies={
+            reg.urn: reg.property_dependencies
+            for reg in recorder.registrations
+            if reg.property_dependencies
+        },
     )
     plan.estimate = estimate.estimate(plan.to_json(), files.config.get("aws:region"))
     return plan
@@ -534,11 +542,20 @@ def render_mermaid(plan: Plan) -> str:
     return diagram.mermaid(plan.to_json())
 
 
+def render_terraform_plan(plan: Plan) -> str:
+    """Terraform plan JSON (``terraform show -json``) for checkov, trivy and conftest."""
+    from mlops_platform.infra import terraform
+
+    document = terraform.export(plan.to_json(), plan.property_dependencies)
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
 RENDERERS = {
     "tree": render_tree,
     "json": render_json,
     "markdown": render_markdown,
     "mermaid": render_mermaid,
+    "terraform-plan": render_terraform_plan,
 }
 
 
@@ -806,7 +823,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("the following arguments are required: --stack (or --summary STACK ...)")
     if args.stack is not None and args.summary is not None:
         parser.error("give either --stack or --summary, not both")
-    if args.compare and args.format == "mermaid":
+    if args.compare and args.format in ("mermaid", "terraform-plan"):
         parser.error("--compare: formats are tree, json and markdown")
     if args.summary and args.format not in (None, "markdown", "json"):
         parser.error("--summary: formats are markdown and json")

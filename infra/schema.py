@@ -51,6 +51,7 @@ from mlops_platform.components.serving import (
     ModelEndpointArgs,
     ServingImageArgs,
 )
+from mlops_platform.components.storage import AccessLogBucketArgs
 
 PROJECT = "mlops-platform"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -301,6 +302,13 @@ PipelinesConfig = config_model(
     },
     doc="Training pipelines on the cluster (Argo Workflows; needs `cluster` and `modelRegistry`).",
 )
+AccessLogsConfig = config_model(
+    "AccessLogsConfig",
+    AccessLogBucketArgs,
+    exclude=("force_destroy", *_WIRED),
+    doc="S3 server access logs of the data, model and artifact buckets (the block's presence "
+    "turns them on): a hardened log bucket receives them.",
+)
 PolicyConfig = create_model(
     "PolicyConfig",
     __config__=CONFIG,
@@ -355,6 +363,7 @@ BLOCKS: dict[str, type[BaseModel]] = {
     "cluster": ClusterConfig,
     "runners": RunnersConfig,
     "pipelines": PipelinesConfig,
+    "accessLogs": AccessLogsConfig,
     "policy": PolicyConfig,
 }
 StackConfig = create_model(

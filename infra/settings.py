@@ -31,17 +31,19 @@ from mlops_platform.components import (
 from mlops_platform.components._aws import partition_of
 from mlops_platform.components._schema import declared_fields, explain, locate
 from mlops_platform.components.ci import CiIdentityArgs
-from mlops_platform.components.compute import ClusterArgs, NodePool
+from mlops_platform.components.compute import BUILD_POOL, ClusterArgs, NodePool
 from mlops_platform.components.network import NetworkArgs
 from mlops_platform.components.pipelines import GateSettings, OrchestratorArgs, TrainingPipelineArgs
 from mlops_platform.components.registry import ModelRegistryArgs
 from mlops_platform.components.runners import (
+    PINNED_IMAGE,
     GithubRunnersArgs,
     GitlabRunnerArgs,
     RunnerAccess,
     RunnerScaleSet,
 )
 from mlops_platform.components.serving import AlarmSubscription, ModelEndpointArgs, ServingImageArgs
+from mlops_platform.components.storage import AccessLogBucketArgs
 from mlops_platform.infra import schema
 from mlops_platform.infra.schema import (
     AWS_KEYS,
@@ -155,6 +157,7 @@ class Settings:
     cluster: ClusterArgs | None = None
     runners: RunnerSettings | None = None
     pipelines: PipelineSettings | None = None
+    access_logs: AccessLogBucketArgs | None = None
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -484,6 +487,15 @@ def load() -> Settings:
     network, cluster, runners = _compute(
         ns, project=project, stack=stack, cfg=cfg, config=config, ci=ci
     )
+    access_logs = None
+    if ns + "accessLogs" in config:  # the block's presence turns S3 server access logs on
+        access_logs = _args(
+            AccessLogBucketArgs,
+            ns + "accessLogs",
+            _names(schema.AccessLogsConfig, project=project),
+            protect=protect,
+            **_values(cfg.accessLogs),
+        )
     pipelines = None
     if ns + "pipelines" in config:
         pipelines = _pipelines(
@@ -524,6 +536,7 @@ def load() -> Settings:
         cluster=cluster,
         runners=runners,
         pipelines=pipelines,
+        access_logs=access_logs,
     )
 
 
@@ -648,8 +661,39 @@ def _compute(
         runners = _runners(
             ns, block=cfg.runners or schema.RunnersConfig.model_validate({}), config=config
         )
+        _check_runner_pools_and_images(ns, cfg.environment, cluster, runners)
 
     return network, cluster, runners
+
+
+def _check_runner_pools_and_images(
+    ns: str, environment: str, cluster: ClusterArgs, runners: RunnerSettings
+) -> None:
+    """Privileged (dind) scale sets need the builds pool; staging and prod run only images
+    pinned by digest."""
+    key = f"{ns}runners"
+    sets = runners.github.scale_sets if runners.github is not None else ()
+    pools = {pool.pool for pool in cluster.node_pools}
+    for scale_set in sets:
+        if scale_set.container_mode == "dind" and BUILD_POOL not in pools:
+            raise ConfigError(
+                f"{key}.github.scaleSets.{scale_set.name}.containerMode",
+                "dind",
+                f"needs a node pool with pool: {BUILD_POOL} in {ns}cluster.nodePools "
+                "(privileged runners get nodes of their own)",
+            )
+    if environment == "dev":
+        return
+    images = [(f"{key}.github.scaleSets.{s.name}.runnerImage", s.runner_image) for s in sets]
+    if runners.gitlab is not None:
+        images.append((f"{key}.gitlab.jobImage", runners.gitlab.job_image))
+    for image_key, image in images:
+        if not PINNED_IMAGE.match(image):
+            raise ConfigError(
+                image_key,
+                image,
+                f"an image pinned by digest, <image>:<tag>@sha256:<64 hex>, in {environment}",
+            )
 
 
 def _cluster(ns: str, *, project: str, stack: str, environment: str, block: Any) -> ClusterArgs:

@@ -31,6 +31,7 @@ from mlops_platform.components.pipelines import (
 from mlops_platform.components.registry import ModelRegistry
 from mlops_platform.components.runners import GithubRunners, GitlabRunner, RunnerAccess
 from mlops_platform.components.serving import ModelEndpoint, ServingImage, ServingImageArgs
+from mlops_platform.components.storage import AccessLogBucket
 from mlops_platform.infra.settings import Settings
 
 
@@ -115,18 +116,11 @@ def build(settings: Settings) -> Platform:
 
     # Roles and policies the platform creates live under one IAM path and, when CI deploys,
     # under the boundary of the CI deploy role: that is all the deploy role may manage in IAM.
-    ci = CiIdentity("ci", settings.ci, opts) if settings.ci is not None else None
+    ci = identity(settings, opts)
     iam = {
         "iam_path": PLATFORM_IAM_PATH,
         "permissions_boundary_arn": ci.boundary_arn if ci is not None else None,
     }
-    if ci is not None:
-        pulumi.export("ciPreviewRoleArn", ci.preview_role_arn)
-        pulumi.export("ciDeployRoleArn", ci.deploy_role_arn)
-        pulumi.export("ciBoundaryArn", ci.boundary_arn)
-        if ci.gitlab_deploy_role_arn is not None:
-            pulumi.export("ciGitlabPreviewRoleArn", ci.gitlab_preview_role_arn)
-            pulumi.export("ciGitlabDeployRoleArn", ci.gitlab_deploy_role_arn)
 
     encryption = settings.encryption
     principals = set(encryption.service_principals)
@@ -137,16 +131,24 @@ def build(settings: Settings) -> Platform:
     encryption = replace(encryption, service_principals=tuple(sorted(principals)))
     key = EncryptionKey("platform-key", encryption, opts)
     registry = ContainerRegistry("registry", replace(settings.registry, kms_key_arn=key.arn), opts)
+    # Data, model and artifact buckets log every request to the access-log bucket, when on.
+    logged: dict = {}
+    if settings.access_logs is not None:
+        access_logs = AccessLogBucket("access-logs", settings.access_logs, opts)
+        logged = {"access_log_bucket": access_logs.bucket_name}
+        pulumi.export("accessLogBucket", access_logs.bucket_name)
     dvc = DvcRemote(
         "dvc",
         replace(
             settings.dvc,
-            bucket=replace(settings.dvc.bucket, kms_key_arn=key.arn),
+            bucket=replace(settings.dvc.bucket, kms_key_arn=key.arn, **logged),
             iam_path=PLATFORM_IAM_PATH,
         ),
         opts,
     )
-    artifacts = DataBucket("artifacts", replace(settings.artifacts, kms_key_arn=key.arn), opts)
+    artifacts = DataBucket(
+        "artifacts", replace(settings.artifacts, kms_key_arn=key.arn, **logged), opts
+    )
 
     # Stable outputs: other stacks read them with pulumi.StackReference; renaming one is a
     # breaking change.
@@ -166,7 +168,7 @@ def build(settings: Settings) -> Platform:
     models = None
     if settings.model_registry is not None:
         registry_args = settings.model_registry
-        bucket_args = replace(registry_args.artifact_bucket, kms_key_arn=key.arn)
+        bucket_args = replace(registry_args.artifact_bucket, kms_key_arn=key.arn, **logged)
         models = ModelRegistry(
             "models", replace(registry_args, artifact_bucket=bucket_args, **iam), opts
         )
@@ -218,6 +220,21 @@ def build(settings: Settings) -> Platform:
             iam=iam,
         ),
     )
+
+
+def identity(settings: Settings, opts: pulumi.ResourceOptions) -> CiIdentity | None:
+    """The CI roles; deploys may empty buckets only where the data buckets force-destroy (dev)."""
+    if settings.ci is None:
+        return None
+    ci_args = replace(settings.ci, allow_emptying_buckets=settings.artifacts.force_destroy)
+    ci = CiIdentity("ci", ci_args, opts)
+    pulumi.export("ciPreviewRoleArn", ci.preview_role_arn)
+    pulumi.export("ciDeployRoleArn", ci.deploy_role_arn)
+    pulumi.export("ciBoundaryArn", ci.boundary_arn)
+    if ci.gitlab_deploy_role_arn is not None:
+        pulumi.export("ciGitlabPreviewRoleArn", ci.gitlab_preview_role_arn)
+        pulumi.export("ciGitlabDeployRoleArn", ci.gitlab_deploy_role_arn)
+    return ci
 
 
 def runners(

@@ -504,15 +504,42 @@ def _kms_encrypted(rules: list[Mapping[str, Any]]) -> bool | None:
     )
 
 
+S3_LOG_DELIVERY = "logging.s3.amazonaws.com"
+
+
+def _receives_access_logs(resources: Sequence[Resource], bucket: Resource) -> bool:
+    """The bucket's policy lets the S3 logging service put objects: a server access log target,
+    which S3 log delivery requires to use SSE-S3 (it cannot write with a KMS key)."""
+    for policy in linked(resources, BUCKET_POLICY, bucket):
+        for stmt in statements(document(policy.props.get("policy"))):
+            services = as_list(as_map(stmt.get("Principal")).get("Service"))
+            actions = as_list(stmt.get("Action"))
+            if (
+                stmt.get("Effect") == "Allow"
+                and S3_LOG_DELIVERY in services
+                and any(a in ("s3:PutObject", "s3:*") for a in actions)
+            ):
+                return True
+    return False
+
+
+def _sse_s3(rules: list[Mapping[str, Any]]) -> bool:
+    defaults = [as_map(r.get("applyServerSideEncryptionByDefault")) for r in rules]
+    return bool(defaults) and all(d.get("sseAlgorithm") == "AES256" for d in defaults)
+
+
 @rule(
     "s3-sse-kms",
     MANDATORY,
     "AWS Config s3-default-encryption-kms; Checkov CKV_AWS_145; "
     "tfsec aws-s3-encryption-customer-key",
-    "Every bucket encrypts by default with SSE-KMS under a customer managed key.",
+    "Every bucket encrypts by default with SSE-KMS under a customer managed key; an S3 server "
+    "access log target (its policy admits logging.s3.amazonaws.com) uses SSE-S3, the only "
+    "encryption log delivery supports.",
 )
 def s3_sse_kms(resources: Sequence[Resource], context: Context) -> StackFindings:
     for bucket in (r for r in resources if r.type == BUCKET):
+        log_target = _receives_access_logs(resources, bucket)
         # A separate configuration is authoritative: after an update, the bucket's own state
         # still shows the encryption S3 applied before it (SSE-S3 by default).
         configs = linked(resources, BUCKET_ENCRYPTION, bucket)
@@ -521,6 +548,8 @@ def s3_sse_kms(resources: Sequence[Resource], context: Context) -> StackFindings
         if not configs:
             yield bucket, "no default encryption configuration for this bucket"
         for config in configs:
+            if log_target and _sse_s3(_sse_rules(config)):
+                continue
             if _kms_encrypted(_sse_rules(config)) is False:
                 yield config, "default encryption is not aws:kms with a KMS key (kmsMasterKeyId)"
 

@@ -96,13 +96,23 @@ def test_preview_reads_no_data_but_the_state():
     assert deny["NotResource"] == [f"{STATE}/*"]
 
 
-def test_deploy_role_is_confined_to_the_platform():
-    doc = deploy_policy(
-        partition="aws",
-        account_id=ACCOUNT,
-        boundary_arn=BOUNDARY,
-        protected_arns=[PROVIDER, "arn:aws:iam::123456789012:role/ci-deploy"],
+def _deploy(**overrides) -> dict[str, Any]:
+    return deploy_policy(
+        **{
+            "partition": "aws",
+            "account_id": ACCOUNT,
+            "region": "eu-west-1",
+            "boundary_arn": BOUNDARY,
+            "protected_arns": [PROVIDER, "arn:aws:iam::123456789012:role/ci-deploy"],
+            "state_bucket_arn": STATE,
+            "state_key_arn": KEY_ARN,
+            **overrides,
+        }
     )
+
+
+def test_deploy_role_is_confined_to_the_platform():
+    doc = _deploy()
     allows = [s for s in doc["Statement"] if s["Effect"] == "Allow"]
     actions = [
         a for s in allows for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
@@ -142,6 +152,51 @@ def test_deploy_role_is_confined_to_the_platform():
     assert guard["Effect"] == "Deny" and guard["NotAction"] == ["iam:Get*", "iam:List*"]
     assert PROVIDER in guard["Resource"]
     assert statement(doc, "KeepBoundaries")["Action"] == "iam:DeleteRolePermissionsBoundary"
+
+
+def test_deploy_role_names_actions_except_three_guarded_wildcards():
+    services = statement(_deploy(), "ManagedServicesInRegion")
+    wildcards = sorted(a for a in services["Action"] if a.endswith(":*"))
+    assert wildcards == ["ec2:*", "eks:*", "sagemaker:*"]
+    assert services["Condition"] == {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}
+    assert not any(
+        a.startswith(("s3:GetObject", "s3:PutObject", "s3:Delete")) and "Bucket" not in a
+        for a in services["Action"]
+    )
+    assert "eks-auth:AssumeRoleForPodIdentity" not in services["Action"]
+    data = statement(_deploy(), "NoDataOfWildcardServices")
+    assert {"ec2:GetPasswordData", "sagemaker:CreatePresigned*"} <= set(data["Action"])
+
+
+def test_deploy_role_only_uses_the_state_bucket_and_key():
+    doc = _deploy()
+    bucket = statement(doc, "OnlyUseTheStateBucket")
+    assert bucket["Effect"] == "Deny"
+    assert bucket["Resource"] == [STATE, f"{STATE}/*"]
+    for action in (
+        "s3:PutBucketPolicy",
+        "s3:PutBucketVersioning",
+        "s3:PutLifecycleConfiguration",
+        "s3:DeleteBucket",
+        "s3:DeleteObjectVersion",
+    ):
+        assert action not in bucket["NotAction"]
+    key = statement(doc, "OnlyUseTheStateKey")
+    assert key["Resource"] == KEY_ARN
+    for action in (
+        "kms:PutKeyPolicy",
+        "kms:ScheduleKeyDeletion",
+        "kms:DisableKey",
+        "kms:CreateGrant",
+    ):
+        assert action not in key["NotAction"]
+
+
+def test_deploy_role_empties_buckets_only_when_asked():
+    assert "EmptyForceDestroyBuckets" not in {s.get("Sid") for s in _deploy()["Statement"]}
+    emptying = statement(_deploy(empty_buckets=True), "EmptyForceDestroyBuckets")
+    assert "s3:DeleteObjectVersion" in emptying["Action"]
+    assert "s3:GetObject" not in emptying["Action"]
 
 
 def test_boundary_never_allows_administration():

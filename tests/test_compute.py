@@ -401,6 +401,10 @@ def test_addons_are_pinned_ordered_and_use_irsa(mocks):
             "vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver"
         }  # fmt: skip
         assert addons["vpc-cni"].inputs["addonVersion"] == "v1.20.4-eksbuild.1"
+        # NetworkPolicies are enforced (the add-on's configuration schema key, a string).
+        assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {
+            "enableNetworkPolicy": "true"
+        }
         assert "addonVersion" not in addons["kube-proxy"].inputs
         node_urns = {g.urn for g in m.of_type(NODE_GROUP)}
         for name in ("coredns", "aws-ebs-csi-driver"):

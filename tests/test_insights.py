@@ -31,7 +31,7 @@ def run_main(capsys, *argv: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize(
     ("stack", "cost", "minutes"),
-    [("dev", 186.77, 26.8), ("staging", 844.53, 26.8), ("prod", 1858.17, 26.8)],
+    [("dev", 186.77, 26.8), ("staging", 846.83, 26.8), ("prod", 1860.47, 26.8)],
 )
 def test_estimates_are_pinned(plans, stack, cost, minutes):
     est = plans[stack]["estimate"]
@@ -240,7 +240,7 @@ def test_compare_dev_with_prod(plans):
     eks = changed[("aws:eks/cluster:Cluster", "cluster-eks")]
     assert eks["vpcConfig.endpointPublicAccess"] == [True, False]
     assert changed[("aws:kms/key:Key", "platform-key-key")]["protect"] == [False, True]
-    assert diff["estimate"]["monthlyCostUsd"] == [186.77, 1858.17]
+    assert diff["estimate"]["monthlyCostUsd"] == [186.77, 1860.47]
     # names with stack-specific suffixes are not compared
     assert all("name" not in props for props in changed.values())
 
@@ -311,7 +311,7 @@ def test_tree_shows_cost_deploy_time_and_findings(capsys):
     assert code == 0
     estimate_at, policy_at = out.index("\nEstimate:\n"), out.index("\nPolicy:\n")
     assert estimate_at < policy_at
-    assert "  monthly cost: $1,858.17 (on-demand, eu-west-1)" in out
+    assert "  monthly cost: $1,860.47 (on-demand, eu-west-1)" in out
     assert "  first deployment: ~26.8 min; critical path: ci-boundary -> " in out
     assert "    models (model registry / tracking): $1,024.30" in out
 
@@ -328,10 +328,11 @@ def test_summary_puts_stacks_side_by_side(capsys):
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert lines[0] == "| | `dev` | `staging` | `prod` | `nope` |"
-    assert "| monthly cost (USD) | $186.77 | $844.53 | $1,858.17 | — |" in lines
+    assert "| monthly cost (USD) | $186.77 | $846.83 | $1,860.47 | — |" in lines
     assert "| first deployment (min) | 26.8 | 26.8 | 26.8 | — |" in lines
     assert "| mandatory findings | 0 | 0 | 0 | — |" in lines
-    assert "| · model registry / tracking | 1 | 11 | 11 | — |" in lines
+    assert "| · model registry / tracking | 1 | 12 | 12 | — |" in lines  # + its access logging
+    assert "| · access logs | 0 | 7 | 7 | — |" in lines
     assert any(line.startswith("- `nope: --stack: got 'nope'") for line in lines)
 
 

@@ -113,7 +113,7 @@ def test_formats_print_the_plan(capsys, fmt):
     assert "mlops-platform" in out and "staging" in out
     assert "registry-serving" in out
     if fmt == "markdown":
-        assert "| `aws:s3/bucket:Bucket` | 3 |" in out  # DVC, artifacts, MLflow
+        assert "| `aws:s3/bucket:Bucket` | 4 |" in out  # DVC, artifacts, MLflow, access logs
         assert "<details>" in out
     if fmt == "tree":
         assert "└─ " in out and "Outputs:" in out
@@ -211,6 +211,43 @@ BAD_CONFIGS = [
         '"production"; expected one of dev, staging, prod',
     ),
     ("unknown project key", _set(("mlops-platform:regsitry",), {}), "mlops-platform:regsitry"),
+    (
+        "a privileged dind set without the builds pool",
+        _delete(CLUSTER, "nodePools", "builds"),
+        f'{RUNNERS}.github.scaleSets.cpu.containerMode: got "dind"; needs a node pool with '
+        "pool: builds",
+    ),
+    (
+        "a staging runner image without a digest",
+        _all(
+            _environment("staging"),
+            _set((CLUSTER, "publicEndpoint"), False),
+            _delete(CLUSTER, "publicAccessCidrs"),
+            _set((*SETS, "cpu", "runnerImage"), "ghcr.io/actions/actions-runner:2.336.0"),
+        ),
+        f'{RUNNERS}.github.scaleSets.cpu.runnerImage: got "ghcr.io/actions/actions-runner:2.336.0"; '
+        "an image pinned by digest",
+    ),
+    (
+        "a staging GitLab job image without a digest",
+        _all(
+            _environment("staging"),
+            _set((CLUSTER, "publicEndpoint"), False),
+            _delete(CLUSTER, "publicAccessCidrs"),
+            _set((RUNNERS, "gitlab", "jobImage"), "alpine:3.22"),
+        ),
+        f'{RUNNERS}.gitlab.jobImage: got "alpine:3.22"; an image pinned by digest',
+    ),
+    (
+        "access logs kept for no day",
+        _set(("mlops-platform:accessLogs", "expiryDays"), 0),
+        "mlops-platform:accessLogs.expiryDays: got 0",
+    ),
+    (
+        "unknown access-log key",
+        _set(("mlops-platform:accessLogs", "retention"), 30),
+        "mlops-platform:accessLogs.retention",
+    ),
     (
         "unknown registry key",
         _set((REGISTRY, "imageTagMutabilty"), "MUTABLE"),

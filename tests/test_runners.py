@@ -26,6 +26,7 @@ from mlops_platform.components.runners import (
     GITLAB_RUNNER_TYPE,
     GITLAB_RUNNER_VERSION,
     IRSA_ANNOTATION,
+    PINNED_IMAGE,
     GithubRunners,
     GithubRunnersArgs,
     GitlabRunner,
@@ -35,6 +36,8 @@ from mlops_platform.components.runners import (
     check_extra_statements,
     gitlab_runner_config,
     runner_access_policy,
+    runner_network_policies,
+    scale_set_pod_spec,
 )
 
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF0123456789"
@@ -421,7 +424,7 @@ def test_github_runners_container_modes(mocks):
             cpu="500m",
             memory="2Gi",
         ),
-        RunnerScaleSet(name="gpu-big", max_runners=1, gpu=True, gpus=4, container_mode="dind"),
+        RunnerScaleSet(name="gpu-big", max_runners=1, gpu=True, gpus=4),
     )
     provider = k8s_provider()
     GithubRunners(
@@ -679,3 +682,93 @@ def test_gitlab_runner_args_reject(overrides, field):
         gitlab_args(**overrides)
     assert error.value.field == field
     assert "GR1348941secret" not in str(error.value)
+
+
+# --- hardening: pinned images, security contexts, network policies, privileged isolation --------
+
+
+def test_default_images_are_pinned_by_tag_and_digest():
+    assert PINNED_IMAGE.match(RunnerScaleSet(name="cpu", max_runners=1).runner_image)
+    assert ":2.336.0@sha256:" in RunnerScaleSet(name="cpu", max_runners=1).runner_image
+    assert PINNED_IMAGE.match(gitlab_args().job_image)
+    assert not PINNED_IMAGE.match("ghcr.io/actions/actions-runner:latest")
+
+
+def test_kubernetes_mode_runner_runs_restricted():
+    for mode in ("kubernetes", "kubernetes-novolume"):
+        spec = scale_set_pod_spec(
+            RunnerScaleSet(
+                name="k", max_runners=1, container_mode=mode, work_volume_storage_class="gp3"
+            ),
+            "sa",
+        )
+        context = spec["containers"][0]["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert context["runAsNonRoot"] is True and context["runAsUser"] == 1001
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["fsGroup"] == 123
+
+
+def test_dind_sets_are_alone_on_the_builds_pool():
+    spec = scale_set_pod_spec(RunnerScaleSet(name="d", max_runners=1, container_mode="dind"), "sa")
+    assert spec["nodeSelector"] == {POOL_LABEL: "builds"}
+    assert spec["tolerations"] == [
+        {
+            "key": "mlops-platform/privileged",
+            "operator": "Equal",
+            "value": "true",
+            "effect": "NoSchedule",
+        }
+    ]
+    plain = scale_set_pod_spec(RunnerScaleSet(name="p", max_runners=1), "sa")
+    assert "tolerations" not in plain and plain["nodeSelector"] == {POOL_LABEL: "runners"}
+
+
+def test_gpu_sets_cannot_be_privileged():
+    with pytest.raises(ArgsError, match=r"scale_sets\[0\]\.container_mode"):
+        github_args(
+            scale_sets=[
+                RunnerScaleSet(name="g", max_runners=1, gpu=True, gpus=1, container_mode="dind")
+            ]
+        )
+
+
+def test_runner_network_policies_deny_by_default_and_only_dial_out():
+    policies = runner_network_policies()
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    egress = policies["runner-egress"]
+    assert "ingress" not in egress and egress["policyTypes"] == ["Egress"]
+    dns, web = egress["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert web["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}}]
+    assert {p["port"] for p in web["ports"]} == {80, 443}
+
+
+@pulumi.runtime.test
+def test_runner_namespaces_get_the_network_policies_before_runners(mocks):
+    provider = k8s_provider()
+    opts = pulumi.ResourceOptions(providers={"kubernetes": provider})
+    GithubRunners("gh", github_args(), opts)
+    GitlabRunner("gl", gitlab_args(), opts)
+
+    def check(m):
+        policies = m.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        by_name = {p.name: p for p in policies}
+        assert set(by_name) == {
+            "gh-default-deny",
+            "gh-runner-egress",
+            "gl-default-deny",
+            "gl-runner-egress",
+        }
+        assert by_name["gh-default-deny"].inputs["metadata"]["namespace"] == "arc-runners"
+        assert by_name["gl-default-deny"].inputs["metadata"]["namespace"] == "gitlab-runner"
+        assert by_name["gh-default-deny"].inputs["spec"]["policyTypes"] == ["Ingress", "Egress"]
+        for release in ("gh-cpu", "gh-gpu"):
+            deps = m.find(RELEASE, release).dependencies
+            assert by_name["gh-default-deny"].urn in deps
+        assert by_name["gl-runner-egress"].urn in m.find(RELEASE, "gl-runner").dependencies
+        assert_all_kubernetes_on(m, provider_ref(m))
+
+    return after_registration(mocks, check)

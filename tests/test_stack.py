@@ -33,6 +33,7 @@ GUARDS = (
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:s3/bucketLogging:BucketLogging",
 )
 RELEASES = (
     "aws:sagemaker/model:Model",
@@ -102,6 +103,9 @@ def test_everything_is_encrypted_with_the_platform_key(plans, stack):
         p, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
     ):
         rule = sse["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"]
+        if sse["name"] == "access-logs-encryption":  # S3 log delivery writes only SSE-S3
+            assert rule == {"sseAlgorithm": "AES256"}
+            continue
         assert rule["kmsMasterKeyId"] == key_arn
     for repo in of_type(p, "aws:ecr/repository:Repository"):
         assert repo["inputs"]["encryptionConfigurations"] == [
@@ -117,8 +121,9 @@ def is_guard(res: dict[str, Any]) -> bool:
 def test_prod_protects_and_retains_stateful_resources(plans):
     for stack, protected in (("dev", False), ("staging", False), ("prod", True)):
         stateful = [r for r in plans[stack]["resources"] if r["type"] in STATEFUL]
-        mlflow = stack != "dev"
-        buckets = 3  # DVC, artifacts, and MLflow's (staging, prod) or GitLab's cache (dev)
+        mlflow = logged = stack != "dev"
+        # DVC, artifacts, and MLflow's (staging, prod) or GitLab's cache (dev); the access logs'
+        buckets = 3 + logged
         # key, buckets, repositories, group, flow and control-plane logs (+ MLflow server)
         assert len(stateful) == 1 + buckets + 2 + 1 + 2 + mlflow
         for res in stateful:
@@ -129,17 +134,21 @@ def test_prod_protects_and_retains_stateful_resources(plans):
         # Their guards (policies, public access blocks, encryption, lifecycle, alias; the MLflow
         # server's role) stay with them when retained; nothing else is protected or retained.
         guards = [r for r in plans[stack]["resources"] if is_guard(r)]
-        assert len(guards) == 1 + 2 + 6 * buckets + 2 * mlflow
+        # ... and the access logging of the data, model and artifact buckets
+        assert len(guards) == 1 + 2 + 6 * buckets + 2 * mlflow + 3 * logged
         assert {(r["protect"], r["retainOnDelete"]) for r in guards} <= {(False, protected)}
         # A release retains the model and configuration it replaces: a rollback serves them.
         releases = [r for r in plans[stack]["resources"] if r["type"] in RELEASES]
         assert len(releases) == 2 and all(
             r["retainOnDelete"] and not r["protect"] for r in releases
         )
+        # The cluster is protected (not retained: its nodes and add-ons go with it).
+        (cluster,) = of_type(plans[stack], "aws:eks/cluster:Cluster")
+        assert (cluster["protect"], cluster["retainOnDelete"]) == (protected, False)
         others = [
             r
             for r in plans[stack]["resources"]
-            if r["type"] not in STATEFUL + RELEASES and not is_guard(r)
+            if r["type"] not in STATEFUL + RELEASES and not is_guard(r) and r is not cluster
         ]
         assert not any(r["protect"] or r["retainOnDelete"] for r in others)
 
@@ -167,9 +176,13 @@ def test_only_dev_buckets_may_be_force_destroyed(plans):
 
 def test_noncurrent_version_retention_grows_towards_prod(plans):
     def days(stack: str) -> int:
-        lifecycle = of_type(
-            plans[stack], "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
-        )[0]
+        lifecycle = next(
+            r
+            for r in of_type(
+                plans[stack], "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+            )
+            if r["name"] == "dvc-data-lifecycle"
+        )
         rule = next(
             r for r in lifecycle["inputs"]["rules"] if r["id"] == "expire-noncurrent-versions"
         )
@@ -388,7 +401,31 @@ def test_runners_land_on_their_pools_with_the_app_secret_by_reference(plans, sta
     ]
     assert cpu["githubConfigSecret"] == secret["outputs"]["metadata"]["name"]
     assert cpu["minRunners"] == 0 == gpu["minRunners"]
-    assert cpu["template"]["spec"]["nodeSelector"] == {"mlops-platform/pool": "runners"}
+    # The cpu sets build images (dind, privileged): alone on the tainted builds pool.
+    assert cpu["containerMode"] == {"type": "dind"}
+    assert cpu["template"]["spec"]["nodeSelector"] == {"mlops-platform/pool": "builds"}
+    assert cpu["template"]["spec"]["tolerations"] == [
+        {
+            "key": "mlops-platform/privileged",
+            "operator": "Equal",
+            "value": "true",
+            "effect": "NoSchedule",
+        }
+    ]
+    (builds,) = [
+        g
+        for g in of_type(p, "aws:eks/nodeGroup:NodeGroup")
+        if g["inputs"]["labels"]["mlops-platform/pool"] == "builds"
+    ]
+    assert builds["inputs"]["taints"] == [
+        {"key": "mlops-platform/privileged", "value": "true", "effect": "NO_SCHEDULE"}
+    ]
+    others = [g for g in of_type(p, "aws:eks/nodeGroup:NodeGroup") if g is not builds]
+    assert all("mlops-platform/privileged" not in str(g["inputs"].get("taints")) for g in others)
+    # Every runner image is pinned by tag and digest.
+    for values in releases.values():
+        for container in values.get("template", {}).get("spec", {}).get("containers", []):
+            assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", container["image"])
     assert gpu["template"]["spec"]["nodeSelector"] == {"mlops-platform/pool": "gpu"}
     # The toleration matches the GPU node group's taint (nvidia.com/gpu=true:NO_SCHEDULE).
     assert {

@@ -6,9 +6,11 @@ import configparser
 
 import pulumi
 import pytest
-from conftest import KEY_ARN, after_registration, component_children_ok, policy, statement
+from conftest import ACCOUNT, KEY_ARN, after_registration, component_children_ok, policy, statement
 
 from mlops_platform.components import (
+    AccessLogBucket,
+    AccessLogBucketArgs,
     ArgsError,
     DataBucket,
     DataBucketArgs,
@@ -16,9 +18,12 @@ from mlops_platform.components import (
     DvcRemoteArgs,
 )
 from mlops_platform.components.storage import (
+    ACCESS_LOG_ROOT,
+    access_log_bucket_policy,
     dvc_access_policy,
     dvc_config,
     lifecycle_rules,
+    log_lifecycle_rules,
     tls_only_bucket_policy,
 )
 
@@ -280,3 +285,103 @@ def test_dvc_remote_invalid_args(kwargs, field):
     with pytest.raises(ArgsError) as caught:
         DvcRemoteArgs(**kwargs)
     assert caught.value.field == field
+
+
+# --- S3 server access logs -----------------------------------------------------------------------
+
+
+def test_access_log_bucket_policy_admits_only_this_accounts_log_delivery():
+    doc = access_log_bucket_policy(bucket_arn=BUCKET_ARN, account_id="123456789012")
+    stmt = statement(doc, "S3ServerAccessLogsPolicy")
+    assert stmt["Effect"] == "Allow"
+    assert stmt["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert stmt["Action"] == "s3:PutObject"
+    assert stmt["Resource"] == f"{BUCKET_ARN}/{ACCESS_LOG_ROOT}*"
+    assert stmt["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    assert "aws:SourceArn" in stmt["Condition"]["ArnLike"]
+    assert statement(doc, "DenyInsecureTransport")["Effect"] == "Deny"
+
+
+def test_log_lifecycle_expires_logs():
+    (rule,) = log_lifecycle_rules(expiry_days=30)
+    assert rule["expiration"] == {"days": 30}
+    assert rule["status"] == "Enabled"
+
+
+@pulumi.runtime.test
+def test_access_log_bucket_is_sse_s3_versioned_and_private(mocks):
+    AccessLogBucket("logs", AccessLogBucketArgs(expiry_days=90))
+
+    def check(m):
+        sse = m.find(
+            f"{S3}bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            "logs-encryption",
+        )
+        assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"] == {
+            "sseAlgorithm": "AES256"
+        }
+        pab = m.find(f"{S3}bucketPublicAccessBlock:BucketPublicAccessBlock", "logs-public-access")
+        assert all(
+            pab.inputs[k]
+            for k in (
+                "blockPublicAcls",
+                "blockPublicPolicy",
+                "ignorePublicAcls",
+                "restrictPublicBuckets",
+            )
+        )
+        doc = policy(m.find(f"{S3}bucketPolicy:BucketPolicy", "logs-policy"))
+        assert statement(doc, "S3ServerAccessLogsPolicy")["Condition"]["StringEquals"] == {
+            "aws:SourceAccount": ACCOUNT
+        }
+        lifecycle = m.find(
+            f"{S3}bucketLifecycleConfiguration:BucketLifecycleConfiguration", "logs-lifecycle"
+        )
+        assert lifecycle.inputs["rules"][0]["expiration"] == {"days": 90}
+        bucket = m.find(BUCKET, "logs-bucket")
+        assert bucket.protect and bucket.retain_on_delete
+        component_children_ok(m, "mlops:storage:AccessLogBucket", "logs")
+
+    return after_registration(mocks, check)
+
+
+@pulumi.runtime.test
+def test_data_bucket_logs_to_the_access_log_bucket(mocks):
+    DataBucket("data", DataBucketArgs(kms_key_arn=KEY_ARN, access_log_bucket="logs-1234567"))
+    DataBucket("quiet", DataBucketArgs(kms_key_arn=KEY_ARN))
+
+    def check(m):
+        logging = m.find(f"{S3}bucketLogging:BucketLogging", "data-access-logs")
+        assert logging.inputs["targetBucket"] == "logs-1234567"
+        assert logging.inputs["targetPrefix"] == f"{ACCESS_LOG_ROOT}data/"
+        assert logging.inputs["bucket"] == m.find(BUCKET, "data-bucket").outputs["bucket"]
+        assert logging.inputs["targetObjectKeyFormat"] == {
+            "partitionedPrefix": {"partitionDateSource": "EventTime"}
+        }
+        assert logging.retain_on_delete
+        assert [r.name for r in m.of_type(f"{S3}bucketLogging:BucketLogging")] == [
+            "data-access-logs"
+        ]
+
+    return after_registration(mocks, check)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"access_log_prefix": "logs/data/"}, "access_log_prefix"),
+        ({"access_log_prefix": f"{ACCESS_LOG_ROOT}data"}, "access_log_prefix"),
+    ],
+)
+def test_access_log_prefix_must_be_under_the_log_root(kwargs, field):
+    with pytest.raises(ArgsError, match=field):
+        DataBucketArgs(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"expiry_days": 0}, "expiry_days"), ({"force_destroy": True}, "force_destroy")],
+)
+def test_access_log_bucket_invalid_args(kwargs, field):
+    with pytest.raises(ArgsError, match=field):
+        AccessLogBucketArgs(**kwargs)

@@ -719,3 +719,22 @@ def test_jobs_that_reach_a_cluster_can_run_inside_its_vpc():
             text = yaml.safe_dump(body)
             if re.search(r"command: (up|preview|refresh)|pulumi (up|preview|refresh)", text):
                 assert (workflow, job) in reaching, (workflow, job)
+
+
+def test_release_jobs_restore_no_cache():
+    """A release deploys with the deploy role: nothing another workflow cached may reach it
+    (zizmor's cache-poisoning audit)."""
+    for name, job in WORKFLOWS["release.yml"]["jobs"].items():
+        for step in job.get("steps", []):
+            uses = step.get("uses", "")
+            assert not uses.startswith("actions/cache"), (name, uses)
+            assert "cache" not in (step.get("with") or {}), (name, uses)
+
+
+def test_every_zizmor_suppression_gives_its_reason():
+    for path in WORKFLOW_PATHS:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            if "zizmor: ignore[" in line:
+                before = lines[number - 1].strip() if number else ""
+                assert before.startswith("#") and len(before) > 20, (path.name, number + 1)

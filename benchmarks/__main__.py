@@ -6,6 +6,8 @@ Prints:
   (target: within 4x on a 2-core machine);
 - the cost of each additional resource: the prod stack plus N extra DataBuckets (8 resources
   each), plan time against resource count (target: under 10 ms per resource);
+- many models: the prod plan serving 1, 10 and 50 models (copies of the stack's defaults), the
+  cost per additional model and per additional resource (target: under 10 ms per resource);
 - the config validation library (pydantic): its import, measured inside a process that has
   already loaded the provider modules (as the plan has when settings load), as a share of the
   prod plan (target: at most 5%).
@@ -97,6 +99,47 @@ def grown_project(directory: Path) -> Path:
     return directory
 
 
+def models_project(directory: Path, count: int) -> Path:
+    """A project running this repository's program with prod's config serving ``count`` models
+    (``demo`` and copies taking the defaults)."""
+    import yaml
+
+    directory.mkdir()
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    project["main"] = str(ROOT / "infra")
+    (directory / "Pulumi.yaml").write_text(yaml.safe_dump(project))
+    config = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    serving = config["config"]["mlops-platform:serving"]
+    serving["models"] = {"demo": {}, **{f"model{i:02d}": {} for i in range(1, count)}}
+    pipelines = config["config"]["mlops-platform:pipelines"]["models"]
+    config["config"]["mlops-platform:pipelines"]["models"] = {"demo": pipelines["demo"]}
+    (directory / "Pulumi.prod.yaml").write_text(yaml.safe_dump(config))
+    return directory
+
+
+def many_models(py: str, repeat: int, counts: tuple[int, ...] = (1, 10, 50)) -> None:
+    argv = [py, "-m", "mlops_platform.infra.plan", "--stack", "prod", "--format", "json"]
+    figures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in counts:
+            project = models_project(Path(tmp) / f"models-{count}", count)
+            seconds, out = median_time(argv, project, repeat)
+            figures.append((count, len(json.loads(out)["resources"]), seconds))
+    for count, resources, seconds in figures:
+        row(f"prod plan, {count} model(s)", f"{seconds * 1000:.0f} ms", f"{resources} resources")
+    (c0, n0, t0), (c1, n1, t1) = figures[0], figures[-1]
+    row(
+        "per additional model",
+        f"{(t1 - t0) / (c1 - c0) * 1000:.1f} ms",
+        f"{(n1 - n0) / (c1 - c0):.0f} resources each",
+    )
+    row(
+        "per additional resource",
+        f"{(t1 - t0) / (n1 - n0) * 1000:.2f} ms",
+        "target: under 10 ms (models)",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--repeat", type=int, default=5)
@@ -135,7 +178,8 @@ def main() -> None:
     (n0, t0), (n1, t1) = figures
     per_resource = (t1 - t0) / (n1 - n0) * 1000
     row("grown plan", f"{t0 * 1000:.0f} -> {t1 * 1000:.0f} ms", f"{n0} -> {n1} resources")
-    row("per additional resource", f"{per_resource:.2f} ms", "target: under 10 ms")
+    row("per additional resource", f"{per_resource:.2f} ms", "target: under 10 ms (buckets)")
+    many_models(py, args.repeat)
 
 
 if __name__ == "__main__":

@@ -558,6 +558,7 @@ def config_model(
     keyed: Mapping[str, Keyed] | None = None,
     extra: Mapping[str, tuple[Any, Any, str]] | None = None,
     doc: str = "",
+    required: bool = True,
 ) -> type[BaseModel]:
     """A pydantic model of one config block, from the declared fields of Args dataclasses.
 
@@ -566,13 +567,15 @@ def config_model(
     model of a nested Args type; ``keyed`` turns a list of Args into a map by name; ``extra``
     declares keys of the block that are no Args field (``name -> (annotation, default, doc)``),
     listed first. The models are strict (JSON types, no coercion) and reject unknown keys; their
-    defaults are documentation (settings pass only the keys a stack sets to the Args).
+    defaults are documentation (settings pass only the keys a stack sets to the Args). With
+    ``required=False`` no key is required (a block that is merged with defaults before use).
     """
     rename = dict(rename or {})
     nested = dict(nested or {})
     keyed = dict(keyed or {})
     fields: dict[str, Any] = {}
-    for field_name, (hint, default, text) in (extra or {}).items():
+    for field_name, (hint, declared_default, text) in (extra or {}).items():
+        default = None if not required and declared_default is ... else declared_default
         fields[field_name] = (hint, _field(field_name, default, text, rename))
     for source in sources:
         for declared in declared_fields(source):
@@ -584,6 +587,8 @@ def config_model(
             else:
                 hint = _config_hint(declared.hint, nested)
                 default = declared.default
+            if not required and default is REQUIRED:
+                default = UNSHOWN
             lazy = LazyDoc(declared.owner, declared.name)
             fields[declared.name] = (hint, _field(declared.name, default, lazy, rename))
     return create_model(name, __config__=CONFIG, __doc__=doc or None, **fields)  # type: ignore[call-overload]

@@ -36,6 +36,7 @@ from mlops_platform.components._validate import (
     POLICY_ARN,
     ArgsError,
     Tags,
+    is_known,
 )
 
 TYPE = "mlops:serving:ModelEndpoint"
@@ -165,12 +166,15 @@ def alarm_definitions(
     p99_latency_ms: float,
     client_error_rate_percent: float | None,
     period_seconds: int = 60,
+    name_prefix: str | None = None,
 ) -> list[dict[str, Any]]:
-    """MetricAlarm inputs, each with an explicit stable ``name``; all roll a deployment back."""
+    """MetricAlarm inputs of one variant, each with an explicit stable ``name``
+    (``<name_prefix>-5xx-error-rate``; the prefix is the endpoint's name by default)."""
     dims = {"EndpointName": endpoint_name, "VariantName": variant_name}
+    prefix = name_prefix or endpoint_name
     alarms = [
         _error_rate_alarm(
-            f"{endpoint_name}-5xx-error-rate",
+            f"{prefix}-5xx-error-rate",
             "Invocation5XXErrors",
             "5XX errors",
             threshold=error_rate_percent,
@@ -178,7 +182,7 @@ def alarm_definitions(
             period=period_seconds,
         ),
         {
-            "name": f"{endpoint_name}-p99-model-latency",
+            "name": f"{prefix}-p99-model-latency",
             "alarm_description": f"p99 ModelLatency above {p99_latency_ms} ms",
             "namespace": METRIC_NAMESPACE,
             "metric_name": "ModelLatency",
@@ -196,7 +200,7 @@ def alarm_definitions(
     if client_error_rate_percent is not None:
         alarms.append(
             _error_rate_alarm(
-                f"{endpoint_name}-4xx-error-rate",
+                f"{prefix}-4xx-error-rate",
                 "Invocation4XXErrors",
                 "4XX errors",
                 threshold=client_error_rate_percent,
@@ -352,6 +356,73 @@ class AlarmSubscription:
         check_declared(self)
 
 
+VariantsMode = Literal["single", "ab", "shadow"]
+CHALLENGER_VARIANT = "challenger"
+"""Production variant name of an A/B test's challenger (InvokeEndpoint ``TargetVariant``)."""
+SHADOW_VARIANT = "shadow"
+"""Variant name of a shadow test's shadow variant."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Variants:
+    """A/B and shadow tests: a second model on the endpoint, beside the champion."""
+
+    mode: VariantsMode = "single"
+    """``single``: one production variant. ``ab``: the champion and a ``challenger`` variant
+    share the traffic by weight (force a variant with InvokeEndpoint's ``TargetVariant``).
+    ``shadow``: a ``shadow`` variant receives a sampled copy of the traffic; its responses are
+    captured (``data_capture_percent``), never returned."""
+    model_package_arn: Annotated[
+        pulumi.Input[str] | None, Matches(MODEL_PACKAGE_ARN, "a model package ARN")
+    ] = None
+    """The challenger's or shadow's model: a pinned package of the registry (its image must be in
+    the endpoint's repository, its data under ``model_prefix``)..."""
+    model_data_key: Annotated[str | None, Matches(S3_KEY, "an S3 key")] = None
+    """... or a ``model.tar.gz`` in the artifacts bucket under ``model_prefix``, served with the
+    endpoint's image."""
+    champion_weight: Annotated[float, between(0, 1)] = 0.9
+    """A/B: the champion's traffic weight (0-1; weights are relative, their sum must be above
+    0)."""
+    challenger_weight: Annotated[float, between(0, 1)] = 0.1
+    """A/B: the challenger's traffic weight (0-1)."""
+    sampling_percent: Annotated[int, between(1, 100)] = 10
+    """Shadow: the share of requests copied to the shadow variant (1-100 %)."""
+    instance_type: Annotated[str | None, Matches(INSTANCE_TYPE, "an ml.* instance type")] = None
+    """Instance type of the second variant; the champion's by default."""
+    instance_count: Annotated[int, between(1, 100)] = 2
+    """Instances of the second variant (fixed: it is not autoscaled; canary and linear need 2 or
+    more)."""
+
+    def __post_init__(self) -> None:
+        check_declared(self, "variants")
+        has_model = (self.model_package_arn is not None, self.model_data_key is not None)
+        if self.mode == "single":
+            if any(has_model):
+                raise ArgsError(
+                    "variants.mode",
+                    self.mode,
+                    "a second model needs mode ab or shadow (single serves the champion only)",
+                )
+            return
+        if has_model.count(True) != 1:
+            raise ArgsError(
+                "variants.model_package_arn",
+                self.model_package_arn,
+                f"mode {self.mode}: set exactly one of model_package_arn and model_data_key",
+            )
+        if self.mode == "ab" and not self.champion_weight + self.challenger_weight > 0:
+            raise ArgsError(
+                "variants.challenger_weight",
+                self.challenger_weight,
+                "the weights are relative: champion_weight + challenger_weight must be above 0",
+            )
+
+    @property
+    def second(self) -> str | None:
+        """The second variant's name, if any."""
+        return {"ab": CHALLENGER_VARIANT, "shadow": SHADOW_VARIANT}.get(self.mode)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelEndpointArgs:
     """Arguments of :class:`ModelEndpoint`. Defaults: provisioned, 5% canary, rollback alarms."""
@@ -431,11 +502,14 @@ class ModelEndpointArgs:
     enable_network_isolation: bool | None = None
     """The container gets no network access (the reference server needs none). Default: on
     where supported, i.e. provisioned endpoints; serverless endpoints do not support it."""
+    variants: Variants = field(default_factory=Variants)
+    """A/B or shadow test beside the champion (one variant by default)."""
     tags: Tags = field(default_factory=dict)
     """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
         check_declared(self)
+        self._check_variants()
         if self.model_data_key is not None and self.model_package_arn is not None:
             raise ArgsError(
                 "model_data_key",
@@ -503,6 +577,56 @@ class ModelEndpointArgs:
                 "max_execution_seconds",
                 self.max_execution_seconds,
                 f"must exceed the deployment's waits ({waits}s)",
+            )
+
+    def _check_variants(self) -> None:
+        variants = self.variants
+        if variants.mode == "single":
+            return
+        if self.mode == "serverless":
+            raise ArgsError(
+                "variants.mode",
+                variants.mode,
+                "serverless endpoints serve one variant: A/B and shadow tests need "
+                "mode=provisioned",
+            )
+        if variants.mode == "shadow" and self.data_capture_percent is None:
+            raise ArgsError(
+                "variants.mode",
+                variants.mode,
+                "a shadow variant's responses are only seen through data capture: set "
+                "data_capture_percent",
+            )
+        if variants.model_data_key is not None:
+            if not variants.model_data_key.startswith(f"{self.model_prefix}/"):
+                raise ArgsError(
+                    "variants.model_data_key",
+                    variants.model_data_key,
+                    f"must be under model_prefix '{self.model_prefix}/'",
+                )
+            if variants.model_data_key == self.model_data_key:
+                raise ArgsError(
+                    "variants.model_data_key",
+                    variants.model_data_key,
+                    "the second variant must serve another model than the champion",
+                )
+        champion = self.model_package_arn
+        if (
+            variants.model_package_arn is not None
+            and is_known(champion)
+            and variants.model_package_arn == champion
+        ):
+            raise ArgsError(
+                "variants.model_package_arn",
+                variants.model_package_arn,
+                "the second variant must serve another model than the champion",
+            )
+        if self.traffic_routing != "ALL_AT_ONCE" and variants.instance_count < 2:
+            raise ArgsError(
+                "variants.instance_count",
+                variants.instance_count,
+                f"{self.traffic_routing} shifts at most 50% of each variant's fleet first: run "
+                "2 or more instances, or use ALL_AT_ONCE",
             )
 
     @property
@@ -603,7 +727,12 @@ class ModelEndpoint(pulumi.ComponentResource):
     endpoint_config_name: pulumi.Output[str]
     """The endpoint configuration this program deployed (``ops watch --expected-config``)."""
     alarm_names: list[str]
-    """Names of the rollback alarms (known before deployment)."""
+    """Names of the rollback alarms (known before deployment): the champion's, and with an A/B
+    test the challenger's."""
+    variant_names: list[str]
+    """The production variants: ``[variant_name]``, or with an A/B test also ``challenger``."""
+    shadow_variant_names: list[str]
+    """``["shadow"]`` with a shadow test, else empty."""
     role_arn: pulumi.Output[str]
     """ARN of the SageMaker execution role."""
     topic_arn: pulumi.Output[str]
@@ -613,23 +742,62 @@ class ModelEndpoint(pulumi.ComponentResource):
         self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
         endpoint_name = args.endpoint_name or name
-        provisioned = args.mode == "provisioned"
-        capture = args.data_capture_percent is not None and provisioned
         bucket_name = pulumi.Output.from_input(args.artifacts_bucket_arn).apply(
             lambda arn: arn.split(":::", 1)[1]
         )
+        alarms = self._alarms(name, args, endpoint_name)
+        role_policy = self._execution_role(name, args, endpoint_name)
+        variants = self._models(name, args, endpoint_name, bucket_name, role_policy)
+        self._configuration(name, args, endpoint_name, bucket_name, variants)
+        self._endpoint(name, args, endpoint_name, alarms)
+        self._autoscaling(name, args, endpoint_name)
 
-        definitions = alarm_definitions(
-            endpoint_name=endpoint_name,
-            variant_name=args.variant_name,
-            error_rate_percent=args.error_rate_percent,
-            p99_latency_ms=args.p99_latency_ms,
-            client_error_rate_percent=args.client_error_rate_percent,
+        self.endpoint_name = self.endpoint.name
+        # The configuration this program deployed, not the endpoint's read-back (which names the
+        # old one after a rollback): ``ops watch --expected-config`` compares with it.
+        self.endpoint_config_name = self.config.name
+        self.role_arn = self.role.arn
+        self.topic_arn = self.topic.arn
+        self.register_outputs(
+            {
+                "endpointName": self.endpoint_name,
+                "endpointConfigName": self.endpoint_config_name,
+                "alarmNames": self.alarm_names,
+                "variantNames": self.variant_names,
+                "shadowVariantNames": self.shadow_variant_names,
+                "roleArn": self.role_arn,
+                "topicArn": self.topic_arn,
+            }
         )
-        self.alarm_names = [d["name"] for d in definitions]
+
+    def _alarms(
+        self, name: str, args: ModelEndpointArgs, endpoint_name: str
+    ) -> dict[str, aws.cloudwatch.MetricAlarm]:
+        """The alarm topic and the variants' alarms. The champion's alarms keep their names; an
+        A/B challenger's roll a deployment back too (a regression in either variant); a shadow's
+        only notify (its responses reach no one)."""
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+        variants = args.variants
+        thresholds = {
+            "error_rate_percent": args.error_rate_percent,
+            "p99_latency_ms": args.p99_latency_ms,
+            "client_error_rate_percent": args.client_error_rate_percent,
+        }
+        definitions = alarm_definitions(
+            endpoint_name=endpoint_name, variant_name=args.variant_name, **thresholds
+        )
+        second = []
+        if variants.second:
+            second = alarm_definitions(
+                endpoint_name=endpoint_name,
+                variant_name=variants.second,
+                name_prefix=f"{endpoint_name}-{variants.second}",
+                **thresholds,
+            )
+        rollback = definitions + (second if variants.mode == "ab" else [])
+        self.alarm_names = [d["name"] for d in rollback]
 
         self.topic = aws.sns.Topic(
             f"{name}-alarms", kms_master_key_id=args.kms_key_arn, tags=tags, opts=child
@@ -642,8 +810,8 @@ class ModelEndpoint(pulumi.ComponentResource):
                 endpoint=sub.endpoint,
                 opts=child,
             )
-        alarms = [
-            aws.cloudwatch.MetricAlarm(
+        return {
+            d["name"]: aws.cloudwatch.MetricAlarm(
                 f"{name}-{d['name'].removeprefix(endpoint_name + '-')}",
                 alarm_actions=[self.topic.arn],
                 ok_actions=[self.topic.arn],
@@ -651,10 +819,14 @@ class ModelEndpoint(pulumi.ComponentResource):
                 opts=child,
                 **d,
             )
-            for d in definitions
-        ]
+            for d in definitions + second
+        }
 
+    def _execution_role(
+        self, name: str, args: ModelEndpointArgs, endpoint_name: str
+    ) -> aws.iam.RolePolicy:
         context = aws_context(self)
+        capture = args.data_capture_percent is not None and args.mode == "provisioned"
         self.role, role_policy = sagemaker_role(
             f"{name}-execution",
             self,
@@ -672,52 +844,124 @@ class ModelEndpoint(pulumi.ComponentResource):
                 kms_key_arn=args.kms_key_arn,
                 alarm_names=self.alarm_names,
             ),
-            tags=tags,
+            tags=dict(args.tags),
             path=args.iam_path,
             permissions_boundary=args.permissions_boundary_arn,
         )
+        return role_policy
 
+    def _model(
+        self,
+        name: str,
+        args: ModelEndpointArgs,
+        *,
+        package: pulumi.Input[str] | None,
+        data_url: pulumi.Input[str],
+        role_policy: aws.iam.RolePolicy,
+    ) -> aws.sagemaker.Model:
         container: dict[str, Any] = {"image": args.image_uri, "mode": "SingleModel"}
-        if args.model_package_arn is not None:
-            container = {"model_package_name": args.model_package_arn}
+        if package is not None:
+            container = {"model_package_name": package}
         else:
-            data_key = args.model_data_key or f"{args.model_prefix}/{endpoint_name}/model.tar.gz"
-            container["model_data_url"] = pulumi.Output.concat("s3://", bucket_name, "/", data_key)
-        self.model = aws.sagemaker.Model(
-            f"{name}-model",
+            container["model_data_url"] = data_url
+        return aws.sagemaker.Model(
+            name,
             execution_role_arn=self.role.arn,
             primary_container=container,
             enable_network_isolation=args.network_isolation,
-            tags=tags,
+            tags=dict(args.tags),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # The role must be able to read the model before SageMaker validates it.
                 depends_on=[role_policy],
-                retain_on_delete=True,  # see the configuration below
+                retain_on_delete=True,  # see the configuration
             ),
         )
 
-        variant: dict[str, Any] = {
-            "variant_name": args.variant_name,
-            "model_name": self.model.name,
-        }
-        if provisioned:
+    def _models(
+        self,
+        name: str,
+        args: ModelEndpointArgs,
+        endpoint_name: str,
+        bucket_name: pulumi.Output[str],
+        role_policy: aws.iam.RolePolicy,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The champion's model (and an A/B challenger's or a shadow's): the production and the
+        shadow variants of the configuration."""
+        variants = args.variants
+
+        def url(key: str) -> pulumi.Output[str]:
+            return pulumi.Output.concat("s3://", bucket_name, "/", key)
+
+        champion_key = args.model_data_key or f"{args.model_prefix}/{endpoint_name}/model.tar.gz"
+        self.model = self._model(
+            f"{name}-model",
+            args,
+            package=args.model_package_arn,
+            data_url=url(champion_key),
+            role_policy=role_policy,
+        )
+        variant: dict[str, Any] = {"variant_name": args.variant_name, "model_name": self.model.name}
+        if args.mode == "provisioned":
             variant.update(
                 instance_type=args.instance_type,
                 initial_instance_count=args.instance_count,
-                initial_variant_weight=1.0,
+                initial_variant_weight=variants.champion_weight if variants.mode == "ab" else 1.0,
             )
         else:
             variant["serverless_config"] = {
                 "memory_size_in_mb": args.serverless_memory_mb,
                 "max_concurrency": args.serverless_max_concurrency,
             }
+        production, shadow = [variant], []
+        self.second_model: aws.sagemaker.Model | None = None
+        if variants.second:
+            self.second_model = self._model(
+                f"{name}-{variants.second}-model",
+                args,
+                package=variants.model_package_arn,
+                data_url=url(variants.model_data_key or ""),
+                role_policy=role_policy,
+            )
+            # A/B: the two weights share the traffic. Shadow: its weight relative to the
+            # production variant's 1.0 is the share of requests copied to it.
+            weight = (
+                variants.challenger_weight
+                if variants.mode == "ab"
+                else variants.sampling_percent / 100
+            )
+            second = {
+                "variant_name": variants.second,
+                "model_name": self.second_model.name,
+                "instance_type": variants.instance_type or args.instance_type,
+                "initial_instance_count": variants.instance_count,
+                "initial_variant_weight": weight,
+            }
+            (production if variants.mode == "ab" else shadow).append(second)
+        self.variant_names = [v["variant_name"] for v in production]
+        self.shadow_variant_names = [v["variant_name"] for v in shadow]
+        return production, shadow
+
+    def _configuration(
+        self,
+        name: str,
+        args: ModelEndpointArgs,
+        endpoint_name: str,
+        bucket_name: pulumi.Output[str],
+        variants: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    ) -> None:
+        production, shadow = variants
+        provisioned = args.mode == "provisioned"
         config_args: dict[str, Any] = {}
-        if provisioned and not INSTANCE_STORAGE.match(args.instance_type):
+        if shadow:
+            config_args["shadow_production_variants"] = shadow
+        instance_types = [v["instance_type"] for v in production + shadow if "instance_type" in v]
+        if provisioned and not any(INSTANCE_STORAGE.match(t) for t in instance_types):
             # Storage-volume encryption; serverless endpoints have no volume, and instances
-            # with local NVMe storage encrypt it in hardware (SageMaker rejects a key there).
+            # with local NVMe storage encrypt it in hardware (SageMaker then rejects a key for
+            # the whole configuration).
             config_args["kms_key_arn"] = args.kms_key_arn
-        if capture:
+        if args.data_capture_percent is not None and provisioned:
             config_args["data_capture_config"] = {
                 "enable_capture": True,
                 "initial_sampling_percentage": args.data_capture_percent,
@@ -733,12 +977,19 @@ class ModelEndpoint(pulumi.ComponentResource):
         # rolls a release back, the old ones serve again and must still exist.
         self.config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
-            production_variants=[variant],
-            tags=tags,
+            production_variants=production,
+            tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             **config_args,
         )
 
+    def _endpoint(
+        self,
+        name: str,
+        args: ModelEndpointArgs,
+        endpoint_name: str,
+        alarms: Mapping[str, aws.cloudwatch.MetricAlarm],
+    ) -> None:
         self.endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint",
             name=endpoint_name,
@@ -752,63 +1003,51 @@ class ModelEndpoint(pulumi.ComponentResource):
                 max_execution_seconds=args.max_execution_seconds,
                 rollback_alarm_names=self.alarm_names,
             ),
-            tags=tags,
+            tags=dict(args.tags),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # Rollback alarms must exist before a deployment can watch them.
-                depends_on=alarms,
+                depends_on=[alarms[alarm] for alarm in self.alarm_names],
                 # The provider replaces the endpoint when its rollback alarms change; with a
                 # fixed name, the old one must go first.
                 delete_before_replace=True,
             ),
         )
 
-        if provisioned and args.min_instances is not None:
-            resource_id = f"endpoint/{endpoint_name}/variant/{args.variant_name}"
-            target = aws.appautoscaling.Target(
-                f"{name}-scaling",
-                service_namespace="sagemaker",
-                scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-                resource_id=resource_id,
-                min_capacity=args.min_instances,
-                max_capacity=args.max_instances,
-                # Deleting an endpoint deregisters its scaling target in AWS: when the endpoint
-                # is replaced, its scaling must be registered again.
-                opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=[self.endpoint], replace_with=[self.endpoint]
-                ),
-            )
-            aws.appautoscaling.Policy(
-                f"{name}-invocations",
-                policy_type="TargetTrackingScaling",
-                service_namespace=target.service_namespace,
-                scalable_dimension=target.scalable_dimension,
-                resource_id=target.resource_id,
-                target_tracking_scaling_policy_configuration={
-                    "target_value": float(args.target_invocations_per_instance),
-                    "predefined_metric_specification": {
-                        "predefined_metric_type": "SageMakerVariantInvocationsPerInstance"
-                    },
-                    "scale_in_cooldown": 300,
-                    "scale_out_cooldown": 60,
+    def _autoscaling(self, name: str, args: ModelEndpointArgs, endpoint_name: str) -> None:
+        """Target tracking on the champion's invocations per instance (a second variant keeps
+        its fixed instance count)."""
+        if args.mode != "provisioned" or args.min_instances is None:
+            return
+        resource_id = f"endpoint/{endpoint_name}/variant/{args.variant_name}"
+        target = aws.appautoscaling.Target(
+            f"{name}-scaling",
+            service_namespace="sagemaker",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            resource_id=resource_id,
+            min_capacity=args.min_instances,
+            max_capacity=args.max_instances,
+            # Deleting an endpoint deregisters its scaling target in AWS: when the endpoint is
+            # replaced, its scaling must be registered again.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.endpoint], replace_with=[self.endpoint]
+            ),
+        )
+        aws.appautoscaling.Policy(
+            f"{name}-invocations",
+            policy_type="TargetTrackingScaling",
+            service_namespace=target.service_namespace,
+            scalable_dimension=target.scalable_dimension,
+            resource_id=target.resource_id,
+            target_tracking_scaling_policy_configuration={
+                "target_value": float(args.target_invocations_per_instance),
+                "predefined_metric_specification": {
+                    "predefined_metric_type": "SageMakerVariantInvocationsPerInstance"
                 },
-                opts=pulumi.ResourceOptions(parent=self, replace_with=[self.endpoint]),
-            )
-
-        self.endpoint_name = self.endpoint.name
-        # The configuration this program deployed, not the endpoint's read-back (which names the
-        # old one after a rollback): ``ops watch --expected-config`` compares with it.
-        self.endpoint_config_name = self.config.name
-        self.role_arn = self.role.arn
-        self.topic_arn = self.topic.arn
-        self.register_outputs(
-            {
-                "endpointName": self.endpoint_name,
-                "endpointConfigName": self.endpoint_config_name,
-                "alarmNames": self.alarm_names,
-                "roleArn": self.role_arn,
-                "topicArn": self.topic_arn,
-            }
+                "scale_in_cooldown": 300,
+                "scale_out_cooldown": 60,
+            },
+            opts=pulumi.ResourceOptions(parent=self, replace_with=[self.endpoint]),
         )
 
 

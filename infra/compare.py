@@ -39,6 +39,10 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "aws:sagemaker/endpointConfiguration:EndpointConfiguration": (
         "productionVariants[0].instanceType",
         "productionVariants[0].initialInstanceCount",
+        "productionVariants[0].initialVariantWeight",
+        "productionVariants[1].variantName",
+        "productionVariants[1].initialVariantWeight",
+        "shadowProductionVariants[0].initialVariantWeight",
         "productionVariants[0].serverlessConfig.memorySizeInMb",
         "productionVariants[0].serverlessConfig.maxConcurrency",
         "dataCaptureConfig.initialSamplingPercentage",

@@ -128,7 +128,8 @@ def _cost_lines(res: Resource, price: _Prices, plan: list[Resource]) -> list[dic
 def _endpoint_lines(
     endpoint: Resource, price: _Prices, plan: list[Resource]
 ) -> list[dict[str, Any] | None]:
-    """An endpoint costs what its configuration's variants run."""
+    """An endpoint costs what its configuration's variants run (a shadow variant's instances
+    too: SageMaker runs them beside the production ones)."""
     name = endpoint["inputs"].get("endpointConfigName")
     config = next(
         (
@@ -140,7 +141,11 @@ def _endpoint_lines(
         None,
     )
     lines: list[dict[str, Any] | None] = []
-    for variant in (config or {}).get("inputs", {}).get("productionVariants") or []:
+    inputs = (config or {}).get("inputs", {})
+    variants = (inputs.get("productionVariants") or []) + (
+        inputs.get("shadowProductionVariants") or []
+    )
+    for variant in variants:
         serverless = variant.get("serverlessConfig")
         if serverless:
             seconds = (

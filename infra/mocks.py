@@ -116,6 +116,8 @@ def plain(value: Any) -> Any:
         return value
     if isinstance(value, pulumi.Resource):
         return f"[resource {type(value).__name__}]"
+    if isinstance(value, pulumi.FileAsset | pulumi.FileArchive):
+        return f"[{type(value).__name__} {value.path}]"
     return str(value)
 
 
@@ -466,6 +468,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.log: list[tuple[str, str]] = []
         self.constructed: list[pulumi.Resource] = []
         self.stack_references: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {}
+        # (type, logical name) -> the logical name an aliased resource was known by
+        self.known_as: dict[tuple[str, str], str] = {}
 
     # -- the Mocks interface
 
@@ -475,6 +479,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return None, {}
         if args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-provider-id", state
+        # An aliased resource is the one it was known as: its autonamed physical name is the one
+        # in its state, made from the old logical name (so a renamed child keeps its name).
+        name = self.known_as.get((args.typ, args.name), args.name)
+        if name != args.name:
+            args = pulumi_mocks.MockResourceArgs(
+                typ=args.typ,
+                name=name,
+                inputs=args.inputs,
+                provider=args.provider,
+                resource_id=args.resource_id,
+                custom=args.custom,
+            )
         suffix = _digest(self.stack, args.typ, args.name)[:7]
         if args.typ.startswith("aws:"):
             state.setdefault("region", self.region)
@@ -645,7 +661,27 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             stack, project = spec.stack or pulumi.get_stack(), spec.project or pulumi.get_project()
             head, rest = urn.split("::", 2)[0], urn.split("::", 2)[2]
             urns.append(f"{head.rsplit(':', 1)[0]}:{stack}::{project}::{rest}")
-        return sorted(set(urns))
+        return sorted(set(urns) | set(self._inherited_aliases(request, urns)))
+
+    def _inherited_aliases(self, request, own: list[str]) -> list[str]:
+        """What the engine adds from the parent's aliases (with alias specs the SDK leaves it to
+        the engine): for each alias of the parent, the child under that old parent, its name's
+        parent prefix replaced by the old parent's name (``demo-serving-model`` under an alias
+        ``endpoint`` -> ``endpoint-model``); and so for each of the child's own aliases."""
+        parent = self._by_urn.get(request.parent)
+        if parent is None or not parent.aliases:
+            return []
+        inherited = []
+        for parent_alias in parent.aliases:
+            old_parent_name = parent_alias.rsplit("::", 1)[1]
+            for name, type_ in [(request.name, request.type)] + [
+                (urn.rsplit("::", 1)[1], urn.split("::")[2].split("$")[-1]) for urn in own
+            ]:
+                old_name = name
+                if name.startswith(parent.name):
+                    old_name = old_parent_name + name[len(parent.name) :]
+                inherited.append(self.make_urn(parent_alias, type_, old_name))
+        return inherited
 
     def RegisterResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -682,6 +718,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         )
         self._by_urn[urn] = reg
         self.recorder.registrations.append(reg)
+        for alias in reg.aliases:
+            if alias.split("::")[2].split("$")[-1] == request.type:
+                self.recorder.known_as[(request.type, request.name)] = alias.rsplit("::", 1)[1]
+                break
         response = super().RegisterResource(request)
         self._remember_thread_loop()
         if urn in self.resources:

@@ -42,6 +42,8 @@ from mlops_platform.infra import compare, diagram, estimate
 from mlops_platform.infra import diff as plan_diff
 
 FORMATS = ("tree", "json", "markdown", "mermaid", "terraform-plan")
+# The demo model's archive, which `pulumi up` builds (serving/demo_model.py) and the plan names.
+DEMO_MODEL_STANDIN = "demo-model/model.tar.gz (built by pulumi up from serving/demo_model.py)"
 STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SECRET_PLACEHOLDER = "offline-plan-secret"
 
@@ -296,12 +298,13 @@ def run_program(
 
         from mlops_platform.infra import stack as stack_module
 
-        resolve = stack_module.resolve_latest_package
+        resolve, build = stack_module.resolve_latest_package, stack_module.build_demo_model
         stack_module.resolve_latest_package = recorder.latest_approved_package
+        stack_module.build_demo_model = lambda: DEMO_MODEL_STANDIN
         try:
             _sync_await(run_pulumi_func(program))
         finally:
-            stack_module.resolve_latest_package = resolve
+            stack_module.resolve_latest_package, stack_module.build_demo_model = resolve, build
 
     resources = []
     for reg in recorder.registrations:
@@ -567,6 +570,22 @@ def capability_counts(plan: Plan) -> Counter[str]:
     return Counter(estimate.capability(owner[r["urn"]]) for r in plan.resources if is_cloud(r))
 
 
+def _model_cost(plan: Plan, model: str) -> str:
+    """A served model's monthly cost (its endpoint component), or — where the stack lacks it;
+    the variants a model runs say which experiment it is (A/B, shadow)."""
+    served = (plan.outputs.get("servingModels") or {}).get(model)
+    if not isinstance(served, dict):
+        return "—"
+    cost = sum(
+        c["monthlyUsd"]
+        for c in plan.estimate.get("perComponent", [])
+        if c["component"] == f"{model}-serving"
+    )
+    kind = " A/B" if served.get("variantNames", [])[1:] else ""
+    kind += " shadow" if served.get("shadowVariantNames") else ""
+    return _money(cost) + kind
+
+
 def render_summary(plans: Sequence[Plan | str]) -> str:
     """Stacks side by side: resources by capability, cost, deploy minutes, findings. A stack
     that could not be planned appears as its error (a str)."""
@@ -589,6 +608,8 @@ def render_summary(plans: Sequence[Plan | str]) -> str:
         row("cloud resources", lambda p: str(sum(counts[p.stack].values()))),
     ]
     lines += [row(f"· {c}", lambda p, c=c: str(counts[p.stack].get(c, 0))) for c in capabilities]
+    served = sorted({m for p in ok for m in (p.outputs.get("servingModels") or {})})
+    lines += [row(f"model `{m}` (USD/month)", lambda p, m=m: _model_cost(p, m)) for m in served]
     errors = [p for p in plans if isinstance(p, str)]
     if errors:
         lines += [""] + [f"- `{_md_cell(e)}`" for e in errors]

@@ -50,6 +50,7 @@ from mlops_platform.components.serving import (
     AlarmSubscription,
     ModelEndpointArgs,
     ServingImageArgs,
+    Variants,
 )
 from mlops_platform.components.storage import AccessLogBucketArgs
 
@@ -94,10 +95,20 @@ DataConfig = config_model(
     rename={"prefix": "dvcPrefix", "remote_name": "dvcRemoteName"},
     doc="The DVC remote and the model-artifacts bucket (both buckets take these settings).",
 )
+MODEL_KEY = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+MODEL_NAME = Matches(MODEL_KEY, "a model name: lowercase letters, digits and -")
 ModelRegistryConfig = config_model(
     "ModelRegistryConfig",
     ModelRegistryArgs,
-    exclude=("name_prefix", "artifact_bucket", *_WIRED),
+    exclude=("models", "name_prefix", "artifact_bucket", *_WIRED),
+    extra={
+        "models": (
+            list[Annotated[str, MODEL_NAME]],
+            [],
+            "Registry-only models (a package group each) besides the served ones, which get "
+            "theirs without being listed here.",
+        )
+    },
     rename={
         "enable_mlflow": "mlflow",
         "weekly_maintenance_window_start": "maintenanceWindow",
@@ -105,8 +116,12 @@ ModelRegistryConfig = config_model(
     doc="SageMaker model package groups (one per model) and the MLflow tracking server.",
 )
 AlarmSubscriptionConfig = config_model("AlarmSubscriptionConfig", AlarmSubscription)
+VariantsConfig = config_model(
+    "VariantsConfig",
+    Variants,
+    doc="A/B or shadow test: a second model beside the champion.",
+)
 SERVING_RELEASE = {
-    "model": (str, ..., "The model to serve (a model of `modelRegistry.models` for packages)."),
     "model_source": (
         Literal["data", "latest-approved", "pinned"],
         "data",
@@ -137,9 +152,16 @@ SERVING_RELEASE = {
         False,
         "`pulumi up` builds `serving/` with Docker and pushes it (dev); otherwise CI pushed it.",
     ),
+    "demo_model": (
+        bool,
+        False,
+        "`pulumi up` trains the reference demo model (iris, `serving/demo_model.py`; needs "
+        "scikit-learn) and uploads it to `modelDataKey`, so a first deployment serves without "
+        "a model of its own (dev; with `modelSource: data`).",
+    ),
 }
-ServingConfig = config_model(
-    "ServingConfig",
+ServingModelConfig = config_model(
+    "ServingModelConfig",
     ModelEndpointArgs,
     exclude=(
         "image_uri",
@@ -151,9 +173,46 @@ ServingConfig = config_model(
         *_WIRED,
     ),
     rename={"enable_network_isolation": "networkIsolation"},
-    nested={AlarmSubscription: AlarmSubscriptionConfig},
+    nested={AlarmSubscription: AlarmSubscriptionConfig, Variants: VariantsConfig},
     extra=SERVING_RELEASE,
-    doc="The SageMaker endpoint: what it serves, its capacity, release and rollback alarms.",
+    doc="One model's SageMaker endpoint: what it serves, its capacity, release, rollback alarms "
+    "and A/B or shadow test. Every key may also be set in `serving.defaults`.",
+    required=False,
+)
+ServingConfig = create_model(
+    "ServingConfig",
+    __config__=CONFIG,
+    __doc__="Model serving: one SageMaker endpoint per model, each released on its own.",
+    legacy_model=(
+        str | None,
+        Field(
+            None,
+            alias="legacyModel",
+            description="The model of a stack deployed with the single-model `serving` block "
+            "(its `serving.model`): its endpoint, configuration, model and alarms keep their "
+            "resources (Pulumi aliases) instead of being replaced. Remove it once every stack "
+            "of that project has been deployed with the model map.",
+        ),
+    ),
+    defaults=(
+        ServingModelConfig | None,
+        Field(None, description="Settings every model takes unless it sets the key itself."),
+    ),
+    models=(
+        Annotated[
+            dict[
+                Annotated[str, MODEL_NAME],
+                ServingModelConfig,
+            ],
+            Field(min_length=1),
+            Allowed("expected a map of model name -> settings"),
+        ],
+        Field(
+            ...,
+            description="The served models by name; each gets its own endpoint "
+            "`<project>-<stack>-<model>`, alarms, topic and package group.",
+        ),
+    ),
 )
 CiConfig = config_model(
     "CiConfig",

@@ -15,7 +15,7 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -42,7 +42,11 @@ from mlops_platform.components.runners import (
     RunnerAccess,
     RunnerScaleSet,
 )
-from mlops_platform.components.serving import AlarmSubscription, ModelEndpointArgs, ServingImageArgs
+from mlops_platform.components.serving import (
+    AlarmSubscription,
+    ModelEndpointArgs,
+    Variants,
+)
 from mlops_platform.components.storage import AccessLogBucketArgs
 from mlops_platform.infra import schema
 from mlops_platform.infra.schema import (
@@ -113,6 +117,10 @@ class ServingSettings:
     image_uri: str | None
     build_image: bool
     endpoint: ModelEndpointArgs
+    legacy: bool = False
+    """This model keeps the resources of a stack deployed with the single-model block."""
+    demo_model: bool = False
+    """``pulumi up`` uploads the reference demo model to the model's data key."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +159,8 @@ class Settings:
     dvc: DvcRemoteArgs
     artifacts: DataBucketArgs
     model_registry: ModelRegistryArgs | None = None
-    serving: ServingSettings | None = None
+    serving: tuple[ServingSettings, ...] = ()
+    """One per served model, in the order of ``serving.models``."""
     ci: CiIdentityArgs | None = None
     network: NetworkArgs | None = None
     cluster: ClusterArgs | None = None
@@ -383,13 +392,21 @@ def _translate(
             config_key += f".{items[int(part[1:-1])]}" if items else part
         elif names.get(part, part):
             config_key += "." + names.get(part, part)
+    # Cross-field rules name the other field (``field=value``, or a snake_case name, which no
+    # English word is): say it in config terms.
+    mentioned = sorted((n for n in names if n), key=len, reverse=True)
     allowed = re.sub(
-        r"\b("
-        + "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
-        + r")(?=(?:\[\d+\])?=)",
+        r"\b(" + "|".join(map(re.escape, mentioned)) + r")(?=(?:\[\d+\])?=)",
         lambda m: names[m.group(1)],
         error.allowed,
     )
+    snake = [n for n in mentioned if "_" in n and names[n]]
+    if snake:
+        allowed = re.sub(
+            r"\b(" + "|".join(map(re.escape, snake)) + r")\b",
+            lambda m: names[m.group(1)],
+            allowed,
+        )
     return ConfigError(config_key, error.value, allowed)
 
 
@@ -449,8 +466,12 @@ def load() -> Settings:
         DvcRemoteArgs, ns + "data", data_names, bucket=bucket, **_values(cfg.data, DvcRemoteArgs)
     )
 
+    served = tuple(cfg.serving.models) if cfg.serving is not None else ()
     model_registry = None
     if ns + "modelRegistry" in config:
+        registry_values = _values(cfg.modelRegistry)
+        # Every served model has its package group; the block lists only the extra ones.
+        extra = registry_values.pop("models", ())
         model_registry = _args(
             ModelRegistryArgs,
             ns + "modelRegistry",
@@ -458,15 +479,17 @@ def load() -> Settings:
             name_prefix=f"{project}-{stack}",
             artifact_bucket=bucket,
             protect=protect,
-            **_values(cfg.modelRegistry),
+            models=tuple(dict.fromkeys((*served, *extra))),
+            **registry_values,
         )
-    serving = None
-    if ns + "serving" in config:
+    serving: tuple[ServingSettings, ...] = ()
+    if cfg.serving is not None:
         serving = _serving(
             ns,
             project=project,
             stack=stack,
-            block=cfg.serving or schema.ServingConfig.model_validate({}),
+            environment=environment,
+            block=cfg.serving,
             registry=registry,
             model_registry=model_registry,
         )
@@ -731,93 +754,145 @@ def _cluster(ns: str, *, project: str, stack: str, environment: str, block: Any)
     )
 
 
+ENDPOINT_NAME_LIMIT = 63  # SageMaker endpoint and model package group names
+
+
 def _serving(
     ns: str,
     *,
     project: str,
     stack: str,
+    environment: str,
     block: Any,
     registry: ContainerRegistryArgs,
     model_registry: ModelRegistryArgs | None,
-) -> ServingSettings:
-    """The serving block: what to release (model, source, image) and the endpoint's settings."""
+) -> tuple[ServingSettings, ...]:
+    """The serving block: one endpoint per model, each model's settings over the defaults."""
     key = ns + "serving"
-    names = _names(schema.ServingConfig, project=project)
-    values = {
-        k: v for k, v in _values(block, ModelEndpointArgs).items() if k not in SERVING_RELEASE
-    }
-    if "model" not in block.model_fields_set:  # pragma: no cover - required by the schema
-        raise ConfigError(f"{key}.model", _MISSING, "required: the model to serve")
-    model, source = block.model, block.model_source
-    if (block.image_tag is None) == (block.image_uri is None):
-        raise ConfigError(
-            f"{key}.imageTag",
-            _MISSING if block.image_tag is None else block.image_tag,
-            "set exactly one of imageTag and imageUri",
-        )
-    if block.image_uri is not None and block.build_image:
-        raise ConfigError(
-            f"{key}.buildImage", True, "imageUri names an image CI pushed: leave buildImage off"
-        )
     if "serving" not in registry.repositories:
         raise ConfigError(
             f"{ns}registry.repositories",
             list(registry.repositories),
             f"{key} needs a 'serving' repository for its image",
         )
-    if block.image_tag is not None:
-        _args(
-            ServingImageArgs,
-            key,
-            {"tag": "imageTag"},
-            repository_url=WIRED_BY_STACK,
-            tag=block.image_tag,
+    if block.legacy_model is not None and block.legacy_model not in block.models:
+        raise ConfigError(
+            f"{key}.legacyModel",
+            block.legacy_model,
+            f"expected one of the served models ({', '.join(block.models)})",
         )
+    prefix = f"{project}-{stack}-"
+    defaults = _values(block.defaults)
+    settings = []
+    for model, model_block in block.models.items():
+        if len(prefix + model) > ENDPOINT_NAME_LIMIT:
+            raise ConfigError(
+                f"{key}.models.{model}",
+                model,
+                f"{prefix}<model> names its endpoint and package group: at most "
+                f"{ENDPOINT_NAME_LIMIT - len(prefix)} characters here",
+            )
+        own = _values(model_block)
+        settings.append(
+            _serving_model(
+                key,
+                model,
+                values={**defaults, **own},
+                own=set(own),
+                endpoint_name=prefix + model,
+                model_registry=model_registry,
+                legacy=model == block.legacy_model,
+                environment=environment,
+            )
+        )
+    return tuple(settings)
+
+
+def _serving_model(
+    key: str,
+    model: str,
+    *,
+    values: dict[str, Any],
+    own: set[str],
+    endpoint_name: str,
+    model_registry: ModelRegistryArgs | None,
+    legacy: bool,
+    environment: str,
+) -> ServingSettings:
+    """One model: what to release (source, image) and its endpoint's settings. An error names
+    the model's key, or the default's when the model takes it from ``serving.defaults``."""
+    names = _names(schema.ServingModelConfig, project=key.split(":", 1)[0])
+    merged = set(values)
+
+    def where(field_name: str) -> str:
+        head = re.split(r"[.\[]", field_name, maxsplit=1)[0]
+        taken_from_defaults = head not in own and head in merged
+        return f"{key}.defaults" if taken_from_defaults else f"{key}.models.{model}"
+
+    def fail(field_name: str, value: Any, allowed: str) -> NoReturn:
+        raise ConfigError(f"{where(field_name)}.{names[field_name]}", value, allowed)
+
+    release = {name: values.pop(name) for name in SERVING_RELEASE if name in values}
+    source = release.get("model_source", "data")
+    image_tag, image_uri = release.get("image_tag"), release.get("image_uri")
+    build_image = release.get("build_image", False)
+    demo_model = release.get("demo_model", False)
+    if demo_model and source != "data":
+        fail("demo_model", True, "the demo model is model data: only with modelSource: data")
+    if demo_model and environment == "prod":
+        fail("demo_model", True, "prod serves registered models, not the demo model")
+    if (image_tag is None) == (image_uri is None):
+        fail(
+            "image_tag",
+            _MISSING if image_tag is None else image_tag,
+            "set exactly one of imageTag and imageUri",
+        )
+    if image_uri is not None and build_image:
+        fail("build_image", True, "imageUri names an image CI pushed: leave buildImage off")
     for field_name, wanted in (("model_package_arn", "pinned"), ("model_data_key", "data")):
         if field_name in values and source != wanted:
-            raise ConfigError(
-                f"{key}.{names[field_name]}", values[field_name], f"only with modelSource: {wanted}"
-            )
+            fail(field_name, values[field_name], f"only with modelSource: {wanted}")
     if source == "pinned" and "model_package_arn" not in values:
-        raise ConfigError(f"{key}.modelPackageArn", _MISSING, "required with modelSource: pinned")
+        fail("model_package_arn", _MISSING, "required with modelSource: pinned")
     package_group = None
     if source == "latest-approved":
-        if model_registry is None or model not in model_registry.models:
-            raise ConfigError(
-                f"{key}.model",
-                model,
-                f"modelSource latest-approved needs the model in {ns}modelRegistry.models",
-            )
+        if model_registry is None:
+            fail("model_source", source, "latest-approved needs a modelRegistry block")
+        assert model_registry is not None
         package_group = f"{model_registry.name_prefix}-{model}"
-        # Resolved at program time; validated here with a well-formed stand-in.
+        # Resolved at program time; validated here with a well-formed stand-in (no package has
+        # version 0, so a pinned challenger never equals it by accident).
         values["model_package_arn"] = (
-            f"arn:aws:sagemaker:us-east-1:000000000000:model-package/{package_group}/1"
+            f"arn:aws:sagemaker:us-east-1:000000000000:model-package/{package_group}/0"
         )
     elif source == "data":
         values.setdefault("model_data_key", f"models/{model}/model.tar.gz")
     if "alarm_subscriptions" in values:
         values["alarm_subscriptions"] = tuple(
-            AlarmSubscription(**_values(item)) for item in block.alarm_subscriptions
+            AlarmSubscription(**_values(item)) for item in values["alarm_subscriptions"]
         )
-
-    endpoint = _args(
-        ModelEndpointArgs,
-        key,
-        names,
-        image_uri=WIRED_BY_STACK,
-        repository_arn=WIRED_BY_STACK,
-        artifacts_bucket_arn=WIRED_BY_STACK,
-        kms_key_arn=PLACEHOLDER_KEY_ARN,
-        **{"endpoint_name": f"{project}-{stack}-{model}", **values},
-    )
+    try:
+        if "variants" in values:
+            values["variants"] = Variants(**_values(values["variants"]))
+        endpoint = ModelEndpointArgs(
+            image_uri=WIRED_BY_STACK,
+            repository_arn=WIRED_BY_STACK,
+            artifacts_bucket_arn=WIRED_BY_STACK,
+            kms_key_arn=PLACEHOLDER_KEY_ARN,
+            **{"endpoint_name": endpoint_name, **values},
+        )
+    except ArgsError as error:
+        raise _translate(where(error.field), error, names) from None
     return ServingSettings(
         model=model,
         model_source=source,
         package_group=package_group,
-        image_tag=block.image_tag,
-        image_uri=block.image_uri,
-        build_image=block.build_image,
+        image_tag=image_tag,
+        image_uri=image_uri,
+        build_image=build_image,
         endpoint=endpoint,
+        legacy=legacy,
+        demo_model=demo_model,
     )
 
 
@@ -832,7 +907,7 @@ def _pipelines(
     block: Any,
     registry: ContainerRegistryArgs,
     model_registry: ModelRegistryArgs | None,
-    serving: ServingSettings | None,
+    serving: tuple[ServingSettings, ...],
     cluster: ClusterArgs | None,
 ) -> PipelineSettings:
     """The pipelines block: the orchestrator's settings and a pipeline per registry model."""
@@ -853,12 +928,6 @@ def _pipelines(
                 list(registry.repositories),
                 f"{key} needs a '{repository}' repository: {why}",
             )
-    if block.serving_image_tag is None and serving is None:
-        raise ConfigError(
-            f"{key}.servingImageTag",
-            _MISSING,
-            f"required without {ns}serving (the serving image packages are registered with)",
-        )
     names = _names(schema.PipelinesConfig, project=project)
     orchestrator = _args(
         OrchestratorArgs,
@@ -867,16 +936,26 @@ def _pipelines(
         artifacts_bucket=WIRED_BY_STACK,
         **_values(block, OrchestratorArgs),
     )
+    for model in block.models:
+        if model not in model_registry.models:
+            raise ConfigError(
+                f"{key}.models.{model}",
+                model,
+                f"unknown model; pipelines are for the served models and those of "
+                f"{ns}modelRegistry.models ({', '.join(model_registry.models)})",
+            )
+    served = {s.model for s in serving}
+    unserved = [model for model in block.models if model not in served]
+    if block.serving_image_tag is None and unserved:
+        raise ConfigError(
+            f"{key}.servingImageTag",
+            _MISSING,
+            f"required: {', '.join(unserved)} is not served, so the serving image its packages "
+            "register with is not known",
+        )
     pipelines = []
     for model, pipeline in block.models.items():
         model_key = f"{key}.models.{model}"
-        if model not in model_registry.models:
-            raise ConfigError(
-                model_key,
-                model,
-                f"unknown model; pipelines are for the models of {ns}modelRegistry.models "
-                f"({', '.join(model_registry.models)})",
-            )
         values = _values(pipeline)
         if values.get("auto_approve") and environment == "prod":
             raise ConfigError(

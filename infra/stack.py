@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
 from mlops_platform.components import (
+    ArgsError,
     ContainerRegistry,
     DataBucket,
     DvcRemote,
@@ -32,7 +34,7 @@ from mlops_platform.components.registry import ModelRegistry
 from mlops_platform.components.runners import GithubRunners, GitlabRunner, RunnerAccess
 from mlops_platform.components.serving import ModelEndpoint, ServingImage, ServingImageArgs
 from mlops_platform.components.storage import AccessLogBucket
-from mlops_platform.infra.settings import Settings
+from mlops_platform.infra.settings import ServingSettings, Settings
 
 
 def _latest_approved_package(group: str, *, region: str, profile: str | None) -> str | None:
@@ -49,6 +51,25 @@ def _latest_approved_package(group: str, *, region: str, profile: str | None) ->
 # deploying credentials. The offline plan swaps in the mock engine's stand-in (no AWS there).
 resolve_latest_package: Callable[..., str | None] = _latest_approved_package
 
+
+def _build_demo_model() -> str:
+    """The reference demo model as ``model.tar.gz``, built once per machine and versions."""
+    import platform
+    import tempfile
+    from pathlib import Path
+
+    from mlops_platform.serving.demo_model import demo_model_archive
+
+    cache = Path(tempfile.gettempdir()) / "mlops-platform-demo-model"
+    archive = cache / f"py{platform.python_version()}" / "model.tar.gz"
+    if not archive.is_file():
+        demo_model_archive(archive)
+    return str(archive)
+
+
+# Replaced by the offline plan, which builds nothing (the asset is only named there).
+build_demo_model: Callable[[], str] = _build_demo_model
+
 # CloudWatch publishes alarm notifications to the topic encrypted with the platform key.
 ALARM_PUBLISHER = "cloudwatch.amazonaws.com"
 
@@ -63,7 +84,8 @@ class Platform:
     dvc: DvcRemote
     artifacts: DataBucket
     models: ModelRegistry | None = None
-    endpoint: ModelEndpoint | None = None
+    endpoints: dict[str, ModelEndpoint] | None = None
+    """One per served model (models still waiting for an approved package have none)."""
     ci: CiIdentity | None = None
     network: Network | None = None
     cluster: Cluster | None = None
@@ -84,33 +106,39 @@ def provider(settings: Settings) -> aws.Provider:
     )
 
 
-def release_package(settings: Settings) -> str | None:
-    """The model package to serve when the stack follows the registry's newest approval."""
-    serving = settings.serving
-    if serving is None or serving.package_group is None:
-        return None
-    arn = resolve_latest_package(
-        serving.package_group, region=settings.region, profile=settings.profile
-    )
-    if arn is None:
-        raise pulumi.RunError(
-            f"no approved model package in group '{serving.package_group}': approve one in "
-            f"SageMaker Model Registry, or set {settings.project}:serving.modelSource to data "
-            "or pinned"
+def release_packages(settings: Settings) -> dict[str, str | None]:
+    """The package each model that follows the registry's newest approval serves. A model whose
+    group has no approved package yet (a first deployment) gets no endpoint, with a warning;
+    the next ``pulumi up`` after an approval creates it."""
+    packages: dict[str, str | None] = {}
+    for serving in settings.serving:
+        if serving.package_group is None:
+            continue
+        arn = resolve_latest_package(
+            serving.package_group, region=settings.region, profile=settings.profile
         )
-    account = arn.split(":")[4]
-    if account not in settings.allowed_account_ids:
-        raise pulumi.RunError(
-            f"model package {arn} is in account {account}, not one this stack deploys to "
-            f"(aws:allowedAccountIds: {', '.join(settings.allowed_account_ids)})"
-        )
-    return arn
+        packages[serving.model] = arn
+        if arn is None:
+            pulumi.log.warn(
+                f"{settings.project}:serving.models.{serving.model}: no approved model package "
+                f"in group '{serving.package_group}' yet, so no endpoint for it: approve one in "
+                "SageMaker Model Registry and run `pulumi up` again (or serve modelSource data "
+                "or pinned)"
+            )
+            continue
+        account = arn.split(":")[4]
+        if account not in settings.allowed_account_ids:
+            raise pulumi.RunError(
+                f"model package {arn} is in account {account}, not one this stack deploys to "
+                f"(aws:allowedAccountIds: {', '.join(settings.allowed_account_ids)})"
+            )
+    return packages
 
 
 def build(settings: Settings) -> Platform:
     """Creates the platform for one environment and exports its stable outputs."""
     # Look-ups that can fail come first: a failure then leaves nothing half-built.
-    package_arn = release_package(settings)
+    packages = release_packages(settings)
     aws_provider = provider(settings)
     opts = pulumi.ResourceOptions(providers={"aws": aws_provider})
 
@@ -124,7 +152,7 @@ def build(settings: Settings) -> Platform:
 
     encryption = settings.encryption
     principals = set(encryption.service_principals)
-    if settings.serving is not None:
+    if settings.serving:
         principals.add(ALARM_PUBLISHER)
     if settings.network is not None:  # flow logs and control-plane logs are encrypted
         principals.add(service_endpoint("logs", settings.region))
@@ -186,17 +214,15 @@ def build(settings: Settings) -> Platform:
         iam=iam,
     )
 
-    endpoint = None
-    if settings.serving is not None:
-        endpoint = serve(
-            settings,
-            aws_provider=aws_provider,
-            key=key,
-            registry=registry,
-            artifacts=artifacts,
-            package_arn=package_arn,
-            iam=iam,
-        )
+    endpoints = serve(
+        settings,
+        aws_provider=aws_provider,
+        key=key,
+        registry=registry,
+        artifacts=artifacts,
+        packages=packages,
+        iam=iam,
+    )
     return Platform(
         aws_provider,
         key,
@@ -204,7 +230,7 @@ def build(settings: Settings) -> Platform:
         dvc,
         artifacts,
         models,
-        endpoint,
+        endpoints,
         ci,
         network,
         cluster,
@@ -311,16 +337,18 @@ def training(
     )
     training_repo = registry.repositories["training"]
     image = pulumi.Output.concat(training_repo.repository_url, ":", config.image_tag)
-    # Packages register with the serving image: the configured tag, else what the stack serves.
-    serving = settings.serving
-    serving_image: pulumi.Input[str]
-    if config.serving_image_tag is None and serving is not None and serving.image_uri:
-        serving_image = serving.image_uri
-    else:
+    # Packages register with the serving image: the configured tag, else what the stack serves
+    # for that model.
+    served = {serving.model: serving for serving in settings.serving}
+    serving_repository = registry.repositories["serving"].repository_url
+
+    def serving_image(model: str) -> pulumi.Input[str]:
+        serving = served.get(model)
+        if config.serving_image_tag is None and serving is not None and serving.image_uri:
+            return serving.image_uri
         tag = config.serving_image_tag or (serving.image_tag if serving is not None else None)
-        serving_image = pulumi.Output.concat(
-            registry.repositories["serving"].repository_url, ":", str(tag)
-        )
+        return pulumi.Output.concat(serving_repository, ":", str(tag))
+
     pipelines = {}
     for args in config.pipelines:
         pipelines[args.model] = TrainingPipeline(
@@ -331,7 +359,7 @@ def training(
                 oidc_provider_arn=cluster.oidc_provider_arn,
                 oidc_issuer=cluster.oidc_issuer,
                 image=image,
-                serving_image=serving_image,
+                serving_image=serving_image(args.model),
                 model_package_group=models.group_names[args.model],
                 dvc_bucket_arn=dvc.bucket.arn,
                 dvc_prefix=settings.dvc.prefix,
@@ -408,43 +436,129 @@ def serve(
     key: EncryptionKey,
     registry: ContainerRegistry,
     artifacts: DataBucket,
-    package_arn: str | None,
+    packages: dict[str, str | None],
     iam: dict,
-) -> ModelEndpoint:
-    """The serving image (built here, or pushed by CI) and the endpoint that runs it."""
-    serving = settings.serving
-    assert serving is not None
+) -> dict[str, ModelEndpoint]:
+    """One endpoint per served model, and the serving images built here (dev) or pushed by CI."""
+    if not settings.serving:
+        return {}
     repository = registry.repositories["serving"]
-    if serving.image_uri is not None:
-        image_uri: pulumi.Input[str] = serving.image_uri
-    elif serving.build_image:
-        image = ServingImage(
-            "serving-image",
-            ServingImageArgs(repository_url=repository.repository_url, tag=str(serving.image_tag)),
-            pulumi.ResourceOptions(
-                providers={"aws": aws_provider, "docker": docker.Provider("docker")}
-            ),
+    images = _images(settings, repository, aws_provider)
+    endpoints: dict[str, ModelEndpoint] = {}
+    outputs: dict[str, dict[str, pulumi.Input[Any]]] = {}
+    for serving in settings.serving:
+        package = packages.get(serving.model)
+        if serving.package_group is not None and package is None:
+            continue  # no approved package yet: warned in release_packages
+        image_uri = _image_uri(serving, repository, images)
+        bucket_arn: pulumi.Input[str] = artifacts.arn
+        if serving.demo_model:
+            bucket_arn = _upload_demo_model(serving, artifacts, key, aws_provider)
+        try:
+            endpoint_args = replace(
+                serving.endpoint,
+                image_uri=image_uri,
+                repository_arn=repository.arn,
+                artifacts_bucket_arn=bucket_arn,
+                kms_key_arn=key.arn,
+                **({"model_package_arn": package} if package else {}),
+                **iam,
+            )
+        except ArgsError as error:  # e.g. a pinned challenger that is the newest approved package
+            raise pulumi.RunError(
+                f"invalid config {settings.project}:serving.models.{serving.model}: {error}"
+            ) from None
+        # The model of a single-model stack keeps its resources: its children's old names
+        # (endpoint-model, endpoint-config, ...) follow from this alias of their parent.
+        aliases = [pulumi.Alias(name=LEGACY_ENDPOINT)] if serving.legacy else None
+        endpoint = ModelEndpoint(
+            f"{serving.model}-serving",
+            endpoint_args,
+            pulumi.ResourceOptions(providers={"aws": aws_provider}, aliases=aliases),
         )
-        image_uri = image.image_uri
-    else:
-        image_uri = pulumi.Output.concat(repository.repository_url, ":", serving.image_tag)
-    wiring = {"model_package_arn": package_arn} if package_arn else {}
-    endpoint_args = replace(
-        serving.endpoint,
-        image_uri=image_uri,
-        repository_arn=repository.arn,
-        artifacts_bucket_arn=artifacts.arn,
-        kms_key_arn=key.arn,
-        **wiring,
-        **iam,
+        endpoints[serving.model] = endpoint
+        outputs[serving.model] = {
+            "endpointName": endpoint.endpoint_name,
+            "endpointConfigName": endpoint.endpoint_config_name,
+            "alarmNames": endpoint.alarm_names,
+            "variantNames": endpoint.variant_names,
+            "shadowVariantNames": endpoint.shadow_variant_names,
+            "alarmTopicArn": endpoint.topic_arn,
+            "modelSource": serving.model_source,
+            "modelPackageGroup": serving.package_group,
+            "modelPackageArn": endpoint_args.model_package_arn,
+            # a model package names its own image
+            "imageUri": image_uri if endpoint_args.model_package_arn is None else None,
+        }
+    pulumi.export("servingModels", outputs)
+    _export_single_model_outputs(settings, outputs)
+    return endpoints
+
+
+def _upload_demo_model(
+    serving: ServingSettings, artifacts: DataBucket, key: EncryptionKey, aws_provider: aws.Provider
+) -> pulumi.Output[str]:
+    """Uploads the demo model to the model's data key; returns the bucket's ARN carrying the
+    upload as a dependency, so that the endpoint's model waits for its data."""
+    upload = aws.s3.BucketObjectv2(
+        f"{serving.model}-demo-model",
+        bucket=artifacts.bucket_name,
+        key=str(serving.endpoint.model_data_key),
+        source=pulumi.FileAsset(build_demo_model()),
+        content_type="application/gzip",
+        server_side_encryption="aws:kms",
+        kms_key_id=key.arn,
+        opts=pulumi.ResourceOptions(provider=aws_provider),
     )
-    endpoint = ModelEndpoint(
-        "endpoint", endpoint_args, pulumi.ResourceOptions(providers={"aws": aws_provider})
-    )
-    if endpoint_args.model_package_arn is None:  # a model package names its own image
-        pulumi.export("servingImageUri", image_uri)
-    pulumi.export("endpointName", endpoint.endpoint_name)
-    pulumi.export("endpointConfigName", endpoint.endpoint_config_name)
-    pulumi.export("alarmTopicArn", endpoint.topic_arn)
-    pulumi.export("rollbackAlarmNames", endpoint.alarm_names)
-    return endpoint
+    return pulumi.Output.all(artifacts.arn, upload.id).apply(lambda values: values[0])
+
+
+LEGACY_ENDPOINT = "endpoint"
+"""The ModelEndpoint's name in a stack deployed with the single-model serving block."""
+
+
+def _images(
+    settings: Settings, repository: Any, aws_provider: aws.Provider
+) -> dict[str, ServingImage]:
+    """The serving images this program builds (``buildImage``, dev): one per tag."""
+    tags = list(dict.fromkeys(str(s.image_tag) for s in settings.serving if s.build_image))
+    if not tags:
+        return {}
+    providers = {"aws": aws_provider, "docker": docker.Provider("docker")}
+    return {
+        tag: ServingImage(
+            "serving-image" if index == 0 else f"serving-image-{tag}",
+            ServingImageArgs(repository_url=repository.repository_url, tag=tag),
+            pulumi.ResourceOptions(providers=providers),
+        )
+        for index, tag in enumerate(tags)
+    }
+
+
+def _image_uri(
+    serving: ServingSettings, repository: Any, images: dict[str, ServingImage]
+) -> pulumi.Input[str]:
+    """The model's image: pushed by CI (by URI or tag), or built here."""
+    if serving.image_uri is not None:
+        return serving.image_uri
+    if serving.build_image:
+        return images[str(serving.image_tag)].image_uri
+    return pulumi.Output.concat(repository.repository_url, ":", str(serving.image_tag))
+
+
+def _export_single_model_outputs(
+    settings: Settings, outputs: dict[str, dict[str, pulumi.Input[Any]]]
+) -> None:
+    """Deprecated (kept for one minor version): the single-model outputs, for the legacy model
+    (else the first served one). Use ``servingModels``."""
+    if not outputs:
+        return
+    legacy = [s.model for s in settings.serving if s.legacy and s.model in outputs]
+    model = legacy[0] if legacy else next(iter(outputs))
+    chosen = outputs[model]
+    if chosen["imageUri"] is not None:
+        pulumi.export("servingImageUri", chosen["imageUri"])
+    pulumi.export("endpointName", chosen["endpointName"])
+    pulumi.export("endpointConfigName", chosen["endpointConfigName"])
+    pulumi.export("alarmTopicArn", chosen["alarmTopicArn"])
+    pulumi.export("rollbackAlarmNames", chosen["alarmNames"])

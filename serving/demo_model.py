@@ -68,6 +68,37 @@ def train_demo_model(out_dir: str | Path) -> Path:
     return directory
 
 
+def demo_model_archive(path: str | Path) -> Path:
+    """Train the demo model and pack it as SageMaker's ``model.tar.gz`` (files at the archive's
+    root) at ``path``. The archive is byte-for-byte the same on every run on the same versions
+    (no timestamps, owners or ordering from the file system), so re-deploying uploads nothing."""
+    import gzip
+    import io
+    import tarfile
+    import tempfile
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = train_demo_model(tmp)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for file in sorted(directory.iterdir()):
+                info = tarfile.TarInfo(file.name)
+                data = file.read_bytes()
+                info.size, info.mtime, info.mode = len(data), 0, 0o644
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                tar.addfile(info, io.BytesIO(data))
+    # No file name and no time in the gzip header either.
+    with (
+        target.open("wb") as out,
+        gzip.GzipFile(filename="", fileobj=out, mode="wb", mtime=0) as zipped,
+    ):
+        zipped.write(buffer.getvalue())
+    return target
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m serving.demo_model --out DIR``."""
     parser = argparse.ArgumentParser(

@@ -335,7 +335,9 @@ def test_platform_roles_carry_the_boundary_and_the_path(prod):
         if r["type"] == "aws:iam/role:Role" and not r["name"].startswith("ci-")
     ]
     assert {r["name"] for r in platform_roles} == {
-        "endpoint-execution",
+        "demo-serving-execution",
+        "churn-serving-execution",
+        "churn-pipeline-role-role",
         "models-mlflow",
         "network-flow-logs",
         "cluster-cluster",

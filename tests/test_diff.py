@@ -44,10 +44,10 @@ def dev() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def prod_release(tmp_path_factory) -> dict[str, Any]:
-    """prod with a bigger endpoint instance and a new repository namespace: the endpoint
-    configuration and the (protected) repositories are replaced."""
+    """prod with a smaller instance for one model (churn) and a new repository namespace: that
+    model's endpoint configuration and the (protected) repositories are replaced."""
     config = stack_config("prod")
-    config["mlops-platform:serving"]["instanceType"] = "ml.m5.large"
+    config["mlops-platform:serving"]["models"]["churn"]["instanceType"] = "ml.m5.large"
     config["mlops-platform:registry"]["namespace"] = "ml/prod"
     return plan_of(tmp_path_factory.mktemp("release"), "prod", config)
 
@@ -128,17 +128,26 @@ def test_a_plan_against_itself_changes_nothing(prod):
 def test_a_release_replaces_the_endpoint_config_and_updates_the_endpoint(prod, prod_release):
     result = diff.diff(prod, prod_release)
     changes = by_name(result)
-    config = changes["endpoint-config"]
+    config = changes["churn-serving-config"]
     assert config["op"] == "replace"
     assert [r["property"] for r in config["replaceReasons"]] == ["productionVariants"]
     assert config["replaceReasons"][0]["source"] == "api"
     assert {"path": "productionVariants[0].instanceType", "old": "ml.m5.xlarge",
             "new": "ml.m5.large", "forcesReplacement": True} in config["properties"]  # fmt: skip
     # The endpoint follows its new configuration: an update (blue/green), not a replacement.
-    endpoint = changes["endpoint-endpoint"]
-    assert endpoint["op"] == "update" and endpoint["causedBy"] == "endpoint-config"
+    endpoint = changes["churn-serving-endpoint"]
+    assert endpoint["op"] == "update" and endpoint["causedBy"] == "churn-serving-config"
     assert [p["path"] for p in endpoint["properties"]] == ["endpointConfigName"]
     assert result["cost"]["delta"] < 0  # ml.m5.large is cheaper than ml.m5.xlarge
+
+
+def test_one_models_settings_change_only_that_models_resources(tmp_path, prod):
+    config = stack_config("prod")
+    config["mlops-platform:serving"]["models"]["churn"]["instanceType"] = "ml.m5.large"
+    config["mlops-platform:serving"]["models"]["churn"]["canaryPercent"] = 10
+    changed = by_name(diff.diff(prod, plan_of(tmp_path, "prod", config)))
+    assert {"churn-serving-config", "churn-serving-endpoint"} <= set(changed)
+    assert all(name.startswith("churn-serving-") for name in changed), sorted(changed)
 
 
 def test_a_new_repository_name_replaces_protected_repositories(prod, prod_release):
@@ -189,9 +198,11 @@ def test_an_alias_keeps_a_renamed_resource(prod):
 
 def test_creates_and_deletes(prod, dev):
     head = copy.deepcopy(prod)
-    head["resources"] = [r for r in head["resources"] if r["name"] != "endpoint-invocations"]
+    head["resources"] = [r for r in head["resources"] if r["name"] != "demo-serving-invocations"]
     result = diff.diff(prod, head)
-    assert [(e["op"], e["name"]) for e in result["changes"]] == [("delete", "endpoint-invocations")]
+    assert [(e["op"], e["name"]) for e in result["changes"]] == [
+        ("delete", "demo-serving-invocations")
+    ]
     assert diff.diff(head, prod)["summary"]["create"] == 1
 
 
@@ -315,6 +326,7 @@ def many_models(plan_json: dict[str, Any], count: int) -> dict[str, Any]:
     head = copy.deepcopy(plan_json)
     resources = head["resources"]
     root = next(r for r in resources if r["type"] == "mlops:serving:ModelEndpoint")
+    stem = root["name"]  # e.g. demo-serving: its children are demo-serving-*
     family, frontier = [root], {root["urn"]}
     for res in resources:
         if res["parent"] in frontier and res is not root:
@@ -324,9 +336,7 @@ def many_models(plan_json: dict[str, Any], count: int) -> dict[str, Any]:
     for index in range(1, count):
 
         def rename(text: str, index: int = index) -> str:
-            return text.replace("::endpoint", f"::model{index}-endpoint").replace(
-                "endpoint-", f"model{index}-endpoint-"
-            )
+            return text.replace(stem, f"model{index}-{stem}")
 
         for res in family:
             clone = json.loads(rename(json.dumps(res)))
@@ -369,7 +379,7 @@ def test_the_comment_leads_with_the_summary_and_flags_replacements(dev, prod, pr
     assert table[0].startswith("| stack | + create | ~ update | ± replace |")
     assert table[2].startswith("| `dev` | 0 | 0 | 0 | 0 |") and table[2].endswith("| ✅ |")
     assert table[3].startswith("| `prod` | 0 |")
-    assert "**`prod` replaces**" in text and "`endpoint-config`" in text
+    assert "**`prod` replaces**" in text and "`churn-serving-config`" in text
     assert "forced by `productionVariants`" in text
     assert "**`prod` touches protected**" in text
     assert "± `registry-serving` (replace) — **blocked**" in text
@@ -390,14 +400,15 @@ def test_the_comment_shows_a_prod_violations_text(dev, prod, prod_violation):
 
 
 def test_a_fifty_model_stack_fits_and_says_where_the_rest_is(dev, prod):
-    head = many_models(prod, 50)
+    served = len(prod["outputs"]["servingModels"])
+    head = many_models(prod, 51 - served)  # the stack's own models and the copies: 50
     assert sum(r["type"] == "aws:sagemaker/endpoint:Endpoint" for r in head["resources"]) == 50
     pairs = results(("dev", dev, dev), ("staging", prod, head), ("prod", prod, head))
     text = comment.build(pairs, base_label="main")
     assert len(text.encode()) <= comment.DEFAULT_LIMIT < comment.GITHUB_LIMIT
     check_markup(text)
     creates = pairs[2].diff["summary"]["create"]
-    assert creates >= 49 * 7
+    assert creates >= (50 - served) * 7
     assert f"| `prod` | {creates} | 0 | 0 | 0 |" in text
     assert "more changed resource(s) of `prod` are in the whole plans" in text
     assert "**Not shown, to stay within GitHub's limit:**" in text

@@ -31,7 +31,7 @@ def run_main(capsys, *argv: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize(
     ("stack", "cost", "minutes"),
-    [("dev", 186.77, 26.8), ("staging", 846.83, 26.8), ("prod", 1860.47, 26.8)],
+    [("dev", 187.37, 26.8), ("staging", 1183.43, 26.8), ("prod", 2253.51, 26.8)],
 )
 def test_estimates_are_pinned(plans, stack, cost, minutes):
     est = plans[stack]["estimate"]
@@ -57,7 +57,7 @@ def test_prod_cost_lines(plans):
     assert lines[("cluster-eks", "eks-cluster-hour")]["monthlyUsd"] == 73.0
     assert lines[("cluster-system", "ec2:m7i.large")]["quantity"] == 3  # minSize
     assert ("cluster-gpu", "ec2:g6.2xlarge") not in lines  # minSize 0: $0
-    assert lines[("endpoint-endpoint", "sagemaker-hosting:ml.m5.xlarge")]["quantity"] == 2
+    assert lines[("demo-serving-endpoint", "sagemaker-hosting:ml.m5.xlarge")]["quantity"] == 2
     assert lines[("models-tracking", "mlflow:Medium")]["monthlyUsd"] == 1022.0
     nat = [k for k in lines if k[1] == "nat-gateway-hour"]
     assert len(nat) == 3
@@ -65,7 +65,7 @@ def test_prod_cost_lines(plans):
 
 def test_dev_serverless_endpoint_is_priced_by_gb_second(plans):
     (endpoint,) = [
-        r for r in plans["dev"]["estimate"]["perResource"] if r["name"] == "endpoint-endpoint"
+        r for r in plans["dev"]["estimate"]["perResource"] if r["name"] == "demo-serving-endpoint"
     ]
     (line,) = endpoint["lines"]
     assert line["item"] == "sagemaker-serverless-gb-second"
@@ -240,7 +240,7 @@ def test_compare_dev_with_prod(plans):
     eks = changed[("aws:eks/cluster:Cluster", "cluster-eks")]
     assert eks["vpcConfig.endpointPublicAccess"] == [True, False]
     assert changed[("aws:kms/key:Key", "platform-key-key")]["protect"] == [False, True]
-    assert diff["estimate"]["monthlyCostUsd"] == [186.77, 1860.47]
+    assert diff["estimate"]["monthlyCostUsd"] == [187.37, 2253.51]
     # names with stack-specific suffixes are not compared
     assert all("name" not in props for props in changed.values())
 
@@ -311,7 +311,7 @@ def test_tree_shows_cost_deploy_time_and_findings(capsys):
     assert code == 0
     estimate_at, policy_at = out.index("\nEstimate:\n"), out.index("\nPolicy:\n")
     assert estimate_at < policy_at
-    assert "  monthly cost: $1,860.47 (on-demand, eu-west-1)" in out
+    assert "  monthly cost: $2,253.51 (on-demand, eu-west-1)" in out
     assert "  first deployment: ~26.8 min; critical path: ci-boundary -> " in out
     assert "    models (model registry / tracking): $1,024.30" in out
 
@@ -319,7 +319,7 @@ def test_tree_shows_cost_deploy_time_and_findings(capsys):
 def test_markdown_comment_has_the_estimate(capsys):
     code, out, _ = run_main(capsys, "--stack", "dev", "--format", "markdown")
     assert code == 0
-    assert "monthly cost: $186.77 (on-demand, eu-west-1) · first deployment ~26.8 min" in out
+    assert "monthly cost: $187.37 (on-demand, eu-west-1) · first deployment ~26.8 min" in out
     assert "<details><summary>Estimate: cost per component" in out
 
 
@@ -328,10 +328,10 @@ def test_summary_puts_stacks_side_by_side(capsys):
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert lines[0] == "| | `dev` | `staging` | `prod` | `nope` |"
-    assert "| monthly cost (USD) | $186.77 | $846.83 | $1,860.47 | — |" in lines
+    assert "| monthly cost (USD) | $187.37 | $1,183.43 | $2,253.51 | — |" in lines
     assert "| first deployment (min) | 26.8 | 26.8 | 26.8 | — |" in lines
     assert "| mandatory findings | 0 | 0 | 0 | — |" in lines
-    assert "| · model registry / tracking | 1 | 12 | 12 | — |" in lines  # + its access logging
+    assert "| · model registry / tracking | 2 | 14 | 13 | — |" in lines  # + its access logging
     assert "| · access logs | 0 | 7 | 7 | — |" in lines
     assert any(line.startswith("- `nope: --stack: got 'nope'") for line in lines)
 
@@ -340,7 +340,7 @@ def test_summary_json(capsys):
     code, out, _ = run_main(capsys, "--summary", "dev", "nope", "--format", "json")
     assert code == 0
     rows = json.loads(out)
-    assert rows[0]["stack"] == "dev" and rows[0]["estimate"]["monthlyCostUsd"] == 186.77
+    assert rows[0]["stack"] == "dev" and rows[0]["estimate"]["monthlyCostUsd"] == 187.37
     assert rows[0]["findings"] == {"mandatory": 0, "advisory": 0}
     assert rows[1]["stack"] == "nope" and "no Pulumi.nope.yaml" in rows[1]["error"]
 

@@ -60,8 +60,9 @@ def test_each_stack_runs_argo_and_a_pipeline_per_model(plans, stack):
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_staging_and_prod_retrain_on_a_schedule_and_log_to_mlflow(plans, stack):
     plan = plans[stack]
-    (cron,) = of_type(plan, CRON)
-    assert cron["inputs"]["spec"]["schedules"] == ["0 3 * * 1"]
+    crons = {c["name"]: c["inputs"]["spec"]["schedules"] for c in of_type(plan, CRON)}
+    assert set(crons) == {f"{m}-pipeline-cron" for m in plan["outputs"]["trainingPipelines"]}
+    assert crons["demo-pipeline-cron"] == ["0 3 * * 1"]
     document = json.loads(
         one(plan, "aws:iam/rolePolicy:RolePolicy", "demo-pipeline-role-pipeline")["inputs"][
             "policy"
@@ -82,7 +83,10 @@ def test_runners_may_submit_only_the_pipelines_templates(plans):
         plan, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
     )
     expression = policy["inputs"]["spec"]["validations"][1]["expression"]
-    assert "'system:serviceaccount:arc-runners:github-runner': ['demo-training']" in expression
+    assert (
+        "'system:serviceaccount:arc-runners:github-runner': ['churn-training', 'demo-training']"
+        in expression
+    )
 
 
 def _prod(config: dict[str, Any]) -> None:
@@ -94,14 +98,14 @@ BAD = [
     (
         "unknown model",
         _set(
-            (*DEMO[:2], "churn"),
+            (*DEMO[:2], "forecast"),
             {
                 "repository": "https://github.com/a/b.git",
                 "metrics": ["accuracy"],
                 "gate": {"metric": "accuracy"},
             },
         ),
-        'mlops-platform:pipelines.models.churn: got "churn"; unknown model',
+        'mlops-platform:pipelines.models.forecast: got "forecast"; unknown model',
     ),
     (
         "cron Argo rejects",

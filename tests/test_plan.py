@@ -155,6 +155,11 @@ DATA = "mlops-platform:data"
 ENCRYPTION = "mlops-platform:encryption"
 TAGS = "aws:defaultTags"
 SERVING = "mlops-platform:serving"
+# dev serves demo and churn: demo's own keys, and the defaults both take
+DEMO = (SERVING, "models", "demo")
+DEMO_KEY = f"{SERVING}.models.demo"
+DEFAULTS = (SERVING, "defaults")
+DEFAULTS_KEY = f"{SERVING}.defaults"
 NETWORK = "mlops-platform:network"
 CLUSTER = "mlops-platform:cluster"
 POOLS = (CLUSTER, "nodePools")
@@ -349,88 +354,92 @@ BAD_CONFIGS = [
     ("unsupported aws key", _set(("aws:accessKey",), "AKIA"), "aws:accessKey"),
     (
         "canary size 0",
-        _set((SERVING, "canaryPercent"), 0),
-        f"{SERVING}.canaryPercent: got 0; expected an integer from 1 to 50",
+        _set((*DEMO, "canaryPercent"), 0),
+        f"{DEMO_KEY}.canaryPercent: got 0; expected an integer from 1 to 50",
     ),
-    ("canary above 50%", _set((SERVING, "canaryPercent"), 60), f"{SERVING}.canaryPercent: got 60"),
+    ("canary above 50%", _set((*DEMO, "canaryPercent"), 60), f"{DEMO_KEY}.canaryPercent: got 60"),
     (
         "bake beyond the provider wait",
-        _set((SERVING, "bakeSeconds"), 3000),
-        f"{SERVING}.bakeSeconds: got 3000; the deployment's waits",
+        _set((*DEMO, "bakeSeconds"), 3000),
+        f"{DEMO_KEY}.bakeSeconds: got 3000; the deployment's waits",
     ),
-    ("instance count 0", _set((SERVING, "instanceCount"), 0), f"{SERVING}.instanceCount: got 0"),
+    ("instance count 0", _set((*DEMO, "instanceCount"), 0), f"{DEMO_KEY}.instanceCount: got 0"),
     (
         "not an ml. instance",
-        _set((SERVING, "instanceType"), "m5.large"),
-        f'{SERVING}.instanceType: got "m5.large"; expected an ml.* instance type',
+        _set((*DEMO, "instanceType"), "m5.large"),
+        f'{DEMO_KEY}.instanceType: got "m5.large"; expected an ml.* instance type',
     ),
     (
         "capture on serverless",
-        _set((SERVING, "dataCapturePercent"), 10),
-        f"{SERVING}.dataCapturePercent: got 10; serverless endpoints support no data capture",
+        _set((*DEMO, "dataCapturePercent"), 10),
+        f"{DEMO_KEY}.dataCapturePercent: got 10; serverless endpoints support no data capture",
     ),
     (
         "canary on serverless",
-        _set((SERVING, "trafficRouting"), "CANARY"),
-        f'{SERVING}.trafficRouting: got "CANARY"',
+        _set((*DEMO, "trafficRouting"), "CANARY"),
+        f'{DEMO_KEY}.trafficRouting: got "CANARY"',
     ),
     (
         "alarm threshold 0",
-        _set((SERVING, "errorRatePercent"), 0),
-        f"{SERVING}.errorRatePercent: got 0; expected a number above 0",
+        _set((*DEMO, "errorRatePercent"), 0),
+        f"{DEMO_KEY}.errorRatePercent: got 0; expected a number above 0",
     ),
-    ("latency threshold negative", _set((SERVING, "p99LatencyMs"), -5), f"{SERVING}.p99LatencyMs"),
+    ("latency threshold negative", _set((*DEMO, "p99LatencyMs"), -5), f"{DEMO_KEY}.p99LatencyMs"),
     (
         "unknown serving key",
-        _set((SERVING, "canarySize"), 5),
-        f"{SERVING}.canarySize: got 5; unknown key",
+        _set((*DEMO, "canarySize"), 5),
+        f"{DEMO_KEY}.canarySize: got 5; unknown key",
     ),
     (
         "missing image tag",
-        _delete(SERVING, "imageTag"),
-        f"{SERVING}.imageTag: got nothing (the key is missing); set exactly one of imageTag and imageUri",
+        _all(_delete(*DEFAULTS, "imageTag"), _set((SERVING, "models"), {"demo": {}})),
+        f"{DEMO_KEY}.imageTag: got nothing (the key is missing); set exactly one of imageTag and imageUri",
     ),
     (
         "image tag and uri",
-        _set((SERVING, "imageUri"), "111111111111.dkr.ecr.eu-west-1.amazonaws.com/x:1"),
-        f'{SERVING}.imageTag: got "0.1.0"; set exactly one',
+        _set((*DEMO, "imageUri"), "111111111111.dkr.ecr.eu-west-1.amazonaws.com/x:1"),
+        f'{DEFAULTS_KEY}.imageTag: got "0.1.0"; set exactly one',
     ),
     (
         "image uri with build",
         _all(
-            _delete(SERVING, "imageTag"),
-            _set((SERVING, "imageUri"), "111111111111.dkr.ecr.eu-west-1.amazonaws.com/x:1"),
+            _delete(*DEFAULTS, "imageTag"),
+            _set((*DEFAULTS, "imageUri"), "111111111111.dkr.ecr.eu-west-1.amazonaws.com/x:1"),
         ),
-        f"{SERVING}.buildImage: got true",
+        f"{DEFAULTS_KEY}.buildImage: got true",
     ),
     (
         "bad image uri",
         _all(
-            _delete(SERVING, "imageTag"),
-            _delete(SERVING, "buildImage"),
-            _set((SERVING, "imageUri"), "docker.io/library/python:3"),
+            _delete(*DEFAULTS, "imageTag"),
+            _delete(*DEFAULTS, "buildImage"),
+            _set((*DEFAULTS, "imageUri"), "docker.io/library/python:3"),
         ),
-        f'{SERVING}.imageUri: got "docker.io/library/python:3"',
+        f'{DEFAULTS_KEY}.imageUri: got "docker.io/library/python:3"',
     ),
-    ("bad image tag", _set((SERVING, "imageTag"), "v 1"), f"{SERVING}.imageTag"),
-    ("bad model source", _set((SERVING, "modelSource"), "newest"), f"{SERVING}.modelSource"),
+    ("bad image tag", _set((*DEMO, "imageTag"), "v 1"), f"{DEMO_KEY}.imageTag"),
+    ("bad model source", _set((*DEMO, "modelSource"), "newest"), f"{DEMO_KEY}.modelSource"),
     (
         "package arn with data source",
         _set(
-            (SERVING, "modelPackageArn"),
+            (*DEMO, "modelPackageArn"),
             "arn:aws:sagemaker:eu-west-1:111111111111:model-package/x/1",
         ),
-        f"{SERVING}.modelPackageArn: got",
+        f"{DEMO_KEY}.modelPackageArn: got",
     ),
     (
-        "latest approved, model not registered",
-        _all(_set((SERVING, "modelSource"), "latest-approved"), _set((SERVING, "model"), "other")),
-        f'{SERVING}.model: got "other"; modelSource latest-approved needs',
+        "latest approved without a registry",
+        _all(
+            _set((*DEMO, "modelSource"), "latest-approved"),
+            _set((*DEMO, "demoModel"), False),
+            _delete("mlops-platform:modelRegistry"),
+        ),
+        f'{DEMO_KEY}.modelSource: got "latest-approved"; latest-approved needs a modelRegistry block',
     ),
     (
         "bad subscription protocol",
-        _set((SERVING, "alarmSubscriptions"), [{"protocol": "pager", "endpoint": "x"}]),
-        f"{SERVING}.alarmSubscriptions[0].protocol",
+        _set((*DEMO, "alarmSubscriptions"), [{"protocol": "pager", "endpoint": "x"}]),
+        f"{DEMO_KEY}.alarmSubscriptions[0].protocol",
     ),
     (
         "no serving repository",
@@ -444,8 +453,8 @@ BAD_CONFIGS = [
     ),
     (
         "pinned without a package",
-        _set((SERVING, "modelSource"), "pinned"),
-        f"{SERVING}.modelPackageArn: got nothing (the key is missing); required with modelSource: pinned",
+        _all(_set((*DEMO, "modelSource"), "pinned"), _set((*DEMO, "demoModel"), False)),
+        f"{DEMO_KEY}.modelPackageArn: got nothing (the key is missing); required with modelSource: pinned",
     ),
     (
         "alias arn for the state key",
@@ -486,8 +495,8 @@ BAD_CONFIGS = [
     ),
     (
         "bad memory size",
-        _set((SERVING, "serverlessMemoryMb"), 1500),
-        f"{SERVING}.serverlessMemoryMb: got 1500; expected one of 1024",
+        _set((*DEMO, "serverlessMemoryMb"), 1500),
+        f"{DEMO_KEY}.serverlessMemoryMb: got 1500; expected one of 1024",
     ),
     # --- network and cluster
     (
@@ -571,6 +580,7 @@ BAD_CONFIGS = [
         "spot in prod",
         _all(
             _environment("prod"),
+            _delete(*DEFAULTS, "demoModel"),
             _set((CLUSTER, "publicEndpoint"), False),
             _delete(CLUSTER, "publicAccessCidrs"),
         ),
@@ -622,7 +632,7 @@ BAD_CONFIGS = [
     (
         "runner min above max",
         _set((*SETS, "cpu", "minRunners"), 9),
-        f"{RUNNERS}.github.scaleSets.cpu.minRunners: got 9; must not exceed max_runners (4)",
+        f"{RUNNERS}.github.scaleSets.cpu.minRunners: got 9; must not exceed maxRunners (4)",
     ),
     (
         "GPU runner set without GPUs",
@@ -728,9 +738,9 @@ BAD_CONFIGS = [
         f'{DATA}.dvcRemoteName: got "my remote"',
     ),
     (
-        "no models",
-        _set(("mlops-platform:modelRegistry", "models"), []),
-        "mlops-platform:modelRegistry.models: got []",
+        "registry-only model not a slug",
+        _set(("mlops-platform:modelRegistry", "models"), ["Fraud Model"]),
+        'mlops-platform:modelRegistry.models[0]: got "Fraud Model"; expected a model name',
     ),
     (
         "maintenance window prose",
@@ -739,36 +749,36 @@ BAD_CONFIGS = [
     ),
     (
         "endpoint name symbols",
-        _set((SERVING, "endpointName"), "my_endpoint!"),
-        f'{SERVING}.endpointName: got "my_endpoint!"',
+        _set((*DEMO, "endpointName"), "my_endpoint!"),
+        f'{DEMO_KEY}.endpointName: got "my_endpoint!"',
     ),
     (
         "model data outside models/",
-        _set((SERVING, "modelDataKey"), "data/x.tar.gz"),
-        f'{SERVING}.modelDataKey: got "data/x.tar.gz"',
+        _set((*DEMO, "modelDataKey"), "data/x.tar.gz"),
+        f'{DEMO_KEY}.modelDataKey: got "data/x.tar.gz"',
     ),
     (
         "unknown mode",
-        _set((SERVING, "mode"), "batch"),
-        f'{SERVING}.mode: got "batch"; expected one of provisioned, serverless',
+        _set((*DEMO, "mode"), "batch"),
+        f'{DEMO_KEY}.mode: got "batch"; expected one of provisioned, serverless',
     ),
     (
         "linear step 5%",
-        _set((SERVING, "linearStepPercent"), 5),
-        f"{SERVING}.linearStepPercent: got 5",
+        _set((*DEMO, "linearStepPercent"), 5),
+        f"{DEMO_KEY}.linearStepPercent: got 5",
     ),
     (
         "subscriptions a string",
-        _set((SERVING, "alarmSubscriptions"), "oncall@example.com"),
-        f"{SERVING}.alarmSubscriptions: got",
+        _set((*DEMO, "alarmSubscriptions"), "oncall@example.com"),
+        f"{DEMO_KEY}.alarmSubscriptions: got",
     ),
     (
         "pinned package not a model package",
         _all(
-            _set((SERVING, "modelSource"), "pinned"),
-            _set((SERVING, "modelPackageArn"), "arn:aws:s3:::bucket/x"),
+            _set((*DEMO, "modelSource"), "pinned"),
+            _set((*DEMO, "modelPackageArn"), "arn:aws:s3:::bucket/x"),
         ),
-        f'{SERVING}.modelPackageArn: got "arn:aws:s3:::bucket/x"; expected a model package ARN',
+        f'{DEMO_KEY}.modelPackageArn: got "arn:aws:s3:::bucket/x"; expected a model package ARN',
     ),
     (
         "wildcard default branch",
@@ -914,14 +924,16 @@ def test_an_image_uri_from_ci_is_served_as_is(tmp_path):
         "111111111111.dkr.ecr.eu-west-1.amazonaws.com/mlops-platform/dev/serving@sha256:" + "a" * 64
     )
     config = stack_config("dev")
-    serving = config["mlops-platform:serving"]
-    del serving["imageTag"]
-    serving.update(imageUri=digest, buildImage=False)
+    defaults = config["mlops-platform:serving"]["defaults"]
+    del defaults["imageTag"]
+    defaults.update(imageUri=digest, buildImage=False)
     result = plan.make_plan("bad", write_project(tmp_path, config)).to_json()
-    model = next(r for r in result["resources"] if r["type"] == "aws:sagemaker/model:Model")
-    assert model["inputs"]["primaryContainer"]["image"] == digest
+    models = [r for r in result["resources"] if r["type"] == "aws:sagemaker/model:Model"]
+    assert {m["name"] for m in models} == {"demo-serving-model", "churn-serving-model"}
+    assert {m["inputs"]["primaryContainer"]["image"] for m in models} == {digest}
     assert not [r for r in result["resources"] if r["type"].startswith("docker:")]
     assert result["outputs"]["servingImageUri"] == digest
+    assert {m["imageUri"] for m in result["outputs"]["servingModels"].values()} == {digest}
 
 
 def test_registry_namespace_from_config_is_used(tmp_path):

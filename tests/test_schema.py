@@ -84,7 +84,7 @@ def test_the_schema_covers_every_key_the_program_reads():
 
 SCHEMA_REJECTS = [
     ("typo in a block", ("mlops-platform:registry", "keepTaggedImage"), 3),
-    ("integer out of range", ("mlops-platform:serving", "canaryPercent"), 80),
+    ("integer out of range", ("mlops-platform:serving", "models", "demo", "canaryPercent"), 80),
     ("quoted number", ("mlops-platform:registry", "keepTaggedImages"), "30"),
     ("unknown enum value", ("mlops-platform:registry", "imageTagMutability"), "immutable"),
     ("pattern", ("mlops-platform:cluster", "adminPrincipalArns"), ["admin"]),
@@ -136,9 +136,9 @@ def test_secrets_are_secure_objects(validator):
 
 NESTED = [
     (
-        ("mlops-platform:serving", "canaryPercent"),
+        ("mlops-platform:serving", "models", "churn", "canaryPercent"),
         80,
-        "invalid config mlops-platform:serving.canaryPercent: got 80; "
+        "invalid config mlops-platform:serving.models.churn.canaryPercent: got 80; "
         "expected an integer from 1 to 50",
     ),
     (
@@ -154,9 +154,9 @@ NESTED = [
         "expected an integer from 1 to 1000",
     ),
     (
-        ("mlops-platform:serving", "alarmSubscriptions", 0, "protocol"),
+        ("mlops-platform:serving", "defaults", "alarmSubscriptions", 0, "protocol"),
         5,
-        "invalid config mlops-platform:serving.alarmSubscriptions[0].protocol: got 5; "
+        "invalid config mlops-platform:serving.defaults.alarmSubscriptions[0].protocol: got 5; "
         "expected one of email, email-json, https, sqs, lambda, sms",
     ),
     (
@@ -224,7 +224,7 @@ def test_the_docs_and_the_errors_read_the_same_declaration():
     readme = (ROOT / "README.md").read_text()
     assert "| `canaryPercent` | `5` | an integer from 1 to 50 |" in readme
     document = json.loads(SCHEMA_PATH.read_text())
-    canary = document["$defs"]["ServingConfig"]["properties"]["canaryPercent"]
+    canary = document["$defs"]["ServingModelConfig"]["properties"]["canaryPercent"]
     assert (canary["minimum"], canary["maximum"], canary["default"]) == (1, 50, 5)
 
 

@@ -122,10 +122,11 @@ def test_prod_protects_and_retains_stateful_resources(plans):
     for stack, protected in (("dev", False), ("staging", False), ("prod", True)):
         stateful = [r for r in plans[stack]["resources"] if r["type"] in STATEFUL]
         mlflow = logged = stack != "dev"
+        models = len(plans[stack]["outputs"]["servingModels"])
         # DVC, artifacts, and MLflow's (staging, prod) or GitLab's cache (dev); the access logs'
         buckets = 3 + logged
-        # key, buckets, repositories, group, flow and control-plane logs (+ MLflow server)
-        assert len(stateful) == 1 + buckets + 2 + 1 + 2 + mlflow
+        # key, buckets, repositories, a group per model, flow and control-plane logs (+ MLflow)
+        assert len(stateful) == 1 + buckets + 2 + models + 2 + mlflow
         for res in stateful:
             # A runner cache is disposable in every environment.
             expected = protected and not res["name"].startswith("gitlab-runner-")
@@ -137,9 +138,14 @@ def test_prod_protects_and_retains_stateful_resources(plans):
         # ... and the access logging of the data, model and artifact buckets
         assert len(guards) == 1 + 2 + 6 * buckets + 2 * mlflow + 3 * logged
         assert {(r["protect"], r["retainOnDelete"]) for r in guards} <= {(False, protected)}
-        # A release retains the model and configuration it replaces: a rollback serves them.
+        # A release retains the models and configuration it replaces: a rollback serves them
+        # (a model and a configuration per endpoint, and the second model of an A/B or shadow).
         releases = [r for r in plans[stack]["resources"] if r["type"] in RELEASES]
-        assert len(releases) == 2 and all(
+        second = sum(
+            bool(m["variantNames"][1:] or m["shadowVariantNames"])
+            for m in plans[stack]["outputs"]["servingModels"].values()
+        )
+        assert len(releases) == 2 * models + second and all(
             r["retainOnDelete"] and not r["protect"] for r in releases
         )
         # The cluster is protected (not retained: its nodes and add-ons go with it).
@@ -204,47 +210,111 @@ def _one(p: dict[str, Any], type_: str) -> dict[str, Any]:
     return res
 
 
+def _named(p: dict[str, Any], type_: str, name: str) -> dict[str, Any]:
+    (res,) = [r for r in of_type(p, type_) if r["name"] == name]
+    return res
+
+
+CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+
+
+def test_every_stack_serves_two_models_or_more(plans):
+    for p in plans.values():
+        served = p["outputs"]["servingModels"]
+        assert len(served) >= 2
+        assert len(of_type(p, ENDPOINT)) == len(served)
+        assert set(p["outputs"]["modelPackageGroups"]) >= set(served)
+
+
 def test_serving_differs_per_environment(plans):
     dev, staging, prod = plans["dev"], plans["staging"], plans["prod"]
-    dev_variant = _one(dev, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")["inputs"][
-        "productionVariants"
-    ][0]
-    assert "serverlessConfig" in dev_variant, "dev serves serverless"
+    for config in of_type(dev, CONFIG):
+        assert "serverlessConfig" in config["inputs"]["productionVariants"][0], "dev: serverless"
     assert of_type(dev, "docker:index/image:Image"), "dev builds the serving image"
+    assert len(of_type(dev, "docker:index/image:Image")) == 1, "one build for the models' tag"
     assert not of_type(prod, "docker:index/image:Image"), "CI pushes the prod image"
     for stack, p in (("staging", staging), ("prod", prod)):
-        config = _one(p, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")["inputs"]
+        config = _named(p, CONFIG, "demo-serving-config")["inputs"]
         assert config["dataCaptureConfig"]["enableCapture"] is True
-        model = _one(p, "aws:sagemaker/model:Model")["inputs"]["primaryContainer"]
-        assert model["modelPackageName"].endswith(f":model-package/mlops-platform-{stack}-demo/1")
-    routing = _one(prod, "aws:sagemaker/endpoint:Endpoint")["inputs"]["deploymentConfig"]
+        model = _named(p, "aws:sagemaker/model:Model", "demo-serving-model")["inputs"]
+        assert model["primaryContainer"]["modelPackageName"].endswith(
+            f":model-package/mlops-platform-{stack}-demo/1"
+        )
+    routing = _named(prod, ENDPOINT, "demo-serving-endpoint")["inputs"]["deploymentConfig"]
     blue_green = routing["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
     assert blue_green["type"] == "CANARY" and blue_green["canarySize"]["value"] == 5
-    prod_variant = _one(prod, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")[
-        "inputs"
-    ]["productionVariants"][0]
+    prod_variant = _named(prod, CONFIG, "demo-serving-config")["inputs"]["productionVariants"][0]
     assert prod_variant["initialInstanceCount"] >= 2
-    assert of_type(prod, "aws:appautoscaling/policy:Policy")
-    staging_routing = _one(staging, "aws:sagemaker/endpoint:Endpoint")["inputs"]["deploymentConfig"]
-    assert staging_routing["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]["type"] == (
-        "ALL_AT_ONCE"
-    )
+    assert len(of_type(prod, "aws:appautoscaling/policy:Policy")) == 2, "one per model"
+    staging_routing = _named(staging, ENDPOINT, "demo-serving-endpoint")["inputs"]
+    assert staging_routing["deploymentConfig"]["blueGreenUpdatePolicy"][
+        "trafficRoutingConfiguration"
+    ]["type"] == ("ALL_AT_ONCE")
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_rollback_alarms_exist_by_name(plans, stack):
     p = plans[stack]
-    endpoint = _one(p, "aws:sagemaker/endpoint:Endpoint")
-    rollback = endpoint["inputs"]["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]
     alarms = {a["inputs"]["name"]: a for a in of_type(p, "aws:cloudwatch/metricAlarm:MetricAlarm")}
-    assert rollback and {a["alarmName"] for a in rollback} == set(alarms)
-    assert p["outputs"]["rollbackAlarmNames"] == [a["alarmName"] for a in rollback]
-    assert {alarm["urn"] for alarm in alarms.values()} <= set(endpoint["dependencies"])
-    topic = _one(p, "aws:sns/topic:Topic")
-    assert topic["inputs"]["kmsMasterKeyId"] == p["outputs"]["kmsKeyArn"]
+    topics = {t["outputs"]["arn"]: t for t in of_type(p, "aws:sns/topic:Topic")}
+    for model, served in p["outputs"]["servingModels"].items():
+        endpoint = _named(p, ENDPOINT, f"{model}-serving-endpoint")
+        rollback = endpoint["inputs"]["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]
+        names = [a["alarmName"] for a in rollback]
+        assert names == served["alarmNames"] and set(names) <= set(alarms)
+        assert all(n.startswith(f"mlops-platform-{stack}-{model}-") for n in names)
+        assert {alarms[n]["urn"] for n in names} <= set(endpoint["dependencies"])
+        # Every alarm of the model, per variant, notifies the model's own encrypted topic.
+        own = [a for n, a in alarms.items() if n.startswith(f"mlops-platform-{stack}-{model}-")]
+        variants = served["variantNames"] + served["shadowVariantNames"]
+        assert {_variant(a) for a in own} == set(variants)
+        (topic,) = {a["inputs"]["alarmActions"][0] for a in own}
+        assert topic == served["alarmTopicArn"]
+        assert topics[topic]["inputs"]["kmsMasterKeyId"] == p["outputs"]["kmsKeyArn"]
+    legacy = p["outputs"]["servingModels"]["demo"]
+    assert p["outputs"]["rollbackAlarmNames"] == legacy["alarmNames"], "deprecated output: demo"
     key_policy = json.loads(_one(p, "aws:kms/key:Key")["inputs"]["policy"])
     services = [s["Principal"].get("Service") for s in key_policy["Statement"]]
     assert "cloudwatch.amazonaws.com" in services, "alarms can publish to the encrypted topic"
+
+
+def _variant(alarm: dict[str, Any]) -> str:
+    """The VariantName an alarm watches (a plain metric, or the metrics of a rate)."""
+    inputs = alarm["inputs"]
+    if "dimensions" in inputs:
+        return inputs["dimensions"]["VariantName"]
+    (variant,) = {
+        q["metric"]["dimensions"]["VariantName"] for q in inputs["metricQueries"] if "metric" in q
+    }
+    return variant
+
+
+def test_staging_runs_an_ab_test_and_a_shadow_test(plans):
+    p = plans["staging"]
+    churn = _named(p, CONFIG, "churn-serving-config")["inputs"]
+    weights = {v["variantName"]: v["initialVariantWeight"] for v in churn["productionVariants"]}
+    assert weights == {"primary": 0.8, "challenger": 0.2}
+    assert "shadowProductionVariants" not in churn
+    challenger = _named(p, "aws:sagemaker/model:Model", "churn-serving-challenger-model")
+    assert challenger["inputs"]["primaryContainer"]["modelPackageName"].endswith(
+        "model-package/mlops-platform-staging-churn/2"
+    )
+    # A regression of either variant rolls a release back.
+    churn_rollback = p["outputs"]["servingModels"]["churn"]["alarmNames"]
+    assert any("-challenger-" in name for name in churn_rollback)
+
+    fraud = _named(p, CONFIG, "fraud-serving-config")["inputs"]
+    assert [v["variantName"] for v in fraud["productionVariants"]] == ["primary"]
+    (shadow,) = fraud["shadowProductionVariants"]
+    assert (shadow["variantName"], shadow["initialVariantWeight"]) == ("shadow", 0.25)
+    assert fraud["dataCaptureConfig"]["enableCapture"] is True, "shadow responses are captured"
+    # The shadow's alarms notify, but never roll production back.
+    assert not any("-shadow-" in n for n in p["outputs"]["servingModels"]["fraud"]["alarmNames"])
+    assert any(
+        a["inputs"]["name"].endswith("fraud-shadow-5xx-error-rate")
+        for a in of_type(p, "aws:cloudwatch/metricAlarm:MetricAlarm")
+    )
 
 
 def test_no_secret_reaches_the_plan(plans):
@@ -254,18 +324,24 @@ def test_no_secret_reaches_the_plan(plans):
     assert image["inputs"]["registry"] == "[secret]"
 
 
-def test_no_approved_model_stops_the_plan_with_one_line(capsys, monkeypatch):
+def test_a_model_without_an_approved_package_waits_with_a_warning(monkeypatch):
+    """A first deployment: no group has an approved package yet. The plan (and ``pulumi up``)
+    goes on without those endpoints and says why in one line per model."""
     from mlops_platform.infra.mocks import RecordingMocks
 
     monkeypatch.setattr(RecordingMocks, "latest_approved_package", lambda self, group, **_: None)
-    code = plan.main(["--stack", "prod", "--project-dir", str(ROOT)])
-    out, err = capsys.readouterr()
-    assert code == 2 and out == ""
-    assert err == (
-        "error: no approved model package in group "
-        "'mlops-platform-prod-demo': approve one in SageMaker Model Registry, or set "
-        "mlops-platform:serving.modelSource to data or pinned\n"
+    result = plan.make_plan("prod", ROOT).to_json()
+    assert of_type(result, ENDPOINT) == []
+    assert result["outputs"]["servingModels"] == {}
+    assert "endpointName" not in result["outputs"]
+    warnings = [d for d in result["diagnostics"] if "no approved model package" in d]
+    assert [w.split(":")[1].split(".")[2] for w in warnings] == ["demo", "churn"]
+    assert warnings[0].endswith(
+        "mlops-platform:serving.models.demo: no approved model package in group "
+        "'mlops-platform-prod-demo' yet, so no endpoint for it: approve one in SageMaker Model "
+        "Registry and run `pulumi up` again (or serve modelSource data or pinned)"
     )
+    assert of_type(result, "aws:sagemaker/modelPackageGroup:ModelPackageGroup"), "groups exist"
 
 
 def test_a_package_from_another_account_stops_the_plan(capsys, monkeypatch):
@@ -295,13 +371,13 @@ def test_the_lookup_uses_the_stacks_region_and_profile(monkeypatch):
 
     monkeypatch.setattr(stack_module, "resolve_latest_package", fake)
     settings = SimpleNamespace(
-        serving=SimpleNamespace(package_group="g"),
+        serving=(SimpleNamespace(model="m", package_group="g"),),
         region="eu-west-1",
         profile="prod-admin",
         allowed_account_ids=("333333333333",),
         project="mlops-platform",
     )
-    assert stack_module.release_package(settings).endswith("/g/1")
+    assert stack_module.release_packages(settings)["m"].endswith("/g/1")
     assert seen == {"group": "g", "region": "eu-west-1", "profile": "prod-admin"}
 
 

@@ -129,7 +129,7 @@ def test_blocks_are_lists_and_pluralized_names_singular(exported):
     template = _resource(doc, "aws_launch_template.cluster-system")
     assert template["values"]["metadata_options"][0]["http_tokens"] == "required"
     assert template["values"]["block_device_mappings"][0]["ebs"][0]["encrypted"] == "true"
-    alarm_subscription = _config(doc, "aws_sns_topic_subscription.endpoint-alarms-0")
+    alarm_subscription = _config(doc, "aws_sns_topic_subscription.demo-serving-alarms-0")
     assert "topic_arn" in alarm_subscription["expressions"]
 
 

@@ -26,6 +26,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
+from test_ops import aws_env  # noqa: F401  (autouse: fake credentials, no AWS config)
 
 from mlops_platform.ops import cli
 from mlops_platform.ops.release import (
@@ -114,18 +115,6 @@ DEPLOYED = outputs(
     fraud=served("fraud", source="pinned", version=2),
     scorer=served("scorer", source="data", version=None),
 )
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
 
 
 @pytest.fixture

@@ -296,13 +296,14 @@ def github_subjects(repository: str, *, environment: str | None, branch: str) ->
 def gitlab_subjects(project: str, *, environment: str | None, branch: str) -> list[str]:
     """GitLab ``sub`` claims (``project_path:<path>:ref_type:<type>:ref:<ref>``): previews from
     any branch of the project; dev deploys from the default branch; staging and prod from
-    version tags (protect ``v*`` tags in GitLab)."""
+    release tags: ``vX.Y.Z`` (the platform) and ``<model>/vX.Y.Z`` (one model); protect both
+    patterns in GitLab."""
     base = f"project_path:{project}:ref_type"
     if environment is None:
         return [f"{base}:branch:ref:*"]
     if environment == "dev":
         return [f"{base}:branch:ref:{branch}"]
-    return [f"{base}:tag:ref:v*"]
+    return [f"{base}:tag:ref:v*", f"{base}:tag:ref:*/v*"]
 
 
 def state_access_policy(

@@ -1,4 +1,5 @@
-"""Release tooling for SageMaker endpoints: latest approved model, deployment watch, smoke test;
+"""Release tooling for SageMaker endpoints: latest approved model, deployment watch, smoke test,
+the pins of a per-model release (:mod:`ops.release`);
 and the training pipeline's last steps: the validation gate and model registration.
 
 The functions here take an injected boto3 client (and, where time matters, injected ``sleep`` and

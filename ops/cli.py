@@ -1,11 +1,14 @@
 """``python -m ops``: release steps for CI, one subcommand each.
 
 ```
-python -m ops latest-approved --group NAME [--region R]
-python -m ops watch --endpoint NAME --expected-config CONFIG [--timeout S] [--interval S]
-                    [--region R]
-python -m ops smoke --endpoint NAME --payload FILE [--content-type T] [--count N]
-                    [--max-p95-ms N] [--region R]
+python -m ops latest-approved (--group NAME | --model M --outputs FILE) [--region R]
+python -m ops watch (--endpoint NAME --expected-config CONFIG | --model M --outputs FILE)
+                    [--timeout S] [--interval S] [--region R]
+python -m ops smoke (--endpoint NAME | --model M --outputs FILE) --payload FILE [--variant V]
+                    [--content-type T] [--count N] [--max-p95-ms N] [--region R]
+python -m ops check-tag --tag MODEL/vX.Y.Z --stack-file Pulumi.<stack>.yaml [--stack-file ...]
+python -m ops pin --outputs FILE --stack-file Pulumi.<stack>.yaml [--model M] [--region R]
+python -m ops models --outputs FILE
 python -m ops gate --group G --metrics metrics.json --metric NAME --direction max|min
                    [--min-improvement X] [--min-relative-improvement R] [--floor V] [--region R]
 python -m ops register --group G --model-data s3://... --image URI --metrics metrics.json
@@ -20,12 +23,20 @@ python -m ops submit --model M --revision SHA [--namespace pipelines] [--wait] [
                      [--server URL --token-file F --ca-file F]
 ```
 
+``--outputs FILE`` is ``pulumi stack output --json`` saved to a file: with ``--model`` the
+command takes the model's endpoint, deployed config, variants or package group from the stack's
+``servingModels`` output. ``check-tag``, ``pin`` and ``models`` are the per-model release's steps
+(:mod:`ops.release`): ``pin`` prints ``<config path><TAB><value>`` lines for
+``pulumi config set --path``.
+
 The last four are the training pipeline's first steps (:mod:`ops.pipeline`); they need the
 training environment (git, DVC, pandera).
 
 Exit status: 0 = success; 1 = the check failed or AWS said no (one ``error: ...`` line on stderr,
 never a traceback); 2 = usage error (for ``gate`` and ``register`` also a metrics file that
-cannot be read or lacks the metric). Results go to stdout, progress to stderr.
+cannot be read or lacks the metric; for the release steps a bad tag, a model the stack file does
+not serve or the outputs do not list, unreadable outputs). Results go to stdout, progress to
+stderr.
 """
 
 from __future__ import annotations
@@ -52,6 +63,18 @@ from mlops_platform.ops.gate import (
 from mlops_platform.ops.models import latest_approved_package
 from mlops_platform.ops.pipeline import StepError
 from mlops_platform.ops.register import IMAGE, MODEL_DATA, Provenance, register_package
+from mlops_platform.ops.release import (
+    NoApprovedPackage,
+    ReleaseError,
+    output_names,
+    output_string,
+    parse_tag,
+    plan_pins,
+    read_outputs,
+    read_stack_serving,
+    require_package_group,
+    serving_models,
+)
 from mlops_platform.ops.smoke import smoke_test
 from mlops_platform.ops.watch import watch_endpoint
 
@@ -133,15 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     latest = command(
         "latest-approved", "Print the ARN of the newest Approved model package of a group."
     )
-    latest.add_argument("--group", required=True, help="model package group name")
+    latest.add_argument("--group", help="model package group name")
+    _by_model(latest, "package group")
 
     watch = command(
         "watch", "Wait for an endpoint to be InService on the expected endpoint config."
     )
-    watch.add_argument("--endpoint", required=True, help="endpoint name")
-    watch.add_argument(
-        "--expected-config", required=True, help="endpoint config name the deployment rolled out"
-    )
+    watch.add_argument("--endpoint", help="endpoint name")
+    watch.add_argument("--expected-config", help="endpoint config name the deployment rolled out")
+    _by_model(watch, "endpoint and deployed config")
     watch.add_argument(
         "--timeout",
         type=_non_negative_float,
@@ -156,7 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     smoke = command("smoke", "Invoke an endpoint N times; fail on any error or slow p95.")
-    smoke.add_argument("--endpoint", required=True, help="endpoint name")
+    smoke.add_argument("--endpoint", help="endpoint name")
+    _by_model(smoke, "endpoint (each production variant of an A/B model in turn)")
+    smoke.add_argument(
+        "--variant", help="invoke only this production variant (InvokeEndpoint TargetVariant)"
+    )
     smoke.add_argument(
         "--payload", required=True, type=_payload, help="file whose bytes are the request body"
     )
@@ -224,8 +251,58 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--generated-by", help="what produced the model (workflow name)")
     register.add_argument("--mlflow-run-id", help="the MLflow run that logged the model")
     register.add_argument("--description", help="package description")
+    _release_commands(commands, command)
     _pipeline_commands(commands)
     return parser
+
+
+def _by_model(sub: argparse.ArgumentParser, what: str) -> None:
+    sub.add_argument("--model", help=f"the served model whose {what} the outputs name")
+    sub.add_argument(
+        "--outputs", type=Path, help="`pulumi stack output --json` of the stack, saved to a file"
+    )
+
+
+def _release_commands(commands: Any, command: Callable[[str, str], Any]) -> None:
+    """The per-model release's steps (:mod:`ops.release`)."""
+    check = commands.add_parser(
+        "check-tag",
+        help="Check a <model>/vX.Y.Z release tag and that every stack file serves the model.",
+    )
+    check.add_argument("--tag", required=True, help="the tag, e.g. churn/v1.2.3")
+    check.add_argument(
+        "--stack-file",
+        dest="stack_files",
+        type=Path,
+        action="append",
+        required=True,
+        help="Pulumi.<stack>.yaml of a stack the release deploys (repeat for each)",
+    )
+
+    pin = command(
+        "pin",
+        "Print the `pulumi config set --path` assignments of a release: the released model on "
+        "its newest Approved package, every other latest-approved model on the one it serves.",
+    )
+    pin.add_argument(
+        "--outputs",
+        required=True,
+        type=Path,
+        help="`pulumi stack output --json` of the stack, read in the job that runs pulumi up",
+    )
+    pin.add_argument(
+        "--stack-file", required=True, type=Path, help="the stack's Pulumi.<stack>.yaml"
+    )
+    pin.add_argument(
+        "--model", help="the model released (omit for a platform release: every model is held)"
+    )
+
+    models = commands.add_parser(
+        "models", help="Print the models of the stack outputs' servingModels, one per line."
+    )
+    models.add_argument(
+        "--outputs", required=True, type=Path, help="`pulumi stack output --json`, saved to a file"
+    )
 
 
 def _pipeline_commands(commands: Any) -> None:
@@ -292,6 +369,9 @@ def run(
     timer: Callable[[], float],
 ) -> int:
     """Run a parsed command; AWS errors propagate to :func:`main`."""
+    _targets(args)
+    if args.command in RELEASE_STEPS:
+        return _release_step(args)
     if args.command == "latest-approved":
         arn = latest_approved_package(args.group, client=make_client("sagemaker", args.region))
         if arn is None:
@@ -346,16 +426,104 @@ def run(
         )
         print(arn)
         return 0
-    smoked = smoke_test(
-        make_client("sagemaker-runtime", args.region),
-        args.endpoint,
-        args.payload,
-        content_type=args.content_type,
-        count=args.count,
-        max_p95_ms=args.max_p95_ms,
-        clock=timer,
-    )
-    return _report(smoked.ok, smoked.message)
+    runtime = make_client("sagemaker-runtime", args.region)
+    lines = []
+    for variant in args.variants:
+        smoked = smoke_test(
+            runtime,
+            args.endpoint,
+            args.payload,
+            content_type=args.content_type,
+            count=args.count,
+            max_p95_ms=args.max_p95_ms,
+            clock=timer,
+            variant=variant,
+        )
+        if not smoked.ok:
+            return _report(False, smoked.message)
+        lines.append(smoked.message)
+    return _report(True, "\n".join(lines))
+
+
+# What each endpoint command needs, given directly or read from the outputs with --model.
+_TARGETS = {
+    "latest-approved": ("group",),
+    "watch": ("endpoint", "expected_config"),
+    "smoke": ("endpoint",),
+}
+
+
+def _targets(args: argparse.Namespace) -> None:
+    """Fill in the endpoint, expected config or group of ``--model M --outputs FILE`` (and the
+    variants ``smoke`` invokes); a :class:`ReleaseError` when the two ways are mixed or the
+    outputs do not list the model."""
+    needs = _TARGETS.get(args.command)
+    if needs is None:
+        return
+    flags = " and ".join(f"--{name.replace('_', '-')}" for name in needs)
+    given = [name for name in needs if getattr(args, name) is not None]
+    by_model = args.model is not None or args.outputs is not None
+    if by_model and given:
+        raise ReleaseError(f"{args.command}: give {flags}, or --model with --outputs, not both")
+    if not by_model and len(given) < len(needs):
+        raise ReleaseError(f"{args.command}: give {flags}, or --model with --outputs")
+    if by_model and (args.model is None or args.outputs is None):
+        raise ReleaseError(f"{args.command}: --model and --outputs go together")
+    if args.command == "smoke":
+        args.variants = [args.variant]
+    if not by_model:
+        return
+    outputs = read_outputs(args.outputs)
+    if args.command == "latest-approved":
+        args.group = require_package_group(outputs, args.model)
+        return
+    args.endpoint = output_string(outputs, args.model, "endpointName")
+    if args.command == "watch":
+        args.expected_config = output_string(outputs, args.model, "endpointConfigName")
+        return
+    variants = output_names(outputs, args.model, "variantNames")
+    if args.variant is not None and variants and args.variant not in variants:
+        raise ReleaseError(
+            f"--variant {args.variant!r}: model {args.model!r} has the production variants "
+            f"{', '.join(variants)}"
+        )
+    if args.variant is None and len(variants) > 1:  # A/B: every variant answers on its own
+        args.variants = variants
+
+
+RELEASE_STEPS = ("check-tag", "pin", "models")
+
+
+def _release_step(args: argparse.Namespace) -> int:
+    if args.command == "check-tag":
+        model, version = parse_tag(args.tag)
+        for path in args.stack_files:
+            read_stack_serving(path).require(model)
+        print(f"model={model}")
+        print(f"version={version}")
+        return 0
+    if args.command == "models":
+        models = serving_models(read_outputs(args.outputs))
+        if models is None:
+            raise ReleaseError(f"--outputs {args.outputs}: the stack outputs have no servingModels")
+        for model in models:
+            print(model)
+        return 0
+    stack = read_stack_serving(args.stack_file)
+    outputs = read_outputs(args.outputs)
+    clients: list[Any] = []
+
+    def newest(group: str) -> str | None:
+        if not clients:  # a client only when a look-up is needed
+            clients.append(make_client("sagemaker", args.region))
+        return latest_approved_package(group, client=clients[0])
+
+    plan = plan_pins(stack, outputs, release=args.model, newest=newest)
+    for note in plan.notes:
+        _stderr(f"{stack.stack}: {note}")
+    for key, value in plan.assignments():
+        print(f"{key}\t{value}")
+    return 0
 
 
 PIPELINE_STEPS = ("fetch", "validate-data", "train", "evaluate")
@@ -454,9 +622,12 @@ def main(
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
         return run(args, sleep=sleep, clock=clock, timer=timer)
-    except MetricsError as error:  # a metrics file (or metadata) unfit for gate or register
+    except (MetricsError, ReleaseError) as error:  # input unfit for the command
         _stderr(f"error: {error}")
         return 2
+    except NoApprovedPackage as error:
+        _stderr(f"error: {error}")
+        return 1
     except (ClientError, BotoCoreError) as error:
         _stderr(f"error: {describe_error(error)}")
         return 1

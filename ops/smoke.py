@@ -59,10 +59,15 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def summary(endpoint: str, latencies_ms: Sequence[float]) -> str:
+def target(endpoint: str, variant: str | None = None) -> str:
+    """``endpoint 'name'``, with `` variant 'v'`` when the calls are routed to one variant."""
+    return f"endpoint '{endpoint}'" + (f" variant '{variant}'" if variant is not None else "")
+
+
+def summary(endpoint: str, latencies_ms: Sequence[float], *, variant: str | None = None) -> str:
     """``count, p50, p95, max`` of a run, on one line."""
     return (
-        f"endpoint '{endpoint}': {len(latencies_ms)} invocations, "
+        f"{target(endpoint, variant)}: {len(latencies_ms)} invocations, "
         f"p50 {percentile(latencies_ms, 50):.1f} ms, p95 {percentile(latencies_ms, 95):.1f} ms, "
         f"max {max(latencies_ms):.1f} ms"
     )
@@ -98,15 +103,20 @@ def smoke_test(
     count: int,
     max_p95_ms: float | None,
     clock: Callable[[], float] = time.perf_counter,
+    variant: str | None = None,
 ) -> SmokeResult:
     """Invoke ``endpoint`` ``count`` times with ``payload``; stop at the first bad answer.
 
     ``runtime_client`` is a boto3 ``sagemaker-runtime`` client. Fails on any ClientError
     (ModelError included), a non-2xx status or a body that is not JSON, and when the p95 latency
-    exceeds ``max_p95_ms`` (no budget when None). ``clock`` returns seconds.
+    exceeds ``max_p95_ms`` (no budget when None). ``clock`` returns seconds. ``variant`` routes
+    every invocation to that production variant (InvokeEndpoint ``TargetVariant``) instead of
+    by the variants' weights.
     """
     if count < 1:
         raise ValueError(f"count: must be at least 1, got {count!r}")
+    routing = {"TargetVariant": variant} if variant is not None else {}
+    where = target(endpoint, variant)
     latencies: list[float] = []
     for n in range(1, count + 1):
         started = clock()
@@ -116,13 +126,13 @@ def smoke_test(
                 Body=payload,
                 ContentType=content_type,
                 Accept="application/json",
+                **routing,
             )
             body = response["Body"].read()
         except ClientError as error:
             return SmokeResult(
                 ok=False,
-                message=f"invocation {n}/{count} of endpoint '{endpoint}' failed: "
-                f"{describe_invoke_error(error)}",
+                message=f"invocation {n}/{count} of {where} failed: {describe_invoke_error(error)}",
                 latencies_ms=tuple(latencies),
             )
         latency_ms = (clock() - started) * 1000
@@ -130,12 +140,12 @@ def smoke_test(
         if problem is not None:
             return SmokeResult(
                 ok=False,
-                message=f"invocation {n}/{count} of endpoint '{endpoint}' failed: {problem}",
+                message=f"invocation {n}/{count} of {where} failed: {problem}",
                 latencies_ms=tuple(latencies),
             )
         latencies.append(latency_ms)
 
-    line = summary(endpoint, latencies)
+    line = summary(endpoint, latencies, variant=variant)
     p95 = percentile(latencies, 95)
     if max_p95_ms is not None and p95 > max_p95_ms:
         return SmokeResult(

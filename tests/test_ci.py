@@ -74,7 +74,12 @@ def test_gitlab_patterns_use_string_like_only_for_the_ref():
     doc = oidc_trust_policy(provider_arn="arn:x", issuer="gitlab.com", subjects=prod)
     condition = doc["Statement"][0]["Condition"]
     assert condition["StringEquals"] == {"gitlab.com:aud": "sts.amazonaws.com"}
-    assert condition["StringLike"] == {"gitlab.com:sub": ["project_path:g/p:ref_type:tag:ref:v*"]}
+    assert condition["StringLike"] == {
+        "gitlab.com:sub": [
+            "project_path:g/p:ref_type:tag:ref:*/v*",
+            "project_path:g/p:ref_type:tag:ref:v*",
+        ]
+    }
 
 
 def test_state_access_read_versus_write():
@@ -283,7 +288,10 @@ def test_looked_up_providers_and_gitlab_roles(mocks):
         )
         condition = trust["Statement"][0]["Condition"]
         assert condition["StringLike"] == {
-            "gitlab.com:sub": ["project_path:grp/platform:ref_type:tag:ref:v*"]
+            "gitlab.com:sub": [
+                "project_path:grp/platform:ref_type:tag:ref:*/v*",
+                "project_path:grp/platform:ref_type:tag:ref:v*",
+            ]
         }
         assert trust["Statement"][0]["Principal"]["Federated"].endswith(":oidc-provider/gitlab.com")
 

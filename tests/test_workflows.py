@@ -128,6 +128,7 @@ def test_the_expected_workflows_exist():
         "plan-comment.yml",
         "deploy-dev.yml",
         "release.yml",
+        "release-model.yml",
         "drift.yml",
     }
 
@@ -143,6 +144,7 @@ def _is_cron(value: Any) -> bool:
         ("plan-comment.yml", {"workflow_run": {"workflows": ["ci"], "types": ["completed"]}}),
         ("deploy-dev.yml", {"push": {"branches": ["main"]}}),
         ("release.yml", {"push": {"tags": ["v*.*.*"]}}),
+        ("release-model.yml", {"push": {"tags": ["*/v*.*.*"]}}),
         ("drift.yml", {"schedule": _is_cron, "workflow_dispatch": None}),
     ],
 )
@@ -268,10 +270,14 @@ def test_previews_and_deploys_run_the_policy_pack(file, job_id):
         assert step["with"]["policyPacks"] == POLICY_PACK
 
 
-def test_releases_run_the_policy_pack():
+RELEASES = ("release.yml", "release-model.yml")
+
+
+@pytest.mark.parametrize("file", RELEASES)
+def test_releases_run_the_policy_pack(file):
     ups = [
         step
-        for job_ in WORKFLOWS["release.yml"]["jobs"].values()
+        for job_ in WORKFLOWS[file]["jobs"].values()
         for step in steps_using(job_, PULUMI)
         if step["with"].get("command") == "up"
     ]
@@ -290,6 +296,8 @@ STACK_JOBS = {
     ("release.yml", "build"): "stack-staging",
     ("release.yml", "staging"): "stack-staging",
     ("release.yml", "prod"): "stack-prod",
+    ("release-model.yml", "staging"): "stack-staging",
+    ("release-model.yml", "prod"): "stack-prod",
 }
 
 
@@ -332,6 +340,8 @@ def test_previews_use_each_stacks_preview_role(file, job_id):
         ("release.yml", "build", "staging"),
         ("release.yml", "staging", "staging"),
         ("release.yml", "prod", "prod"),
+        ("release-model.yml", "staging", "staging"),
+        ("release-model.yml", "prod", "prod"),
     ],
 )
 def test_deploys_use_the_environments_deploy_role(file, job_id, environment):
@@ -448,37 +458,173 @@ def test_release_builds_and_pushes_the_serving_image_to_staging():
     assert step_index(build, lambda s: action(s) == UPLOAD) > push
 
 
-def test_staging_release_sets_the_tag_deploys_then_smoke_tests():
+def assert_pins_then_up(job_: dict[str, Any], stack: str, *, model: str | None) -> int:
+    """The job reads the outputs and pins inside itself (the stack's queue), after the role
+    and the CLI and right before `pulumi up`; returns the index of the up."""
+    assert job_["concurrency"]["group"] == f"stack-{stack}"
+    pin = step_index(job_, runs("-m ops pin"))
+    up = step_index(job_, pulumi("up", stack))
+    assert step_index(job_, lambda s: action(s) == CONFIGURE_AWS) < pin
+    assert step_index(job_, lambda s: action(s) == PULUMI and "command" not in s["with"]) < pin
+    assert pin + 1 == up
+    script = job_["steps"][pin]["run"]
+    assert script.startswith("set -euo pipefail\n")
+    lines = [line.strip() for line in script.splitlines()]
+    outputs = f'pulumi stack output --json --stack {stack} > "$RUNNER_TEMP/outputs-before.json"'
+    assert lines[1] == outputs
+    released = f'--model "{model}" ' if model else ""
+    assert f"-m ops pin {released}--stack-file Pulumi.{stack}.yaml" in script
+    assert '--outputs "$RUNNER_TEMP/outputs-before.json" > "$RUNNER_TEMP/pins.tsv"' in script
+    assert "while IFS=$'\\t' read -r key value; do" in lines
+    assert f'pulumi config set --path "$key" "$value" --stack {stack}' in lines
+    assert ("--model" in script) == (model is not None)
+    return up
+
+
+def test_platform_release_holds_every_model_deploys_staging_then_smoke_tests_each():
     staging = job("release.yml", "staging")
     assert staging["needs"] == "build"
-    tag = step_index(
-        staging,
-        runs("pulumi config set --path 'mlops-platform:serving.imageTag' \"$TAG\" --stack staging"),
-    )
-    up = step_index(staging, pulumi("up", "staging"))
+    # A platform release releases no model: the pins are its only change to the config.
+    assert yaml.safe_dump(staging).count("pulumi config set") == 1
+    up = assert_pins_then_up(staging, "staging", model=None)
     smoke = step_index(staging, runs("-m ops smoke"))
-    assert tag < up < smoke
+    assert up < smoke
     script = staging["steps"][smoke]["run"]
-    assert "pulumi stack output endpointName --stack staging" in script
-    assert "--payload serving/sample-payload.json --max-p95-ms 1000" in script
+    assert 'pulumi stack output --json --stack staging > "$RUNNER_TEMP/outputs.json"' in script
+    assert 'models="$(.venv/bin/python -m ops models --outputs "$RUNNER_TEMP/outputs.json")"' in (
+        script
+    )
+    assert 'ops smoke --model "$model" --outputs "$RUNNER_TEMP/outputs.json"' in script
+    assert '--payload "$payload" --max-p95-ms 1000' in script
 
 
-def test_prod_release_is_approved_pushes_its_image_deploys_then_watches():
+def test_prod_release_is_approved_pushes_its_image_holds_the_models_deploys_then_watches():
     prod = job("release.yml", "prod")
     assert prod["environment"] == "prod"
     assert prod["needs"] == "staging"
     assert steps_using(prod, DOWNLOAD)
+    assert yaml.safe_dump(prod).count("pulumi config set") == 1
     push = step_index(prod, runs("docker push"))
     assert "repositoryUrls --stack prod" in prod["steps"][push]["run"]
-    tag = step_index(
-        prod,
-        runs("pulumi config set --path 'mlops-platform:serving.imageTag' \"$TAG\" --stack prod"),
-    )
-    up = step_index(prod, pulumi("up", "prod"))
+    up = assert_pins_then_up(prod, "prod", model=None)
     watch = step_index(prod, runs("-m ops watch"))
-    assert push < tag < up < watch
+    assert push < up < watch
     script = prod["steps"][watch]["run"]
-    assert '--expected-config "$(pulumi stack output endpointConfigName --stack prod)"' in script
+    assert 'pulumi stack output --json --stack prod > "$RUNNER_TEMP/outputs.json"' in script
+    assert '-m ops watch --model "$model" --outputs "$RUNNER_TEMP/outputs.json"' in script
+    assert "--timeout 3600" in script
+
+
+# --- GitHub: model releases ------------------------------------------------------------------
+
+
+def github_filter(pattern: str) -> re.Pattern[str]:
+    """A push filter as GitHub matches it: `*` matches anything but `/`, `**` anything."""
+    regex = ""
+    for part in re.split(r"(\*\*|\*)", pattern):
+        regex += {"**": ".*", "*": "[^/]*"}.get(part, re.escape(part))
+    return re.compile(f"^{regex}$")
+
+
+@pytest.mark.parametrize(
+    ("tag", "platform", "model"),
+    [
+        ("v1.2.3", True, False),
+        ("churn/v1.2.3", False, True),
+        ("fraud-detector/v10.0.1", False, True),
+        ("a/b/v1.2.3", False, False),  # `*` does not match `/`
+        ("churn/1.2.3", False, False),
+        ("churn", False, False),
+    ],
+)
+def test_tag_filters_start_one_release_or_none(tag, platform, model):
+    (platform_filter,) = WORKFLOWS["release.yml"]["on"]["push"]["tags"]
+    (model_filter,) = WORKFLOWS["release-model.yml"]["on"]["push"]["tags"]
+    assert bool(github_filter(platform_filter).match(tag)) is platform
+    assert bool(github_filter(model_filter).match(tag)) is model
+
+
+def test_model_release_checks_the_tag_first_without_credentials():
+    check = job("release-model.yml", "check")
+    assert "environment" not in check and "permissions" not in check  # read-only token
+    assert not steps_using(check, CONFIGURE_AWS) and not steps_using(check, PULUMI)
+    first = check["steps"][0]
+    assert "uses" not in first and '"$TAG" =~' in first["run"]
+    served = check["steps"][step_index(check, runs("-m ops check-tag"))]
+    assert served["id"] == "served"
+    script = served["run"]
+    assert '--tag "$TAG"' in script
+    assert "--stack-file Pulumi.staging.yaml --stack-file Pulumi.prod.yaml" in script
+    assert '>> "$GITHUB_OUTPUT"' in script
+    assert 'echo "::error::' in script  # ops' one line, as an annotation
+    assert check["outputs"] == {
+        "model": "${{ steps.served.outputs.model }}",
+        "version": "${{ steps.served.outputs.version }}",
+    }
+
+
+def run_tag_check(tag: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    script = job("release-model.yml", "check")["steps"][0]["run"]
+    return subprocess.run(
+        ["bash", "-e", "-c", script],
+        env={"TAG": tag, "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("tag", ["churn/v1.2.3", "fraud-detector/v0.10.0", "m1/v1.0.0"])
+def test_the_first_step_accepts_model_release_tags(tag, tmp_path):
+    result = run_tag_check(tag, tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ["Churn/v1.2.3", "churn/1.2.3", "churn/v1.2", "-churn/v1.2.3", "churn-/v1.2.3", "ch_urn/v1.0.0",
+     "churn/v1.2.3-rc1", "churn/v1.2.3/x"],
+)  # fmt: skip
+def test_the_first_step_refuses_anything_else_with_one_error_line(tag, tmp_path):
+    result = run_tag_check(tag, tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"::error::{tag} is not a model release tag")
+    assert result.stdout.count("\n") == 1 and result.stderr == ""
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_model_release_pins_inside_the_serialized_job_before_pulumi_up(stack):
+    release = job("release-model.yml", stack)
+    assert release["environment"] == stack
+    assert release["env"] == {"MODEL": "${{ needs.check.outputs.model }}"}
+    assert release["needs"] == ("check" if stack == "staging" else ["check", "staging"])
+    assert not steps_using(release, DOWNLOAD) and not steps_using(release, ECR_LOGIN)
+    up = assert_pins_then_up(release, stack, model="$MODEL")
+    assert release["steps"][up]["with"]["message"] == "release ${{ github.ref_name }}"
+    # Fresh credentials after the up (it may take most of the first session's hour).
+    again = [i for i, s in enumerate(release["steps"]) if action(s) == CONFIGURE_AWS]
+    assert len(again) == 2 and again[1] == up + 1
+    assert release["steps"][again[1]]["with"]["unset-current-credentials"] is True
+
+
+def test_model_release_smoke_tests_the_model_in_staging():
+    staging = job("release-model.yml", "staging")
+    smoke = staging["steps"][-1]
+    script = smoke["run"]
+    assert 'pulumi stack output --json --stack staging > "$RUNNER_TEMP/outputs.json"' in script
+    assert 'ops smoke --model "$MODEL" --outputs "$RUNNER_TEMP/outputs.json"' in script
+    assert 'payload="serving/payloads/$MODEL.json"' in script
+    assert '--payload "$payload" --max-p95-ms 1000' in script
+
+
+def test_model_release_watches_the_models_canary_in_prod():
+    prod = job("release-model.yml", "prod")
+    watch = prod["steps"][-1]
+    script = watch["run"]
+    assert 'pulumi stack output --json --stack prod > "$RUNNER_TEMP/outputs.json"' in script
+    assert 'ops watch --model "$MODEL" --outputs "$RUNNER_TEMP/outputs.json"' in script
     assert "--timeout 3600" in script
 
 
@@ -578,6 +724,8 @@ GITLAB_AWS_JOBS = {
     "build": ("DEPLOY", "staging"),
     "deploy-staging": ("DEPLOY", "staging"),
     "deploy-prod": ("DEPLOY", "prod"),
+    "release-model-staging": ("DEPLOY", "staging"),
+    "release-model-prod": ("DEPLOY", "prod"),
 }
 
 
@@ -635,13 +783,116 @@ def test_gitlab_releases_run_on_version_tags(name):
     assert rule["if"] == r"$CI_COMMIT_TAG =~ /^v\d+\.\d+\.\d+$/"
 
 
+MODEL_TAG_RULE = r"$CI_COMMIT_TAG =~ /^[a-z0-9]([a-z0-9-]*[a-z0-9])?\/v\d+\.\d+\.\d+$/"
+
+
+def gitlab_regex(rule: str) -> re.Pattern[str]:
+    """The regex of a `$CI_COMMIT_TAG =~ /.../` rule, for Python (RE2 and re agree on these)."""
+    body = rule.split("=~", 1)[1].strip()
+    assert body.startswith("/") and body.endswith("/")
+    return re.compile(body[1:-1].replace("\\/", "/"))
+
+
+@pytest.mark.parametrize(
+    ("tag", "platform", "model"),
+    [
+        ("v1.2.3", True, False),
+        ("churn/v1.2.3", False, True),
+        ("fraud-detector/v10.0.1", False, True),
+        ("a/b/v1.2.3", False, False),
+        ("Churn/v1.2.3", False, False),
+        ("churn/v1.2", False, False),
+    ],
+)
+def test_gitlab_tag_rules_start_one_release_or_none(tag, platform, model):
+    assert bool(gitlab_regex(GITLAB[".release-rules"]["rules"][0]["if"]).search(tag)) is platform
+    assert bool(gitlab_regex(MODEL_TAG_RULE).search(tag)) is model
+    # Any tag with a '/' runs the check, which fails with one line unless it is a model tag.
+    check = gitlab_regex(GITLAB_JOBS["release-model-check"]["rules"][0]["if"])
+    assert bool(check.search(tag)) is ("/" in tag)
+
+
+@pytest.mark.parametrize("name", ["release-model-staging", "release-model-prod"])
+def test_gitlab_model_releases_run_on_model_tags(name):
+    (rule,) = GITLAB_JOBS[name]["rules"]
+    assert rule["if"] == MODEL_TAG_RULE
+
+
+def test_gitlab_model_release_checks_the_tag_without_credentials():
+    check = GITLAB_JOBS["release-model-check"]
+    assert check["stage"] == "build"
+    assert "id_tokens" not in check and "environment" not in check
+    (line,) = check["script"]
+    assert '-m ops check-tag --tag "$CI_COMMIT_TAG"' in line
+    assert "--stack-file Pulumi.staging.yaml --stack-file Pulumi.prod.yaml" in line
+
+
+def gitlab_helpers() -> str:
+    return GITLAB[".release"]["before_script"][-1]
+
+
+def test_gitlab_release_jobs_pin_with_the_shared_helper_and_restore_no_cache():
+    helpers = gitlab_helpers()
+    assert helpers.startswith("pin_models() {")
+    assert 'pulumi stack output --json --stack "$1" > "outputs-before-$1.json"' in helpers
+    assert '-m ops pin --stack-file "Pulumi.$1.yaml"' in helpers
+    assert 'pulumi config set --path "$key" "$value" --stack "$1"' in helpers
+    for name in ("deploy-staging", "deploy-prod", "release-model-staging", "release-model-prod"):
+        job_ = GITLAB_JOBS[name]
+        assert helpers in job_["before_script"], name
+        assert job_["cache"] == [], name
+
+
+@pytest.mark.parametrize(
+    ("name", "stack", "model"),
+    [
+        ("deploy-staging", "staging", None),
+        ("deploy-prod", "prod", None),
+        ("release-model-staging", "staging", '"$MODEL"'),
+        ("release-model-prod", "prod", '"$MODEL"'),
+    ],
+)
+def test_gitlab_releases_pin_right_before_pulumi_up(name, stack, model):
+    job_ = GITLAB_JOBS[name]
+    assert job_["resource_group"] == f"stack-{stack}"
+    pin = script_index(job_, "pin_models ")
+    up = script_index(job_, f"pulumi up --yes --stack {stack}")
+    assert pin + 1 == up
+    assert job_["script"][pin] == " ".join(["pin_models", stack, *([model] if model else [])])
+    assert gitlab_script(job_).count("pulumi config set") == 1  # the helper's, nothing else
+    if model:
+        assert job_["script"][0] == 'MODEL="${CI_COMMIT_TAG%%/*}"'
+
+
 def test_gitlab_staging_deploys_then_smoke_tests():
     staging = GITLAB_JOBS["deploy-staging"]
-    tag = script_index(staging, 'serving.imageTag\' "$CI_COMMIT_TAG" --stack staging')
     up = script_index(staging, "pulumi up --yes --stack staging")
     smoke = script_index(staging, "-m ops smoke")
-    assert tag < up < smoke
-    assert "--payload serving/sample-payload.json --max-p95-ms 1000" in staging["script"][smoke]
+    assert up < script_index(staging, "stack_outputs staging") < smoke
+    assert "-m ops models --outputs outputs-staging.json" in staging["script"][smoke]
+    assert '--payload "$(smoke_payload "$model")" --max-p95-ms 1000' in staging["script"][smoke]
+
+
+def test_gitlab_model_release_smoke_tests_the_model_in_staging():
+    staging = GITLAB_JOBS["release-model-staging"]
+    assert staging["stage"] == "deploy-staging"
+    assert staging["environment"]["name"] == "staging"
+    smoke = script_index(staging, "-m ops smoke")
+    assert script_index(staging, "stack_outputs staging") < smoke
+    line = staging["script"][smoke]
+    assert '--model "$MODEL" --outputs outputs-staging.json' in line
+    assert '--payload "$(smoke_payload "$MODEL")" --max-p95-ms 1000' in line
+
+
+def test_gitlab_model_release_prod_is_manual_and_watched():
+    prod = GITLAB_JOBS["release-model-prod"]
+    assert prod["stage"] == "deploy-prod"
+    (rule,) = prod["rules"]
+    assert (rule["when"], rule["allow_failure"]) == ("manual", False)
+    assert prod["environment"]["name"] == "prod"
+    watch = script_index(prod, "-m ops watch")
+    assert script_index(prod, "stack_outputs prod") < watch
+    assert '--model "$MODEL" --outputs outputs-prod.json --timeout 3600' in prod["script"][watch]
 
 
 def test_gitlab_prod_is_manual_and_watched():
@@ -651,11 +902,11 @@ def test_gitlab_prod_is_manual_and_watched():
     assert rule["allow_failure"] is False
     assert prod["environment"]["name"] == "prod"
     push = script_index(prod, "docker push")
-    tag = script_index(prod, 'serving.imageTag\' "$CI_COMMIT_TAG" --stack prod')
     up = script_index(prod, "pulumi up --yes --stack prod")
     watch = script_index(prod, "-m ops watch")
-    assert push <= tag < up < watch
-    assert "pulumi stack output endpointConfigName --stack prod" in prod["script"][watch]
+    assert push < up < watch
+    assert "-m ops models --outputs outputs-prod.json" in prod["script"][watch]
+    assert '--model "$model" --outputs outputs-prod.json --timeout 3600' in prod["script"][watch]
 
 
 # --- schema validation -----------------------------------------------------------------------
@@ -709,6 +960,8 @@ def test_jobs_that_reach_a_cluster_can_run_inside_its_vpc():
         ("deploy-dev.yml", "deploy"): "vars.PULUMI_RUNNER_DEV",
         ("release.yml", "staging"): "vars.PULUMI_RUNNER_STAGING",
         ("release.yml", "prod"): "vars.PULUMI_RUNNER_PROD",
+        ("release-model.yml", "staging"): "vars.PULUMI_RUNNER_STAGING",
+        ("release-model.yml", "prod"): "vars.PULUMI_RUNNER_PROD",
     }
     for (workflow, job), variable in reaching.items():
         runs_on = WORKFLOWS[workflow]["jobs"][job]["runs-on"]
@@ -721,10 +974,11 @@ def test_jobs_that_reach_a_cluster_can_run_inside_its_vpc():
                 assert (workflow, job) in reaching, (workflow, job)
 
 
-def test_release_jobs_restore_no_cache():
+@pytest.mark.parametrize("file", RELEASES)
+def test_release_jobs_restore_no_cache(file):
     """A release deploys with the deploy role: nothing another workflow cached may reach it
     (zizmor's cache-poisoning audit)."""
-    for name, job in WORKFLOWS["release.yml"]["jobs"].items():
+    for name, job in WORKFLOWS[file]["jobs"].items():
         for step in job.get("steps", []):
             uses = step.get("uses", "")
             assert not uses.startswith("actions/cache"), (name, uses)

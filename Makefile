@@ -11,13 +11,14 @@ DVC_VENV  := .venv-dvc
 DVC_STAMP := $(DVC_VENV)/.installed
 ML_PROJECT := examples/ml-project
 
-.PHONY: help venv venv-dvc plan plans test lint lint-ci format docs bench clean diagram
+.PHONY: help venv venv-dvc plan plans test lint lint-ci format docs bench bench-serving clean diagram
 
 help:
 	@echo "make plan STACK=dev|staging|prod [FORMAT=tree|json|markdown]  offline plan of a stack"
 	@echo "make test                                                       lint + whole test suite"
 	@echo "make venv-dvc                                                   dvc + training tools for examples/ml-project"
 	@echo "make docs                                                       regenerate docs/components.md"
+	@echo "make bench-serving                                              model server under wrk on loopback (about a minute)"
 	@echo "make lint | lint-ci | format | bench | clean"
 
 # The venv is (re)built when it is missing or the pinned requirements change.
@@ -72,6 +73,14 @@ diagram: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+	$(MAKE) --no-print-directory bench-serving
+
+# The model server under wrk (Debian's package; installed here when missing) on 127.0.0.1.
+bench-serving: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || \
+		{ apt-get update -qq && apt-get install -y -qq wrk; } || \
+		{ echo "wrk is needed: apt-get install -y wrk"; exit 1; }
+	$(PY) -m benchmarks.serving
 
 clean:
 	rm -rf $(VENV) $(DVC_VENV) .pytest_cache .ruff_cache .coverage htmlcov build dist *.egg-info

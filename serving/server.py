@@ -210,6 +210,7 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "ws": "none",
     "lifespan": "off",
     "server_header": False,
+    "proxy_headers": False,  # SageMaker's front end is the only client; nothing to trust
     "headers": [("server", "mlops-serving")],
 }
 """uvicorn settings shared by the gunicorn workers and the in-process server."""

@@ -8,6 +8,7 @@ nothing asserts on durations.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import importlib.metadata
 import json
@@ -18,7 +19,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,8 +35,10 @@ from mlops_platform.serving.server import (
     WORKERS_ENV,
     ConfigError,
     GunicornServer,
+    InferenceServer,
     ServeOptions,
     Worker,
+    make_server,
     serve_options,
     vcpus,
 )
@@ -101,17 +107,26 @@ def response_of(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return status, headers, reader.read(int(headers.get("content-length", 0)))
 
 
-# --- admission, turns and health checks --------------------------------------------------------
-
-
-def test_past_the_concurrency_limit_invocations_are_503_and_ping_still_answers(model_dir):
-    from mlops_platform.serving.server import make_server
-
-    server, state = make_server(model_dir, "127.0.0.1", 0, max_concurrency=1)
+@contextmanager
+def server_with(model_dir: Path, **options: Any) -> Iterator[InferenceServer]:
+    """An in-process server with non-default ``options``, its model loaded; shut down on exit."""
+    server, state = make_server(model_dir, "127.0.0.1", 0, **options)
     thread = threading.Thread(target=server.serve_forever)
     thread.start()
     try:
         assert state.wait(timeout=30)
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+# --- admission, turns and health checks --------------------------------------------------------
+
+
+def test_past_the_concurrency_limit_invocations_are_503_and_ping_still_answers(model_dir):
+    with server_with(model_dir, max_concurrency=1) as server:
         waiting = partial_request(server.port, GOOD, len(GOOD) // 2)
         try:
             wait_until(lambda: server.app.active == 1, "admitted the first request")
@@ -128,20 +143,10 @@ def test_past_the_concurrency_limit_invocations_are_503_and_ping_still_answers(m
             waiting.close()
         wait_until(lambda: server.app.active == 0, "finished the first request")
         assert predict(server.port, GOOD).status == 200
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def test_a_body_that_stops_arriving_is_a_408_and_the_connection_closes(model_dir):
-    from mlops_platform.serving.server import make_server
-
-    server, state = make_server(model_dir, "127.0.0.1", 0, body_timeout=0.2)
-    thread = threading.Thread(target=server.serve_forever)
-    thread.start()
-    try:
-        assert state.wait(timeout=30)
+    with server_with(model_dir, body_timeout=0.2) as server:
         with partial_request(server.port, GOOD, 5) as stalled:
             status, headers, body = response_of(stalled)
             assert status == 408
@@ -150,10 +155,51 @@ def test_a_body_that_stops_arriving_is_a_408_and_the_connection_closes(model_dir
             assert stalled.recv(1) == b""
         wait_until(lambda: server.app.active == 0, "let the stalled request go")
         assert predict(server.port, GOOD).status == 200
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+
+
+def test_a_client_that_sends_no_body_at_all_times_out_too(model_dir):
+    with (
+        server_with(model_dir, body_timeout=0.2) as server,
+        partial_request(server.port, GOOD, 0) as silent,
+    ):
+        status, headers, _ = response_of(silent)
+        assert (status, headers["connection"]) == (408, "close")
+
+
+def test_turns_run_in_arrival_order_and_yield_between_slices():
+    from mlops_platform.serving.app import Turns
+
+    async def scenario() -> list[str]:
+        turns = Turns(slice_seconds=0.0)  # every job ends its slice
+        order: list[str] = []
+
+        def job(name: str):
+            def run() -> str:
+                order.append(name)
+                return name
+
+            return run
+
+        async def ping() -> None:
+            order.append("ping")
+
+        jobs = [asyncio.ensure_future(turns.run(job(f"job{i}"))) for i in range(4)]
+        await asyncio.sleep(0)  # the jobs arrive in one pass of the loop
+        pinged = asyncio.ensure_future(ping())
+        results = await asyncio.gather(*jobs)
+        await pinged
+        assert results == ["job0", "job1", "job2", "job3"]
+
+        def failing() -> None:
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            await turns.run(failing)
+        return order
+
+    order = asyncio.run(scenario())
+    assert [name for name in order if name != "ping"] == ["job0", "job1", "job2", "job3"]
+    assert order.index("ping") < order.index("job3"), "the queue yielded to the ping"
 
 
 def test_the_app_refuses_a_zero_limit(model_dir):

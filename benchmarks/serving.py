@@ -346,6 +346,23 @@ def _probe(port: int, stop: threading.Event, probes: list[tuple[int, float]]) ->
         probes.append(ping(port))
 
 
+def probed_overload(
+    port: int, case: Payload, args: argparse.Namespace
+) -> tuple[WrkResult, list[tuple[int, float]]]:
+    """256 clients sending ``case`` while /ping is probed on a new connection every 50 ms:
+    wrk's figures and the probes' (status, milliseconds)."""
+    probes: list[tuple[int, float]] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=_probe, args=(port, stop, probes), daemon=True)
+    thread.start()
+    try:
+        result = run_wrk(port, case, OVERLOAD_CLIENTS, args)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    return result, probes
+
+
 def overload(port: int, cases: list[Payload], args: argparse.Namespace) -> None:
     """256 clients per payload, with a new-connection /ping probe every 50 ms."""
     print(f"\noverload: {OVERLOAD_CLIENTS} clients; /ping probed on a new connection every 50 ms")
@@ -353,15 +370,7 @@ def overload(port: int, cases: list[Payload], args: argparse.Namespace) -> None:
     row("payload", "2xx req/s", "503s", "p99 ms", "ping p50", "ping p99", "ping max", "ping fail",
         widths=widths)  # fmt: skip
     for case in cases:
-        probes: list[tuple[int, float]] = []
-        stop = threading.Event()
-        thread = threading.Thread(target=_probe, args=(port, stop, probes), daemon=True)
-        thread.start()
-        try:
-            r = run_wrk(port, case, OVERLOAD_CLIENTS, args)
-        finally:
-            stop.set()
-            thread.join(timeout=60)
+        r, probes = probed_overload(port, case, args)
         times = sorted(ms for _, ms in probes) or [float("nan")]
         failed = sum(1 for status, _ in probes if status != 200)
         ok_rps = r.rps * (1 - r.non_2xx / r.requests) if r.requests else 0.0

@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,10 @@ from benchmarks.serving import (
     ROOT,
     WRK_SCRIPT,
     Payload,
-    _probe,
     free_port,
     payloads,
     ping,
+    probed_overload,
     run_wrk,
 )
 
@@ -194,15 +193,7 @@ def measure(
         print(f"{name}: req/s at {CLIENTS}: {rates}; p99 at 1 client {figures[0].p99_ms:.1f} ms; "
               f"{failed} failed")  # fmt: skip
         for case in cases:
-            probes: list[tuple[int, float]] = []
-            stop = threading.Event()
-            thread = threading.Thread(target=_probe, args=(port, stop, probes), daemon=True)
-            thread.start()
-            try:
-                run_wrk(port, case, OVERLOAD_CLIENTS, args)
-            finally:
-                stop.set()
-                thread.join(timeout=60)
+            _, probes = probed_overload(port, case, args)
             times = sorted(ms for _, ms in probes) or [float("nan")]
             print(f"  /ping during {OVERLOAD_CLIENTS} clients, {case.name}: median "
                   f"{statistics.median(times):.0f} ms, slowest {times[-1]:.0f} ms")  # fmt: skip

@@ -15,7 +15,7 @@ AUDIT_VENV  := .venv-audit
 AUDIT_STAMP := $(AUDIT_VENV)/.installed
 AUDIT_PLANS := build/audit
 
-.PHONY: help venv venv-dvc venv-audit plan plans test lint lint-ci audit format docs schema bench clean diagram readme-counts
+.PHONY: help venv venv-dvc venv-audit plan plans test lint lint-ci audit format docs schema bench bench-serving clean diagram readme-counts
 
 help:
 	@echo "make plan STACK=dev|staging|prod [FORMAT=tree|json|markdown]  offline plan of a stack"
@@ -25,6 +25,7 @@ help:
 	@echo "make schema                                                     regenerate docs/stack-config.schema.json (the stack files' JSON Schema)"
 	@echo "make readme-counts | diagram                                    regenerate README's counts | diagram"
 	@echo "make audit                                                      checkov over the Terraform plans, workflows, Dockerfile"
+	@echo "make bench-serving                                              model server under wrk on loopback (about a minute)"
 	@echo "make lint | lint-ci | format | bench | clean"
 
 # The venv is (re)built when it is missing or the pinned requirements change. Everything it
@@ -114,6 +115,14 @@ readme-counts: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+	$(MAKE) --no-print-directory bench-serving
+
+# The model server under wrk (Debian's package; installed here when missing) on 127.0.0.1.
+bench-serving: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || \
+		{ apt-get update -qq && apt-get install -y -qq wrk; } || \
+		{ echo "wrk is needed: apt-get install -y wrk"; exit 1; }
+	$(PY) -m benchmarks.serving
 
 clean:
 	rm -rf $(VENV) $(DVC_VENV) $(AUDIT_VENV) .pytest_cache .ruff_cache .coverage htmlcov build dist *.egg-info

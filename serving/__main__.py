@@ -2,7 +2,10 @@
 
 SageMaker starts the container as ``docker run IMAGE serve``; the optional ``serve`` argument is
 accepted and ignored. The model directory defaults to ``$SM_MODEL_DIR`` or ``/opt/ml/model``.
-SIGTERM (``docker stop``) and Ctrl-C stop the server cleanly.
+``SAGEMAKER_MODEL_SERVER_WORKERS`` (default: one per vCPU), ``SAGEMAKER_MODEL_SERVER_TIMEOUT``
+(default 60 s) and ``SERVING_MAX_CONCURRENCY`` (default 128 per worker) are read from the
+environment; a bad value stops the start with one line naming the variable (exit status 2).
+SIGTERM (``docker stop``) and Ctrl-C stop the server cleanly, finishing requests in progress.
 """
 
 from __future__ import annotations
@@ -10,11 +13,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 DEFAULT_PORT = 8080
@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m serving",
         description="SageMaker-compatible inference server: GET /ping, POST /invocations.",
+        epilog="environment: SAGEMAKER_MODEL_SERVER_WORKERS (default: one worker per vCPU), "
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT (seconds, default 60), SERVING_MAX_CONCURRENCY "
+        "(requests per worker, default 128).",
     )
     parser.add_argument(
         "command",
@@ -49,32 +52,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the server until SIGTERM/SIGINT; 0 on a clean stop, 1 if the port cannot be bound."""
+    """Run the server until SIGTERM/SIGINT: 0 on a clean stop, 2 on a bad environment variable,
+    1 if the port cannot be bound."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S %z",
     )
-    from .server import make_server  # numpy and scikit-learn load after --help
+    # the server's imports (gunicorn, uvicorn, numpy, scikit-learn) load after --help
+    from .server import ConfigError, serve, serve_options
 
     try:
-        server, _ = make_server(args.model_dir, args.host, args.port)
-    except OSError as exc:
-        logger.error("cannot listen on %s:%s: %s", args.host, args.port, exc)
-        return 1
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        logger.info("received %s, shutting down", signal.Signals(signum).name)
-        # shutdown() waits for serve_forever() to return, so it must not run on this thread.
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    logger.info("listening on http://%s:%d (model dir %s)", args.host, server.port, args.model_dir)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-    return 0
+        options = serve_options(
+            os.environ, model_dir=args.model_dir, host=args.host, port=args.port
+        )
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return serve(options)
 
 
 def _port(value: str) -> int:

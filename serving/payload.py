@@ -2,7 +2,14 @@
 
 A request body plus its ``Content-Type`` becomes a 2-D float array of instances
 (:func:`decode_instances`), or a :class:`PayloadError` carrying the HTTP status and one clear
-sentence for the client. Model output becomes JSON-native values (:func:`predictions_to_json`).
+sentence for the client. Model output becomes JSON-native values (:func:`predictions_to_json`)
+and the response body (:func:`encode_json`).
+
+Each format has two paths. The fast one hands the whole body to a C parser (orjson for JSON,
+NumPy's ``loadtxt`` for CSV) and accepts the result only when it is exactly what the strict path
+would produce: a 2-D array of finite numbers of the right width, with no boolean or null in the
+JSON. Anything else (a malformed, unusual or invalid body) is parsed again by the strict path,
+which is the reference for what is accepted and words every error.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import math
 from typing import Any
 
 import numpy as np
+import orjson
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -89,12 +97,16 @@ def decode_instances(body: bytes, content_type: str | None, n_features: int | No
     charset = params.get("charset", "utf-8").lower()
     if charset not in _CHARSETS:
         raise PayloadError(f"charset {charset!r} is not supported; send UTF-8.", 415)
+    if media_type == JSON:
+        fast = _fast_json(body, n_features)  # orjson validates the UTF-8 itself
+        if fast is not None:
+            return fast
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise PayloadError(f"The request body is not valid UTF-8 (byte {exc.start}).") from exc
     if media_type == JSON:
-        return parse_json_instances(text, n_features)
+        return _strict_json(text, n_features)
     return parse_csv_instances(text, n_features)
 
 
@@ -104,6 +116,11 @@ def parse_json_instances(text: str, n_features: int | None) -> np.ndarray:
     Other top-level keys are ignored. Booleans, strings, nulls, ``NaN``/``Infinity`` literals and
     numbers too large for a float are rejected.
     """
+    fast = _fast_json(text, n_features)
+    return fast if fast is not None else _strict_json(text, n_features)
+
+
+def _strict_json(text: str, n_features: int | None) -> np.ndarray:
     try:
         document = json.loads(text, parse_constant=_reject_constant)
     except _NonFiniteLiteral as exc:
@@ -136,6 +153,11 @@ def parse_csv_instances(text: str, n_features: int | None) -> np.ndarray:
     Blank lines are skipped; fields may be quoted and padded with spaces. Errors name the
     1-based line and column.
     """
+    fast = _fast_csv(text, n_features)
+    return fast if fast is not None else _strict_csv(text, n_features)
+
+
+def _strict_csv(text: str, n_features: int | None) -> np.ndarray:
     rows: list[list[float]] = []
     labels: list[str] = []
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -151,6 +173,18 @@ def parse_csv_instances(text: str, n_features: int | None) -> np.ndarray:
     return _to_matrix(rows, labels, n_features)
 
 
+def encode_json(payload: Any) -> bytes:
+    """A response body: compact UTF-8 JSON of JSON-native values (:func:`predictions_to_json`).
+
+    orjson writes it; the standard library takes over for what orjson refuses (integers wider
+    than 64 bits).
+    """
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError:
+        return json.dumps(payload, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
 def predictions_to_json(predictions: Any) -> list[Any]:
     """Model output as a list of JSON-native values (``int``, ``float``, ``str``, ``bool``, lists).
 
@@ -159,6 +193,53 @@ def predictions_to_json(predictions: Any) -> list[Any]:
     """
     converted = _native(predictions)
     return converted if isinstance(converted, list) else [converted]
+
+
+_NOT_NUMBERS = (b"true", b"false", b"null")
+"""JSON literals NumPy would silently turn into numbers (``True`` is 1) or NaN."""
+_NOT_NUMBERS_TEXT = tuple(literal.decode() for literal in _NOT_NUMBERS)
+
+
+def _fast_json(body: bytes | str, n_features: int | None) -> np.ndarray | None:
+    """The instances via orjson and one NumPy conversion, or None to use the strict path."""
+    literals = _NOT_NUMBERS if isinstance(body, bytes) else _NOT_NUMBERS_TEXT
+    if any(literal in body for literal in literals):  # type: ignore[operator]
+        return None
+    try:
+        document = orjson.loads(body)
+        instances = document["instances"]
+        if type(instances) is not list:
+            return None
+        matrix = np.array(instances)
+    except (orjson.JSONDecodeError, TypeError, KeyError, ValueError, OverflowError):
+        return None
+    # Strings, objects, ragged or nested rows give another dtype or shape: the strict path
+    # words the error.
+    if matrix.dtype.kind not in "iuf" or matrix.ndim != 2:
+        return None
+    return _checked(matrix.astype(np.float64, copy=False), n_features)
+
+
+def _fast_csv(text: str, n_features: int | None) -> np.ndarray | None:
+    """The rows via NumPy's C parser (unquoted, plain numbers), or None to use the strict path."""
+    if not text.strip():
+        return None
+    try:
+        matrix = np.loadtxt(
+            io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2, comments=None
+        )
+    except ValueError:
+        return None
+    return _checked(matrix, n_features)
+
+
+def _checked(matrix: np.ndarray, n_features: int | None) -> np.ndarray | None:
+    rows, width = matrix.shape
+    if not rows or not width or (n_features is not None and width != n_features):
+        return None
+    if not np.isfinite(matrix).all():
+        return None
+    return matrix
 
 
 class _NonFiniteLiteral(ValueError):

@@ -1,40 +1,54 @@
-"""The HTTP server: SageMaker's container contract on the standard library.
+"""The HTTP server: the ASGI application (:mod:`serving.app`) on uvicorn, in gunicorn workers.
 
-``GET /ping`` answers 200 once the model is loaded and 503 before that or after a failed load;
-``POST /invocations`` turns JSON or CSV instances into ``{"predictions": [...]}``. Every other
-path is 404. Every response body is JSON.
-
-:func:`make_server` binds the socket first and loads the model in a background thread, so the
-container answers ``/ping`` (with 503) while a large model is still loading.
+- :func:`serve` runs the container's server: a gunicorn master binds the port and keeps
+  ``workers`` processes (default: one per vCPU) running uvicorn with the httptools parser on the
+  standard asyncio loop; each worker loads the model once, in a background thread, and answers
+  ``/ping`` with 503 until it is loaded. A worker stuck for ``timeout`` seconds (a hung predict)
+  is killed and replaced, as in SageMaker's own scikit-learn and XGBoost containers.
+- :func:`serve_options` reads ``SAGEMAKER_MODEL_SERVER_WORKERS``,
+  ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` and ``SERVING_MAX_CONCURRENCY`` from the environment.
+- :func:`make_server` runs the same application in-process, in one thread, on one socket: for
+  tests and for embedding.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import os
+import signal
 import socket
+import sys
 import threading
 import time
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
+import uvicorn
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn_worker import UvicornWorker
+
+from .app import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_CONCURRENCY, InferenceApp
 from .model import LoadedModel, ModelLoadError, load_model
-from .payload import MAX_PAYLOAD_BYTES, PayloadError, accepts_json, decode_instances
-from .payload import predictions_to_json as to_json
+from .payload import encode_json
 
 logger = logging.getLogger(__name__)
 
 Status = Literal["loading", "ready", "failed"]
 
-_DRAIN_LIMIT = 4 * MAX_PAYLOAD_BYTES
-"""An oversized body up to this size is read and discarded so the 413 reaches the client
-intact; a larger one is not read and the connection is closed instead."""
-_CHUNK = 64 * 1024
-_ROUTES = {"/ping": "GET", "/invocations": "POST"}
+WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
+TIMEOUT_ENV = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+MAX_CONCURRENCY_ENV = "SERVING_MAX_CONCURRENCY"
+DEFAULT_TIMEOUT = 60
+"""SageMaker's default for ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` (seconds)."""
+BACKLOG = 2048
+"""Listen backlog (gunicorn's and uvicorn's default; the standard library's was 5)."""
+KEEPALIVE = 60
+"""Seconds an idle keep-alive connection stays open."""
 
 
 class ModelState:
@@ -94,190 +108,282 @@ class ModelState:
         return self._settled.wait(timeout)
 
 
-class InferenceServer(ThreadingHTTPServer):
-    """A threading HTTP server that carries the :class:`ModelState` its handlers use."""
+class ConfigError(ValueError):
+    """An environment variable the server cannot start with; the message names it."""
 
-    daemon_threads = True
-    allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], state: ModelState) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+@dataclass(frozen=True, kw_only=True)
+class ServeOptions:
+    """How :func:`serve` runs: where, with which model, and how many workers."""
+
+    model_dir: str
+    """Directory holding ``model.joblib`` and ``metadata.json``."""
+    host: str = "0.0.0.0"
+    """Address to bind; an IPv6 address binds IPv6."""
+    port: int = 8080
+    """Port to bind; 0 picks a free one (logged once bound)."""
+    workers: int = 1
+    """Worker processes, each with its own copy of the model."""
+    timeout: int = DEFAULT_TIMEOUT
+    """Seconds a worker may be unresponsive (a stuck predict) before it is replaced; also the
+    time a client has to send a request body."""
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    """Invocations each worker admits at a time; more are answered 503 at once."""
+
+
+def vcpus() -> int:
+    """The vCPUs this process may run on (its CPU affinity, which a cpuset limits)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def serve_options(
+    environ: Mapping[str, str], *, model_dir: str, host: str = "0.0.0.0", port: int = 8080
+) -> ServeOptions:
+    """The options from the environment, as SageMaker's containers read them.
+
+    ``SAGEMAKER_MODEL_SERVER_WORKERS`` defaults to the number of vCPUs and
+    ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` to 60 seconds; ``SERVING_MAX_CONCURRENCY`` (ours) to
+    :data:`~serving.app.DEFAULT_MAX_CONCURRENCY`. An unset or empty variable takes its default;
+    anything but a whole number of at least 1 raises :class:`ConfigError`.
+    """
+    return ServeOptions(
+        model_dir=model_dir,
+        host=host,
+        port=port,
+        workers=_positive_int(environ, WORKERS_ENV, vcpus(), "a number of worker processes"),
+        timeout=_positive_int(environ, TIMEOUT_ENV, DEFAULT_TIMEOUT, "a number of seconds"),
+        max_concurrency=_positive_int(
+            environ, MAX_CONCURRENCY_ENV, DEFAULT_MAX_CONCURRENCY, "a number of requests"
+        ),
+    )
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int, what: str) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise ConfigError(f"{name}={raw!r}: must be a whole number of at least 1 ({what})")
+    return int(raw)
+
+
+# --- HTTP protocol and worker ------------------------------------------------------------------
+
+
+class JsonErrorsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with TCP_NODELAY on every connection and a JSON 400 for
+    unparseable requests.
+
+    asyncio sets TCP_NODELAY only on sockets whose ``proto`` is ``IPPROTO_TCP``, which a socket
+    made with ``socket.socket(AF_INET, SOCK_STREAM)`` is not. Without it the response body (a
+    second write after the headers) waits for the client's delayed ACK: the 40 ms stall.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+    def send_400_response(self, msg: str) -> None:
+        body = encode_json({"error": "The request is not valid HTTP/1.1."})
+        head = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            head.extend([name, b": ", value, b"\r\n"])
+        head.append(
+            b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+            % len(body)
+        )
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
+
+
+UVICORN_OPTIONS: dict[str, Any] = {
+    # The standard asyncio loop, not uvloop: at the start of an overload uvloop held new
+    # connections (a /ping) for a second or more (README.md, "Dependencies"); httptools, the
+    # parser in C, not h11.
+    "loop": "asyncio",
+    "http": JsonErrorsProtocol,
+    "ws": "none",
+    "lifespan": "off",
+    "server_header": False,
+    "proxy_headers": False,  # SageMaker's front end is the only client; nothing to trust
+    "headers": [("server", "mlops-serving")],
+}
+"""uvicorn settings shared by the gunicorn workers and the in-process server."""
+
+
+class Worker(UvicornWorker):
+    """A gunicorn worker running uvicorn with :data:`UVICORN_OPTIONS`; access lines to stderr."""
+
+    CONFIG_KWARGS = UVICORN_OPTIONS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # gunicorn keeps an access log only when given a file; ours goes where the errors go.
+        access = logging.getLogger("uvicorn.access")
+        access.handlers = self.log.error_log.handlers
+        access.setLevel(logging.INFO)
+
+
+class _Arbiter(Arbiter):
+    """gunicorn's master process, saying which signal stopped it."""
+
+    def handle_term(self) -> None:
+        logger.info("received SIGTERM, shutting down")
+        super().handle_term()
+
+    def handle_int(self) -> None:
+        logger.info("received SIGINT, shutting down")
+        super().handle_int()
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn, configured from :class:`ServeOptions` (no config file, no GUNICORN_CMD_ARGS)."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        o = self.options
+        host = f"[{o.host}]" if ":" in o.host else o.host
+        settings: dict[str, Any] = {
+            "bind": [f"{host}:{o.port}"],
+            "workers": o.workers,
+            "worker_class": Worker,
+            "timeout": o.timeout,
+            "keepalive": KEEPALIVE,
+            "backlog": BACKLOG,
+            "proc_name": "serving",
+            "errorlog": "-",
+            "loglevel": "info",
+            "control_socket_disable": True,
+            "when_ready": _log_listening,
+            "post_fork": _post_fork,
+        }
+        if Path("/dev/shm").is_dir():  # heartbeat files on tmpfs, as gunicorn advises in Docker
+            settings["worker_tmp_dir"] = "/dev/shm"
+        for key, value in settings.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> InferenceApp:
+        """The application of one worker: runs in the worker, after the fork."""
+        state = ModelState(self.options.model_dir)
+        state.load_in_background()
+        return InferenceApp(
+            state,
+            max_concurrency=self.options.max_concurrency,
+            body_timeout=self.options.timeout,
+        )
+
+    def run(self) -> None:
+        _Arbiter(self).run()
+
+
+def _log_listening(arbiter: Arbiter) -> None:
+    for listener in arbiter.LISTENERS:
+        host, port = listener.sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        logger.info(
+            "listening on http://%s:%d (model dir %s, %d worker(s), timeout %d s)",
+            shown,
+            port,
+            arbiter.app.options.model_dir,
+            arbiter.app.options.workers,
+            arbiter.app.options.timeout,
+        )
+
+
+def _post_fork(arbiter: Arbiter, worker: Any) -> None:
+    """In each new worker: share the vCPUs between the workers' native thread pools (BLAS,
+    OpenMP), and end with the master (in a container the master is PID 1 anyway)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(max(1, vcpus() // arbiter.app.options.workers))
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def serve(options: ServeOptions) -> int:
+    """Run gunicorn until SIGTERM/SIGINT; the exit status (0 after a clean stop)."""
+    try:
+        GunicornServer(options).run()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+# --- in-process server -------------------------------------------------------------------------
+
+
+class InferenceServer:
+    """The application on uvicorn in this process: one socket, one event loop, one thread.
+
+    Bound on construction; :meth:`serve_forever` runs it on the calling thread until
+    :meth:`shutdown` is called from another, then :meth:`server_close` releases the socket.
+    """
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        state: ModelState,
+        *,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    ) -> None:
         self.state = state
-        super().__init__(address, InferenceHandler)
+        self.app = InferenceApp(state, max_concurrency=max_concurrency, body_timeout=body_timeout)
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.socket = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind(address)
+            self.socket.listen(BACKLOG)
+        except OSError:
+            self.socket.close()
+            raise
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,
+            timeout_keep_alive=KEEPALIVE,
+            timeout_graceful_shutdown=10,
+            **UVICORN_OPTIONS,
+        )
+        self._server = uvicorn.Server(config)
+        self._stopped = threading.Event()
 
     @property
     def port(self) -> int:
         """The bound port (the real one when constructed with port 0)."""
-        return int(self.server_address[1])
+        return int(self.socket.getsockname()[1])
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Log a failed connection in one line instead of printing a traceback."""
-        logger.warning("connection from %s failed", client_address[0], exc_info=True)
-
-
-class InferenceHandler(BaseHTTPRequestHandler):
-    """One HTTP/1.1 keep-alive connection to the inference server."""
-
-    server: InferenceServer
-    protocol_version = "HTTP/1.1"
-    server_version = "mlops-serving"
-    timeout = 60
-    """Seconds a connection may sit idle (or stall mid-request) before it is closed."""
-
-    def do_GET(self) -> None:
-        """``GET /ping``."""
-        if self._route("GET") == "/ping":
-            self._ping()
-
-    def do_POST(self) -> None:
-        """``POST /invocations``."""
-        if self._route("POST") == "/invocations":
-            self._invocations()
-
-    def do_PUT(self) -> None:
-        """Not supported on any path: 404 or 405."""
-        self._route("PUT")
-
-    def do_DELETE(self) -> None:
-        """Not supported on any path: 404 or 405."""
-        self._route("DELETE")
-
-    def handle_expect_100(self) -> bool:
-        """Refuse an oversized body before the client sends it (``Expect: 100-continue``)."""
-        length = self._content_length()
-        if length is not None and length > MAX_PAYLOAD_BYTES:
-            self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, _too_large(), close=True)
-            return False
-        return super().handle_expect_100()
-
-    def _route(self, method: str) -> str | None:
-        """The path when ``method`` is allowed on it; otherwise answer 404/405 and return None."""
-        path = urlsplit(self.path).path
-        allowed = _ROUTES.get(path)
-        if allowed == method:
-            return path
-        close = not self._skip_body()
-        if allowed is None:
-            message = f"No such path {path!r}; use GET /ping or POST /invocations."
-            self._error(HTTPStatus.NOT_FOUND, message, close=close)
-        else:
-            body = {"error": f"{path} accepts {allowed} only."}
-            self._send_json(HTTPStatus.METHOD_NOT_ALLOWED, body, {"Allow": allowed}, close=close)
-        return None
-
-    def _ping(self) -> None:
-        close = not self._skip_body()
-        status, _, error = self.server.state.snapshot()
-        if status == "ready":
-            self._send_json(HTTPStatus.OK, {"status": status}, close=close)
-        else:
-            body = {"status": status} | ({"error": error} if error else {})
-            self._send_json(HTTPStatus.SERVICE_UNAVAILABLE, body, close=close)
-
-    def _invocations(self) -> None:
-        body = self._read_body()
-        if body is None:
-            return
-        if not accepts_json(self.headers.get("Accept")):
-            self._error(HTTPStatus.NOT_ACCEPTABLE, "Responses are application/json only.")
-            return
-        status, model, error = self.server.state.snapshot()
-        if model is None:
-            reason = "is still loading" if status == "loading" else f"failed to load: {error}"
-            self._error(HTTPStatus.SERVICE_UNAVAILABLE, f"The model {reason}.")
-            return
+    def serve_forever(self, poll_interval: float = 0.1) -> None:
+        """Serve until :meth:`shutdown`; uvicorn checks for it every 0.1 s (``poll_interval`` is
+        accepted for :class:`socketserver.BaseServer` compatibility)."""
+        self._stopped.clear()
         try:
-            instances = decode_instances(body, self.headers.get("Content-Type"), model.n_features)
-        except PayloadError as exc:
-            self._error(HTTPStatus(exc.status), exc.message)
-            return
-        try:
-            predictions = to_json(model.predict(instances))
-        except Exception:
-            logger.exception("prediction failed for %d instance(s)", len(instances))
-            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "The model failed to predict.")
-            return
-        self._send_json(HTTPStatus.OK, {"predictions": predictions})
+            asyncio.run(self._server.serve(sockets=[self.socket]))
+        finally:
+            self._stopped.set()
 
-    def _read_body(self) -> bytes | None:
-        """The request body, or None after answering 400/411/413 for an unusable one."""
-        if "Transfer-Encoding" in self.headers or "Content-Length" not in self.headers:
-            self._error(HTTPStatus.LENGTH_REQUIRED, "Send a Content-Length.", close=True)
-            return None
-        length = self._content_length()
-        if length is None:
-            self._error(HTTPStatus.BAD_REQUEST, "Content-Length must be a number.", close=True)
-            return None
-        if length > MAX_PAYLOAD_BYTES:
-            close = not self._skip_body()
-            self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, _too_large(), close=close)
-            return None
-        body = self.rfile.read(length)
-        if len(body) != length:
-            self.close_connection = True
-            return None
-        return body
+    def shutdown(self, grace: float = 10.0) -> None:
+        """Stop :meth:`serve_forever` and wait for it: requests in progress get ``grace``
+        seconds to finish, then their connections are dropped."""
+        self._server.should_exit = True
+        if not self._stopped.wait(grace):
+            self._server.force_exit = True
+            self._stopped.wait()
 
-    def _content_length(self) -> int | None:
-        """The ``Content-Length`` (0 when absent), or None when it is not a number."""
-        raw = self.headers.get("Content-Length", "0").strip()
-        return int(raw) if raw.isascii() and raw.isdigit() else None
-
-    def _skip_body(self) -> bool:
-        """Read and drop a body this handler will not use; True if the connection stays usable.
-
-        Bodies over ``_DRAIN_LIMIT``, chunked bodies and clients that stop sending are not
-        drained; the response then closes the connection.
-        """
-        length = self._content_length()
-        if "Transfer-Encoding" in self.headers or length is None or length > _DRAIN_LIMIT:
-            return False
-        while length > 0:
-            chunk = self.rfile.read(min(_CHUNK, length))
-            if not chunk:
-                return False
-            length -= len(chunk)
-        return True
-
-    def _error(self, status: HTTPStatus, message: str, *, close: bool = False) -> None:
-        self._send_json(status, {"error": message}, close=close)
-
-    def _send_json(
-        self,
-        status: HTTPStatus,
-        payload: dict[str, Any],
-        headers: dict[str, str] | None = None,
-        *,
-        close: bool = False,
-    ) -> None:
-        body = json.dumps(payload, allow_nan=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if close:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Errors the standard library raises itself (bad request line, 501, ...) as JSON too."""
-        status = HTTPStatus(code)
-        self._error(status, message or status.phrase, close=True)
-
-    def version_string(self) -> str:
-        """The ``Server`` header, without the Python version."""
-        return self.server_version
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """One access-log line per request, through :mod:`logging` (no payloads)."""
-        logger.info("%s %s", self.address_string(), format % args)
-
-
-def _too_large() -> dict[str, str]:
-    return {"error": f"The request body exceeds the {MAX_PAYLOAD_BYTES // (1024 * 1024)} MB limit."}
+    def server_close(self) -> None:
+        """Release the socket."""
+        self.socket.close()
 
 
 def make_server(
@@ -286,16 +392,21 @@ def make_server(
     port: int = 8080,
     *,
     load: bool = True,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> tuple[InferenceServer, ModelState]:
-    """Bind an inference server for ``model_dir`` on ``host:port`` (port 0: any free port).
+    """Bind an in-process inference server for ``model_dir`` on ``host:port`` (0: any port).
 
     With ``load=True`` the model starts loading in a background thread once the socket is
     bound; with ``load=False`` it stays ``loading`` until the caller runs ``state.load()``.
     The caller runs ``server.serve_forever()`` and later ``server.shutdown()`` and
-    ``server.server_close()``.
+    ``server.server_close()``. ``max_concurrency`` and ``body_timeout`` are as in
+    :class:`~serving.app.InferenceApp`.
     """
     state = ModelState(model_dir)
-    server = InferenceServer((host, port), state)
+    server = InferenceServer(
+        (host, port), state, max_concurrency=max_concurrency, body_timeout=body_timeout
+    )
     if load:
         state.load_in_background()
     return server, state

@@ -20,6 +20,15 @@ from mlops_platform.components.compute import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
 )
+from mlops_platform.components.governance import (
+    DeploymentEnvironment,
+    GithubRepositoryGovernance,
+    GithubRepositoryGovernanceArgs,
+    GitlabProjectGovernance,
+    GitlabProjectGovernanceArgs,
+    ProjectVariable,
+    ProtectedEnvironment,
+)
 from mlops_platform.components.network import Network, NetworkArgs
 from mlops_platform.components.registry import (
     ContainerRegistry,
@@ -59,12 +68,17 @@ __all__ = [
     "ContainerRegistryArgs",
     "DataBucket",
     "DataBucketArgs",
+    "DeploymentEnvironment",
     "DvcRemote",
     "DvcRemoteArgs",
     "EncryptionKey",
     "EncryptionKeyArgs",
+    "GithubRepositoryGovernance",
+    "GithubRepositoryGovernanceArgs",
     "GithubRunners",
     "GithubRunnersArgs",
+    "GitlabProjectGovernance",
+    "GitlabProjectGovernanceArgs",
     "GitlabRunner",
     "GitlabRunnerArgs",
     "ModelEndpoint",
@@ -74,6 +88,8 @@ __all__ = [
     "Network",
     "NetworkArgs",
     "NodePool",
+    "ProjectVariable",
+    "ProtectedEnvironment",
     "RunnerAccess",
     "RunnerScaleSet",
     "ServiceAccountRole",

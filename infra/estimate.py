@@ -159,6 +159,16 @@ def cost(plan: dict[str, Any]) -> dict[str, Any]:
     """Monthly cost of the plan: total, per resource and per top-level component."""
     region = region_of(plan)
     table = tables.PRICES.get(region or "")
+    if not any(r["type"].startswith("aws:") for r in plan["resources"]):  # e.g. governance/
+        return {
+            "monthlyCostUsd": 0.0,
+            "region": "no AWS resources",
+            "perComponent": [],
+            "perResource": [],
+            "prices": {},
+            "unpriced": [],
+            "assumptions": ["no AWS resources: repository settings have no monthly cost"],
+        }
     if table is None:
         return {"monthlyCostUsd": None, "error": f"no price table for {region or 'no region'}"}
     price = _Prices(table)

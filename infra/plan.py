@@ -6,6 +6,7 @@
     python -m infra.plan --stack prod --format mermaid   # component diagram
     python -m infra.plan --stack dev --compare prod      # what differs (tree, json, markdown)
     python -m infra.plan --summary dev staging prod      # stacks side by side (markdown)
+    python -m infra.plan --project governance --stack example   # another project of the checkout
 
 It runs the real program (``main`` of Pulumi.yaml, i.e. ``infra/__main__.py``) under Pulumi's
 mock engine with the stack's configuration from ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml``.
@@ -173,8 +174,15 @@ def load_stack_files(project_dir: Path, stack: str) -> StackFiles:
 # --- running the program -------------------------------------------------------------------------
 
 
-def run_program(files: StackFiles, stack: str) -> Plan:
-    """Runs the stack program under the recording mocks and collects what it registered."""
+def run_program(
+    files: StackFiles,
+    stack: str,
+    stack_references: dict[str, tuple[dict[str, Any], tuple[str, ...]]] | None = None,
+) -> Plan:
+    """Runs the stack program under the recording mocks and collects what it registered.
+
+    ``stack_references`` answers the program's ``pulumi.StackReference`` reads: name ->
+    (outputs, names of the secret ones)."""
     import pulumi
     from mlops_platform.infra import mocks as recording
     from pulumi.runtime.settings import get_root_resource
@@ -198,6 +206,8 @@ def run_program(files: StackFiles, stack: str) -> Plan:
             config=files.config,
             secret_keys=files.secret_keys,
         )
+        for name, (outputs, secret) in (stack_references or {}).items():
+            recorder.add_stack_reference(name, outputs, secret=secret)
 
         async def program() -> None:
             runpy.run_path(str(files.main), run_name="__main__")
@@ -272,8 +282,63 @@ def _json_or_none(text: str | None) -> Any:
 
 def make_plan(stack: str, project_dir: Path | None = None) -> Plan:
     """Loads the stack's files and runs the program; raises PlanError or ConfigError."""
-    files = load_stack_files(project_dir or find_project_dir(), stack)
-    return run_program(files, stack)
+    project_dir = project_dir or find_project_dir()
+    files = load_stack_files(project_dir, stack)
+    return run_program(files, stack, local_stack_references(files, project_dir))
+
+
+# A fully qualified stack reference, as DIY backends and Pulumi Cloud name stacks.
+STACK_REFERENCE = re.compile(r"^[A-Za-z0-9_.-]+/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)$")
+
+
+def local_projects(project_dir: Path) -> dict[str, Path]:
+    """The Pulumi projects beside the one planned, by name: its parent's (when the parent is a
+    project, as the checkout root is for governance/) and the subdirectories' of that root."""
+    here = project_dir.resolve()
+    root = here.parent if (here.parent / "Pulumi.yaml").is_file() else here
+    found = {}
+    for directory in (root, *sorted(d for d in root.iterdir() if d.is_dir())):
+        project_file = directory / "Pulumi.yaml"
+        if project_file.is_file() and directory.resolve() != here:
+            document = _read_yaml(project_file)
+            if isinstance(document, dict) and document.get("name"):
+                found[str(document["name"])] = directory
+    return found
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def local_stack_references(
+    files: StackFiles, project_dir: Path
+) -> dict[str, tuple[dict[str, Any], tuple[str, ...]]]:
+    """Offline answers to the program's stack references: a config value naming a stack of
+    another project of this checkout (``organization/mlops-platform/prod``) is answered with
+    that stack's own offline plan outputs, so that what the program derives from them is real.
+    A stack that cannot be planned is a PlanError naming the config key."""
+    projects = local_projects(project_dir)
+    answers: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {}
+    for key, raw in sorted(files.config.items()):
+        if not key.startswith(f"{files.project}:"):
+            continue
+        for text in _strings(_json_or_none(raw) if raw[:1] in "[{" else raw):
+            match = STACK_REFERENCE.match(text)
+            if not match or match.group(1) not in projects or text in answers:
+                continue
+            try:
+                other = make_plan(match.group(2), projects[match.group(1)])
+            except PlanError as error:
+                raise PlanError(f"{key}: stack reference {text!r}: {error}") from None
+            secret = tuple(k for k, v in other.outputs.items() if v == "[secret]")
+            answers[text] = (other.outputs, secret)
+    return answers
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -493,6 +558,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--project-dir", type=Path, help="directory of Pulumi.yaml (default: found from cwd)"
     )
+    parser.add_argument(
+        "--project",
+        metavar="DIR",
+        help="plan another Pulumi project of the checkout, by its directory (e.g. governance)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
     args = parser.parse_args(argv)
     if args.stack is None and args.summary is None:
@@ -515,7 +585,7 @@ def _plan_or_error(stack: str, args: argparse.Namespace) -> Plan:
     from pulumi import RunError
 
     try:
-        return make_plan(stack, args.project_dir)
+        return make_plan(stack, _project_dir(args))
     except (PlanError, RunError):
         raise
     except Exception as error:  # a program error: still one line unless --debug
@@ -523,6 +593,20 @@ def _plan_or_error(stack: str, args: argparse.Namespace) -> Plan:
             raise
         message = " ".join(str(error).split()) or type(error).__name__
         raise PlanError(f"the stack program failed: {type(error).__name__}: {message}") from None
+
+
+def _project_dir(args: argparse.Namespace) -> Path | None:
+    """``--project governance``: that directory of the checkout (or of ``--project-dir``)."""
+    if not getattr(args, "project", None):
+        return args.project_dir
+    base = args.project_dir or find_project_dir()
+    directory = base / args.project
+    if not (directory / "Pulumi.yaml").is_file():
+        known = sorted(p.parent.name for p in base.glob("*/Pulumi.yaml"))
+        raise PlanError(
+            f"--project: got {args.project!r}; no Pulumi.yaml there (projects: {', '.join(known)})"
+        )
+    return directory
 
 
 def _summary_json(plans: Sequence[Plan | str]) -> str:

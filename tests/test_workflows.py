@@ -257,7 +257,14 @@ def test_pulumi_cli_comes_from_pulumi_actions_at_the_sdk_version(where, step):
     args = step["with"]
     assert str(args["pulumi-version"]) == PULUMI_VERSION, where
     if "command" in args:
-        assert args["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}", where
+        # Jobs over the stack matrix log in to each stack's own backend (governance sets
+        # PULUMI_BACKEND_URL_<STACK>); jobs in an environment get its PULUMI_BACKEND_URL.
+        assert args["cloud-url"] in (
+            "${{ vars.PULUMI_BACKEND_URL }}",
+            "${{ vars[format('PULUMI_BACKEND_URL_{0}', matrix.stack)] || vars.PULUMI_BACKEND_URL }}",
+        ), where
+        if args["stack-name"] == "${{ matrix.stack }}":
+            assert "matrix.stack" in args["cloud-url"], where
         assert args["stack-name"] in (*STACKS, "${{ matrix.stack }}"), where
         assert args["refresh"] is True, where
 

@@ -15,10 +15,11 @@ AUDIT_VENV  := .venv-audit
 AUDIT_STAMP := $(AUDIT_VENV)/.installed
 AUDIT_PLANS := build/audit
 
-.PHONY: help venv venv-dvc venv-audit plan plans test lint lint-ci audit format docs schema bench bench-serving clean diagram readme-counts
+.PHONY: help venv venv-dvc venv-audit plan plans plan-governance test lint lint-ci audit format docs schema bench bench-serving clean diagram readme-counts
 
 help:
 	@echo "make plan STACK=dev|staging|prod [FORMAT=tree|json|markdown]  offline plan of a stack"
+	@echo "make plan-governance [GOV_STACK=example] [FORMAT=...]            offline plan of governance/"
 	@echo "make test                                                       lint + whole test suite"
 	@echo "make venv-dvc                                                   dvc + training tools for examples/ml-project"
 	@echo "make docs                                                       regenerate docs/components.md and README's config reference"
@@ -71,6 +72,12 @@ plan: $(STAMP)
 
 plans: $(STAMP)
 	@for s in dev staging prod; do $(PY) -m infra.plan --stack $$s --format $(FORMAT) || exit $$?; done
+
+# The governance project (governance/): rulesets, environments and CI variables, with the
+# platform stacks' outputs it reads taken from their own offline plans.
+GOV_STACK ?= example
+plan-governance: $(STAMP)
+	@$(PY) -m infra.plan --project governance --stack $(GOV_STACK) --format $(FORMAT)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

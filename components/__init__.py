@@ -20,6 +20,15 @@ from mlops_platform.components.compute import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
 )
+from mlops_platform.components.governance import (
+    DeploymentEnvironment,
+    GithubRepositoryGovernance,
+    GithubRepositoryGovernanceArgs,
+    GitlabProjectGovernance,
+    GitlabProjectGovernanceArgs,
+    ProjectVariable,
+    ProtectedEnvironment,
+)
 from mlops_platform.components.network import Network, NetworkArgs
 from mlops_platform.components.pipelines import (
     GateSettings,
@@ -75,13 +84,18 @@ __all__ = [
     "ContainerRegistryArgs",
     "DataBucket",
     "DataBucketArgs",
+    "DeploymentEnvironment",
     "DvcRemote",
     "DvcRemoteArgs",
     "EncryptionKey",
     "EncryptionKeyArgs",
     "GateSettings",
+    "GithubRepositoryGovernance",
+    "GithubRepositoryGovernanceArgs",
     "GithubRunners",
     "GithubRunnersArgs",
+    "GitlabProjectGovernance",
+    "GitlabProjectGovernanceArgs",
     "GitlabRunner",
     "GitlabRunnerArgs",
     "ModelEndpoint",
@@ -93,6 +107,8 @@ __all__ = [
     "NodePool",
     "Orchestrator",
     "OrchestratorArgs",
+    "ProjectVariable",
+    "ProtectedEnvironment",
     "RunnerAccess",
     "RunnerScaleSet",
     "ServiceAccountRole",

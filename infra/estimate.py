@@ -167,6 +167,16 @@ def cost(plan: dict[str, Any], default_region: str | None = None) -> dict[str, A
     explicit provider or region output, such as a team's project."""
     region = region_of(plan) or default_region
     table = tables.PRICES.get(region or "")
+    if not any(r["type"].startswith("aws:") for r in plan["resources"]):  # e.g. governance/
+        return {
+            "monthlyCostUsd": 0.0,
+            "region": "no AWS resources",
+            "perComponent": [],
+            "perResource": [],
+            "prices": {},
+            "unpriced": [],
+            "assumptions": ["no AWS resources: repository settings have no monthly cost"],
+        }
     if table is None:
         return {"monthlyCostUsd": None, "error": f"no price table for {region or 'no region'}"}
     price = _Prices(table)

@@ -799,3 +799,149 @@ def install(
     pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys or []))
     pulumi.runtime.register_stack_transformation(mocks._record_construction)
     return mocks
+
+
+# --- GitHub and GitLab (governance/): what their APIs compute ----------------------------------
+
+
+def _number(*parts: str) -> int:
+    """A stable positive id of the size GitHub and GitLab hand out."""
+    return int(_digest(*parts)[:8], 16) % 90_000_000 + 10_000_000
+
+
+def _repository_id(m: RecordingMocks, state: dict) -> int:
+    return _number(m.stack, "repository", str(state.get("repository", state.get("project", ""))))
+
+
+def _github(kind: str) -> Fabricator:
+    """A pulumi-github resource: the provider's id format and computed fields per type."""
+
+    def fabricate(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+        repo = str(state.get("repository", ""))
+        number = _number(m.stack, args.typ, args.name)
+        state["repositoryId"] = _repository_id(m, state)
+        stamp = "2030-01-01T00:00:00Z"
+        if kind == "ruleset":
+            state.update(
+                rulesetId=number,
+                nodeId=f"RRS_lACk{_digest(args.name)[:12]}",
+                etag=f'W/"{_digest(args.name, "etag")[:32]}"',
+            )
+            return str(number)
+        if kind == "environment":
+            return f"{repo}:{state.get('environment', '')}"
+        if kind == "deployment-policy":
+            state["policyId"] = number
+            return f"{repo}:{state.get('environment', '')}:{number}"
+        if kind == "variable":
+            state.update(createdAt=stamp, updatedAt=stamp)
+            env = state.get("environment")
+            return ":".join(p for p in (repo, env, state.get("variableName", "")) if p)
+        if kind == "file":
+            state.update(
+                sha=_digest(str(state.get("content", "")))[:40],
+                commitSha=_digest(args.name, "commit")[:40],
+                ref=state.get("branch") or "main",
+            )
+            return f"{repo}/{state.get('file', '')}"
+        return repo  # repository-wide settings
+
+    return fabricate
+
+
+def _gitlab(kind: str) -> Fabricator:
+    def fabricate(m: RecordingMocks, args, state: dict, suffix: str) -> str:
+        project = str(state.get("project", ""))
+        number = _number(m.stack, args.typ, args.name)
+        if kind == "branch":
+            state["branchProtectionId"] = number
+            return f"{project}:{state.get('branch', '')}"
+        if kind == "tag":
+            return f"{project}:{state.get('tag', '')}"
+        if kind == "approval-rule":
+            return f"{project}:{number}"
+        if kind == "environment":
+            return f"{project}:{state.get('environment', '')}"
+        if kind == "variable":
+            state.setdefault("environmentScope", "*")
+            return f"{project}:{state.get('key', '')}:{state['environmentScope']}"
+        return project
+
+    return fabricate
+
+
+GIT_FABRICATORS: dict[str, Fabricator] = {
+    "github:index/repositoryRuleset:RepositoryRuleset": _github("ruleset"),
+    "github:index/repositoryEnvironment:RepositoryEnvironment": _github("environment"),
+    "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy": (
+        _github("deployment-policy")
+    ),
+    "github:index/actionsVariable:ActionsVariable": _github("variable"),
+    "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable": _github("variable"),
+    "github:index/actionsRepositoryPermissions:ActionsRepositoryPermissions": _github("settings"),
+    "github:index/workflowRepositoryPermissions:WorkflowRepositoryPermissions": _github("settings"),
+    "github:index/repositoryFile:RepositoryFile": _github("file"),
+    "gitlab:index/branchProtection:BranchProtection": _gitlab("branch"),
+    "gitlab:index/tagProtection:TagProtection": _gitlab("tag"),
+    "gitlab:index/projectApprovalRule:ProjectApprovalRule": _gitlab("approval-rule"),
+    "gitlab:index/projectLevelMrApprovals:ProjectLevelMrApprovals": _gitlab("settings"),
+    "gitlab:index/projectProtectedEnvironment:ProjectProtectedEnvironment": _gitlab("environment"),
+    "gitlab:index/projectVariable:ProjectVariable": _gitlab("variable"),
+}
+FABRICATORS.update(GIT_FABRICATORS)
+
+
+def _github_team(m: RecordingMocks, a: dict) -> dict:
+    slug = a["slug"]
+    return {
+        "id": str(_number("team", slug)),
+        "nodeId": f"T_kwDO{_digest('team', slug)[:10]}",
+        "slug": slug,
+        "name": slug,
+        "description": "",
+        "privacy": "closed",
+        "permission": "pull",
+        "members": [],
+        "repositories": [],
+        "repositoriesDetaileds": [],
+        "summaryOnly": a.get("summaryOnly", False),
+    }
+
+
+def _github_user(m: RecordingMocks, a: dict) -> dict:
+    login = a["username"]
+    return {
+        "id": str(_number("user", login)),
+        "nodeId": f"U_kgDO{_digest('user', login)[:10]}",
+        "login": login,
+        "username": login,
+        "name": login,
+        "email": "",
+        "gpgKeys": [],
+        "sshKeys": [],
+        "siteAdmin": False,
+    }
+
+
+def _gitlab_group(m: RecordingMocks, a: dict) -> dict:
+    path = a["fullPath"]
+    number = _number("group", path)
+    return {
+        "id": str(number),
+        "groupId": number,
+        "fullPath": path,
+        "path": path.rsplit("/", 1)[-1],
+        "name": path.rsplit("/", 1)[-1],
+        "fullName": path.replace("/", " / "),
+        "webUrl": f"https://gitlab.com/groups/{path}",
+        "visibilityLevel": "private",
+    }
+
+
+INVOKES.update(
+    {
+        "github:index/getTeam:getTeam": _github_team,
+        "github:index/getUser:getUser": _github_user,
+        "gitlab:index/getGroup:getGroup": _gitlab_group,
+    }
+)

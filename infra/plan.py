@@ -10,6 +10,7 @@
     python -m infra.plan --stack prod --base-ref main    # what this change does to prod
     python -m infra.plan --stack prod --base main.json   # the same, against a saved plan
     python -m infra.plan --check-placeholders            # example values left in stack files
+    python -m infra.plan --project governance --stack example   # another project of the checkout
 
 It runs the real program (``main`` of Pulumi.yaml, i.e. ``infra/__main__.py``) under Pulumi's
 mock engine with the stack's configuration from ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml``.
@@ -371,8 +372,10 @@ def make_plan(
     skip_rules: Sequence[str] = (),
 ) -> Plan:
     """Loads the stack's files and runs the program; raises PlanError or ConfigError."""
-    files = load_stack_files(project_dir or find_project_dir(), stack)
-    return run_program(files, stack, stack_references, skip_rules)
+    project_dir = project_dir or find_project_dir()
+    files = load_stack_files(project_dir, stack)
+    references = {**local_stack_references(files, project_dir), **(stack_references or {})}
+    return run_program(files, stack, references, skip_rules)
 
 
 def read_stack_reference(spec: str) -> tuple[str, tuple[dict[str, Any], tuple[str, ...]]]:
@@ -397,6 +400,60 @@ def read_stack_reference(spec: str) -> tuple[str, tuple[dict[str, Any], tuple[st
         raise PlanError(f"--stack-reference {name}: {path} holds no map of outputs")
     secret = tuple(sorted(k for k, v in data.items() if v == "[secret]"))
     return name, (data, secret)
+
+
+# A fully qualified stack reference, as DIY backends and Pulumi Cloud name stacks.
+STACK_REFERENCE = re.compile(r"^[A-Za-z0-9_.-]+/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)$")
+
+
+def local_projects(project_dir: Path) -> dict[str, Path]:
+    """The Pulumi projects beside the one planned, by name: its parent's (when the parent is a
+    project, as the checkout root is for governance/) and the subdirectories' of that root."""
+    here = project_dir.resolve()
+    root = here.parent if (here.parent / "Pulumi.yaml").is_file() else here
+    found = {}
+    for directory in (root, *sorted(d for d in root.iterdir() if d.is_dir())):
+        project_file = directory / "Pulumi.yaml"
+        if project_file.is_file() and directory.resolve() != here:
+            document = read_yaml(project_file)
+            if isinstance(document, dict) and document.get("name"):
+                found[str(document["name"])] = directory
+    return found
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def local_stack_references(
+    files: StackFiles, project_dir: Path
+) -> dict[str, tuple[dict[str, Any], tuple[str, ...]]]:
+    """Offline answers to the program's stack references: a config value naming a stack of
+    another project of this checkout (``organization/mlops-platform/prod``) is answered with
+    that stack's own offline plan outputs, so that what the program derives from them is real.
+    A stack that cannot be planned is a PlanError naming the config key."""
+    projects = local_projects(project_dir)
+    answers: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {}
+    for key, raw in sorted(files.config.items()):
+        if not key.startswith(f"{files.project}:"):
+            continue
+        for text in _strings(_json_or_none(raw) if raw[:1] in "[{" else raw):
+            match = STACK_REFERENCE.match(text)
+            if not match or match.group(1) not in projects or text in answers:
+                continue
+            try:
+                other = make_plan(match.group(2), projects[match.group(1)])
+            except PlanError as error:
+                raise PlanError(f"{key}: stack reference {text!r}: {error}") from None
+            secret = tuple(k for k, v in other.outputs.items() if v == "[secret]")
+            answers[text] = (other.outputs, secret)
+    return answers
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -787,6 +844,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--project-dir", type=Path, help="directory of Pulumi.yaml (default: found from cwd)"
     )
+    parser.add_argument(
+        "--project",
+        metavar="DIR",
+        help="plan another Pulumi project of the checkout, by its directory (e.g. governance)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
     base = parser.add_mutually_exclusive_group()
     base.add_argument(
@@ -864,7 +926,7 @@ def _plan_or_error(stack: str, args: argparse.Namespace) -> Plan:
     from pulumi import RunError
 
     try:
-        return make_plan(stack, args.project_dir, args.stack_references, args.skip_rule)
+        return make_plan(stack, _project_dir(args), args.stack_references, args.skip_rule)
     except (PlanError, RunError):
         raise
     except Exception as error:  # a program error: still one line unless --debug
@@ -880,6 +942,20 @@ def _plan_or_error(stack: str, args: argparse.Namespace) -> Plan:
             ) from None
         message = " ".join(str(error).split()) or type(error).__name__
         raise PlanError(f"the stack program failed: {type(error).__name__}: {message}") from None
+
+
+def _project_dir(args: argparse.Namespace) -> Path | None:
+    """``--project governance``: that directory of the checkout (or of ``--project-dir``)."""
+    if not getattr(args, "project", None):
+        return args.project_dir
+    base = args.project_dir or find_project_dir()
+    directory = base / args.project
+    if not (directory / "Pulumi.yaml").is_file():
+        known = sorted(p.parent.name for p in base.glob("*/Pulumi.yaml"))
+        raise PlanError(
+            f"--project: got {args.project!r}; no Pulumi.yaml there (projects: {', '.join(known)})"
+        )
+    return directory
 
 
 def _summary_json(plans: Sequence[Plan | str]) -> str:

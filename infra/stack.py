@@ -22,7 +22,7 @@ from mlops_platform.components import (
     EncryptionKey,
 )
 from mlops_platform.components._aws import service_endpoint
-from mlops_platform.components.ci import PLATFORM_IAM_PATH, CiIdentity
+from mlops_platform.components.ci import PLATFORM_IAM_PATH, CiIdentity, CiIdentityArgs
 from mlops_platform.components.compute import Cluster
 from mlops_platform.components.network import Network
 from mlops_platform.components.pipelines import (
@@ -135,6 +135,25 @@ def release_packages(settings: Settings) -> dict[str, str | None]:
     return packages
 
 
+def backend_url(ci: CiIdentityArgs) -> pulumi.Output[str]:
+    """The S3 backend URL ``pulumi login`` takes for the stack's state bucket, in the format of
+    the bootstrap's ``stateBucketUrl`` (the bootstrap makes the bucket and key in one region)."""
+    return pulumi.Output.all(ci.state_bucket_arn, ci.state_key_arn).apply(
+        lambda v: f"s3://{v[0].rsplit(':', 1)[-1]}?region={v[1].split(':')[3]}&awssdk=v2"
+    )
+
+
+def export_ci(ci: CiIdentity, args: CiIdentityArgs) -> None:
+    """The CI identity's outputs: what the governance project turns into CI variables."""
+    pulumi.export("ciPreviewRoleArn", ci.preview_role_arn)
+    pulumi.export("ciDeployRoleArn", ci.deploy_role_arn)
+    pulumi.export("ciBoundaryArn", ci.boundary_arn)
+    pulumi.export("ciBackendUrl", backend_url(args))
+    if ci.gitlab_deploy_role_arn is not None:
+        pulumi.export("ciGitlabPreviewRoleArn", ci.gitlab_preview_role_arn)
+        pulumi.export("ciGitlabDeployRoleArn", ci.gitlab_deploy_role_arn)
+
+
 def build(settings: Settings) -> Platform:
     """Creates the platform for one environment and exports its stable outputs."""
     # Look-ups that can fail come first: a failure then leaves nothing half-built.
@@ -149,6 +168,8 @@ def build(settings: Settings) -> Platform:
         "iam_path": PLATFORM_IAM_PATH,
         "permissions_boundary_arn": ci.boundary_arn if ci is not None else None,
     }
+    if ci is not None:
+        export_ci(ci, settings.ci)
 
     encryption = settings.encryption
     principals = set(encryption.service_principals)

@@ -119,6 +119,14 @@ REQUIRED = {
         "artifacts_bucket_arn": "arn:aws:s3:::acme-artifacts",
         "kms_key_arn": KEY_ARN,
     },
+    "GithubRepositoryGovernanceArgs": {
+        "repository": "platform",
+        "plan": "team",
+        "visibility": "public",
+        "required_checks": ("test",),
+        "release_teams": ("release",),
+    },
+    "GitlabProjectGovernanceArgs": {"project": "acme/platform", "tier": "premium"},
     # The one lookup beyond the three invokes: which zones the account may use. A consumer
     # that does not answer getAvailabilityZones names them.
     "NetworkArgs": {"availability_zone_names": [f"{REGION}a", f"{REGION}b"]},
@@ -128,6 +136,23 @@ REQUIRED = {
 # Lookups a component cannot do without, which its consumers' mocks must answer: pushing an image
 # needs the registry's credentials.
 EXTRA_INVOKES = {
+    # a ruleset's bypass actors and reviewers are GitHub ids: the release team's is looked up
+    "GithubRepositoryGovernance": {
+        "github:index/getTeam:getTeam": {
+            "id": "4242",
+            "nodeId": "T_kwDOteam",
+            "slug": "release",
+            "name": "release",
+            "description": "",
+            "privacy": "closed",
+            "permission": "pull",
+            "members": [],
+            "repositories": [],
+            "membershipType": "all",
+            "summaryOnly": False,
+            "resultsPerPage": 100,
+        }
+    },
     "ServingImage": {
         "aws:ecr/getAuthorizationToken:getAuthorizationToken": {
             "authorizationToken": "QVdTOnRva2Vu",
@@ -138,7 +163,7 @@ EXTRA_INVOKES = {
             "registryId": ACCOUNT,
             "id": REGION,
         }
-    }
+    },
 }
 
 

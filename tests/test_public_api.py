@@ -113,6 +113,17 @@ REQUIRED_FIELDS: dict[str, dict[str, object]] = {
         "artifacts_bucket_arn": "arn:aws:s3:::artifacts-1234567",
         "kms_key_arn": KEY_ARN,
     },
+    "DeploymentEnvironment": {"name": "staging"},
+    "GithubRepositoryGovernanceArgs": {
+        "repository": "platform",
+        "plan": "team",
+        "visibility": "public",
+        "required_checks": ("test",),
+        "release_teams": ("release",),
+    },
+    "GitlabProjectGovernanceArgs": {"project": "acme/platform", "tier": "premium"},
+    "ProtectedEnvironment": {"name": "prod"},
+    "ProjectVariable": {"key": "AWS_REGION", "value": "eu-west-1"},
 }
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
 

@@ -259,7 +259,14 @@ def test_pulumi_cli_comes_from_pulumi_actions_at_the_sdk_version(where, step):
     args = step["with"]
     assert str(args["pulumi-version"]) == PULUMI_VERSION, where
     if "command" in args:
-        assert args["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}", where
+        # Jobs over the stack matrix log in to each stack's own backend (governance sets
+        # PULUMI_BACKEND_URL_<STACK>); jobs in an environment get its PULUMI_BACKEND_URL.
+        assert args["cloud-url"] in (
+            "${{ vars.PULUMI_BACKEND_URL }}",
+            "${{ vars[format('PULUMI_BACKEND_URL_{0}', matrix.stack)] || vars.PULUMI_BACKEND_URL }}",
+        ), where
+        if args["stack-name"] == "${{ matrix.stack }}":
+            assert "matrix.stack" in args["cloud-url"], where
         assert args["stack-name"] in (*STACKS, "${{ matrix.stack }}"), where
         assert args["refresh"] is True, where
 
@@ -598,7 +605,11 @@ def test_the_first_step_refuses_anything_else_with_one_error_line(tag, tmp_path)
 def test_model_release_pins_inside_the_serialized_job_before_pulumi_up(stack):
     release = job("release-model.yml", stack)
     assert release["environment"] == stack
-    assert release["env"] == {"MODEL": "${{ needs.check.outputs.model }}"}
+    # the environment's state backend, in the job that has the environment
+    assert release["env"] == {
+        "MODEL": "${{ needs.check.outputs.model }}",
+        "PULUMI_BACKEND_URL": "${{ vars.PULUMI_BACKEND_URL }}",
+    }
     assert release["needs"] == ("check" if stack == "staging" else ["check", "staging"])
     assert not steps_using(release, DOWNLOAD) and not steps_using(release, ECR_LOGIN)
     up = assert_pins_then_up(release, stack, model="$MODEL")

@@ -35,6 +35,7 @@ from pydantic import Field
 
 from mlops_platform.components._aws import aws_context, policy_document, service_endpoint
 from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._k8s import bound_role
 from mlops_platform.components._schema import Allowed, Matches, between, check_declared
 from mlops_platform.components._validate import (
     CHART_VERSION,
@@ -649,10 +650,10 @@ class Orchestrator(pulumi.ComponentResource):
             return
         child = pulumi.ResourceOptions(parent=self)
         templates = sorted({t for ts in args.submitters.values() for t in ts})
-        role = k8s.rbac.v1.Role(
+        bound_role(
             f"{name}-submit",
-            metadata={"namespace": self.namespace},
-            rules=[
+            self.namespace,
+            [
                 {
                     "api_groups": ["argoproj.io"],
                     "resources": ["workflows"],
@@ -666,21 +667,8 @@ class Orchestrator(pulumi.ComponentResource):
                 },
                 {"api_groups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
             ],
-            opts=child,
-        )
-        k8s.rbac.v1.RoleBinding(
-            f"{name}-submit-binding",
-            metadata={"namespace": self.namespace},
-            role_ref={
-                "api_group": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": role.metadata.name,
-            },
-            subjects=[
-                {"kind": "ServiceAccount", "namespace": s.split(":")[0], "name": s.split(":")[1]}
-                for s in sorted(args.submitters)
-            ],
-            opts=child,
+            (tuple(s.split(":", 1)) for s in sorted(args.submitters)),
+            child,
         )
         policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
             f"{name}-submitters",
@@ -1269,34 +1257,18 @@ class TrainingPipeline(pulumi.ComponentResource):
     ) -> None:
         """Argo's executor (the wait container) reports each step's results as
         WorkflowTaskResults: the one thing the pipeline's service account may do in the API."""
-        role = k8s.rbac.v1.Role(
+        bound_role(
             f"{name}-executor",
-            metadata={"namespace": args.namespace},
-            rules=[
+            args.namespace,
+            [
                 {
                     "api_groups": ["argoproj.io"],
                     "resources": ["workflowtaskresults"],
                     "verbs": ["create", "patch"],
                 }
             ],
-            opts=child,
-        )
-        k8s.rbac.v1.RoleBinding(
-            f"{name}-executor-binding",
-            metadata={"namespace": args.namespace},
-            role_ref={
-                "api_group": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": role.metadata.name,
-            },
-            subjects=[
-                {
-                    "kind": "ServiceAccount",
-                    "name": self.service_account,
-                    "namespace": args.namespace,
-                }
-            ],
-            opts=child,
+            [(args.namespace, self.service_account)],
+            child,
         )
 
 

@@ -34,6 +34,7 @@ from pydantic import Field
 
 from mlops_platform.components._aws import aws_context, policy_document, service_endpoint
 from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._k8s import bound_role
 from mlops_platform.components._schema import (
     Allowed,
     Matches,
@@ -873,32 +874,15 @@ class GithubRunners(pulumi.ComponentResource):
 
         kube_mode: list[pulumi.Resource] = []
         if needs_kube_mode:
-            role = k8s.rbac.v1.Role(
-                f"{name}-kube-mode",
-                metadata={"namespace": runner_ns.metadata.name},
-                rules=KUBE_MODE_RULES,
-                opts=child,
+            kube_mode = list(
+                bound_role(
+                    f"{name}-kube-mode",
+                    runner_ns.metadata.name,
+                    KUBE_MODE_RULES,
+                    [(args.runner_namespace, args.service_account)],
+                    child,
+                )
             )
-            kube_mode = [
-                role,
-                k8s.rbac.v1.RoleBinding(
-                    f"{name}-kube-mode-binding",
-                    metadata={"namespace": runner_ns.metadata.name},
-                    role_ref={
-                        "api_group": "rbac.authorization.k8s.io",
-                        "kind": "Role",
-                        "name": role.metadata.name,
-                    },
-                    subjects=[
-                        {
-                            "kind": "ServiceAccount",
-                            "name": args.service_account,
-                            "namespace": args.runner_namespace,
-                        }
-                    ],
-                    opts=child,
-                ),
-            ]
 
         self.scale_sets: dict[str, k8s.helm.v3.Release] = {}
         for scale_set in args.scale_sets:

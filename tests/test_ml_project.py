@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -21,7 +20,6 @@ import numpy as np
 import pytest
 import yaml
 from conftest import ROOT
-from moto.server import ThreadedMotoServer
 from test_workflows import SHA_PINNED, USES_LINE, VERSION_COMMENT, load_workflow
 
 from mlops_platform.infra import plan
@@ -156,19 +154,12 @@ def platform_dvc() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[tuple[str, object]]:
-    """moto's S3 (and KMS) on a free port of 127.0.0.1: (endpoint URL, boto3 S3 client)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+def s3(moto_server: str) -> tuple[str, object]:
+    """moto's S3 (and KMS): (endpoint URL, boto3 session)."""
     session = boto3.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
     )
-    try:
-        yield endpoint, session
-    finally:
-        server.stop()
+    return moto_server, session
 
 
 def platform_bucket(session, endpoint: str, bucket: str) -> str:

@@ -25,7 +25,6 @@ import yaml
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 from test_ops import aws_env  # noqa: F401  (autouse: fake credentials, no AWS config)
 
 from mlops_platform.ops import cli
@@ -787,14 +786,8 @@ echo "fake pulumi: unexpected $*" >&2; exit 3
 
 
 @pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+def moto_url(moto_server: str) -> str:
+    return moto_server
 
 
 @pytest.fixture

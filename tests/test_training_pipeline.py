@@ -18,7 +18,6 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ import boto3
 import pytest
 import yaml
 from conftest import ROOT
-from moto.server import ThreadedMotoServer
 from test_ml_project import dvc_env
 
 from mlops_platform.components.pipelines import (
@@ -71,14 +69,8 @@ def git(*args: str, cwd: Path, env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+def moto(moto_server: str) -> str:
+    return moto_server
 
 
 @pytest.fixture(scope="module")

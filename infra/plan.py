@@ -711,8 +711,11 @@ def _git(project_dir: Path, *argv: str) -> subprocess.CompletedProcess[str]:
 LIBRARY_PACKAGES = ("components", "infra", "ops", "policy", "serving")
 
 
-def plan_at_ref(ref: str, stack: str, project_dir: Path) -> dict[str, Any]:
-    """The JSON plan of ``stack`` at git revision ``ref``, made in a temporary worktree of it.
+def plan_at_ref(
+    ref: str, stack: str, project_dir: Path, options: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The JSON plan of ``stack`` at git revision ``ref``, made in a temporary worktree of it,
+    with the same planner ``options`` as the head plan (``--stack-reference``, ``--skip-rule``).
 
     In this repository the base revision's own planner and library run (its folders are put
     first on the import path as ``mlops_platform.*``), so the base plan is what main's code
@@ -735,12 +738,16 @@ def plan_at_ref(ref: str, stack: str, project_dir: Path) -> dict[str, Any]:
             message = " ".join(added.stderr.split()) or "git worktree add failed"
             raise PlanError(f"--base-ref {ref}: {message}")
         try:
-            return _plan_in(worktree, worktree / relative, stack, ref, Path(temp) / "overlay")
+            return _plan_in(
+                worktree, worktree / relative, stack, ref, Path(temp) / "overlay", options=options
+            )
         finally:
             _git(root, "worktree", "remove", "--force", str(worktree))
 
 
-def _plan_in(worktree: Path, project: Path, stack: str, ref: str, overlay: Path) -> dict[str, Any]:
+def _plan_in(
+    worktree: Path, project: Path, stack: str, ref: str, overlay: Path, *, options: Sequence[str]
+) -> dict[str, Any]:
     env = dict(os.environ)
     if (worktree / "infra" / "plan.py").is_file():  # this repository at that revision
         package = overlay / "mlops_platform"
@@ -752,7 +759,7 @@ def _plan_in(worktree: Path, project: Path, stack: str, ref: str, overlay: Path)
         command = [sys.executable, "-m", "infra.plan"]
     else:
         command = [sys.executable, "-m", "mlops_platform.infra.plan"]
-    command += ["--stack", stack, "--format", "json", "--project-dir", str(project)]
+    command += ["--stack", stack, "--format", "json", "--project-dir", str(project), *options]
     try:
         done = subprocess.run(
             command,
@@ -782,8 +789,13 @@ def _print_diff(plan: Plan, args: argparse.Namespace) -> int:
     if args.base:
         base, label = read_base_plan(args.base), str(args.base)
     else:
-        project_dir = (args.project_dir or find_project_dir()).resolve()
-        base, label = plan_at_ref(args.base_ref, args.stack, project_dir), args.base_ref
+        project_dir = (_project_dir(args) or find_project_dir()).resolve()
+        options = [
+            *(f"--stack-reference={_absolute_reference(s)}" for s in args.stack_reference),
+            *(f"--skip-rule={rule}" for rule in args.skip_rule),
+        ]
+        base = plan_at_ref(args.base_ref, args.stack, project_dir, options)
+        label = args.base_ref
     try:
         result = plan_diff.diff(base, plan.to_json())
     except plan_diff.DiffError as error:
@@ -799,6 +811,12 @@ def _print_diff(plan: Plan, args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(plan_diff.render_tree(result, label))
     return code
+
+
+def _absolute_reference(spec: str) -> str:
+    """``NAME=FILE`` with FILE made absolute (the base plan runs in another directory)."""
+    name, _, file = spec.partition("=")
+    return f"{name}={Path(file).resolve()}"
 
 
 def _check_placeholders(args: argparse.Namespace) -> int:

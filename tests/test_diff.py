@@ -265,19 +265,35 @@ def test_base_ref_that_does_not_exist_exits_2(capsys):
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-def test_base_ref_plans_the_base_revision_with_its_own_code(tmp_path):
-    """A clone whose HEAD commit changes a component default and a stack file: the base plan
-    (HEAD, from a worktree) runs that commit's code, the head runs this checkout's."""
+def clone_of_this_checkout(tmp_path: Path, paths: tuple[str, ...]) -> Path:
+    """A git clone of this repository with ``paths`` copied from the working tree (uncommitted
+    changes included) and not yet committed."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True)
-    for path in ("infra", "components", "policy", "Pulumi.yaml", "Pulumi.dev.yaml"):
-        source = ROOT / path  # the working tree, uncommitted changes included
+    for path in paths:
+        source = ROOT / path
         target = clone / path
         if source.is_dir():
             shutil.rmtree(target)
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, target)
+    return clone
+
+
+def plan_cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_platform.infra.plan", *argv],
+        capture_output=True, text=True, check=False, cwd=cwd,
+    )  # fmt: skip
+
+
+def test_base_ref_plans_the_base_revision_with_its_own_code(tmp_path):
+    """A clone whose HEAD commit changes a component default and a stack file: the base plan
+    (HEAD, from a worktree) runs that commit's code, the head runs this checkout's."""
+    clone = clone_of_this_checkout(
+        tmp_path, ("infra", "components", "policy", "Pulumi.yaml", "Pulumi.dev.yaml")
+    )
     storage = clone / "components" / "storage.py"
     text = storage.read_text()
     assert "abort_incomplete_multipart_upload_days: Annotated[int, between(1, 365)] = 7" in text
@@ -293,10 +309,9 @@ def test_base_ref_plans_the_base_revision_with_its_own_code(tmp_path):
     stack.write_text(
         stack.read_text().replace("deletionWindowInDays: 7", "deletionWindowInDays: 10")
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "mlops_platform.infra.plan", "--stack", "dev", "--base-ref", "HEAD",
-         "--format", "json", "--project-dir", str(clone)],
-        capture_output=True, text=True, check=False, cwd=tmp_path,
+    done = plan_cli(
+        "--stack", "dev", "--base-ref", "HEAD", "--format", "json", "--project-dir", str(clone),
+        cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -315,6 +330,69 @@ def test_base_ref_plans_the_base_revision_with_its_own_code(tmp_path):
     ) in paths
     listed = subprocess.run([*git, "worktree", "list"], capture_output=True, text=True, check=True)
     assert len(listed.stdout.splitlines()) == 1  # the temporary worktree is gone
+
+
+GOVERNANCE_TREE = ("infra", "components", "policy", "governance", "Pulumi.yaml", "Pulumi.dev.yaml",
+                   "Pulumi.staging.yaml", "Pulumi.prod.yaml")  # fmt: skip
+
+
+def committed_clone(tmp_path: Path, paths: tuple[str, ...]) -> Path:
+    clone = clone_of_this_checkout(tmp_path, paths)
+    git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "add", "--all"], check=True)
+    subprocess.run([*git, "commit", "--quiet", "--allow-empty", "-m", "base"], check=True)
+    return clone
+
+
+def test_base_ref_plans_another_project_of_the_checkout(tmp_path):
+    """``--project governance --base-ref`` plans the governance stack at the base revision (the
+    base plan looks for the stack file in the project planned, not in the checkout root)."""
+    clone = committed_clone(tmp_path, GOVERNANCE_TREE)
+    done = plan_cli(
+        "--project", "governance", "--stack", "example", "--base-ref", "HEAD", "--format", "json",
+        "--project-dir", str(clone), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["changes"] == []
+    assert result["summary"]["same"] > 0
+    assert result["project"] == "mlops-platform-governance"
+
+
+def test_base_ref_plans_with_the_same_stack_references(tmp_path):
+    """The head plan's ``--stack-reference`` answers the base plan's references too: otherwise
+    a PR comment would show the difference between the file given and the local dev plan as a
+    change of the governance stack."""
+    clone = committed_clone(tmp_path, GOVERNANCE_TREE)
+    outputs = plan.make_plan("dev", ROOT).to_json()["outputs"]
+    assert outputs["githubRunnerLabels"] != ["mlops-big"]
+    outputs["githubRunnerLabels"] = ["mlops-big"]  # the DEV_RUNNER variable would change
+    reference = tmp_path / "dev-outputs.json"
+    reference.write_text(json.dumps(outputs))
+    done = plan_cli(
+        "--project", "governance", "--stack", "example", "--base-ref", "HEAD", "--format", "json",
+        "--project-dir", str(clone), "--stack-reference",
+        f"organization/mlops-platform/dev={reference.name}",  # relative to the caller's directory
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["changes"] == []
+    # and the reference does reach the plan: against a base plan without it, the variable moves
+    alone = plan_cli(
+        "--project", "governance", "--stack", "example", "--format", "json",
+        "--project-dir", str(clone), cwd=tmp_path,
+    )  # fmt: skip
+    assert alone.returncode == 0, alone.stderr
+    base = tmp_path / "base.json"
+    base.write_text(alone.stdout)
+    moved = plan_cli(
+        "--project", "governance", "--stack", "example", "--base", str(base), "--format", "json",
+        "--project-dir", str(clone), "--stack-reference",
+        f"organization/mlops-platform/dev={reference}", cwd=tmp_path,
+    )  # fmt: skip
+    assert moved.returncode == 0, moved.stderr
+    changed = {p["new"] for e in json.loads(moved.stdout)["changes"] for p in e["properties"]}
+    assert "mlops-big" in changed
 
 
 # --- the PR comment --------------------------------------------------------------------------

@@ -128,12 +128,13 @@ def summary_table(results: Sequence[StackResult]) -> str:
             lines.append(f"| `{result.stack}` | — | — | — | — | — | — | {_verdict(result)} |")
             continue
         s, cost = result.diff["summary"], result.diff["cost"]
-        unpriced = " ⚠" if cost.get("unpriced") else ""
+        unpriced = " ⚠" if cost.get("unpriced") or not cost.get("complete", True) else ""
+        delta = _signed(cost["delta"]) if cost.get("complete", True) else "unknown"
         lines.append(
             f"| `{result.stack}` | {s['create']} | {s['update']} | "
             f"{'**' + str(s['replace']) + '**' if s['replace'] else 0} | "
             f"{'**' + str(s['delete']) + '**' if s['delete'] else 0} | "
-            f"{money(cost['head'])} | {_signed(cost['delta'])}{unpriced} | {_verdict(result)} |"
+            f"{money(cost['head'])} | {delta}{unpriced} | {_verdict(result)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -162,8 +163,14 @@ def _callouts(results: Sequence[StackResult]) -> list[str]:
             items.append(
                 f"- **`{result.stack}` {title}** {len(entries)}: " + "; ".join(shown) + tail
             )
-        unpriced = result.diff["cost"].get("unpriced")
-        if unpriced:
+        cost = result.diff["cost"]
+        unpriced = cost.get("unpriced")
+        if not cost.get("complete", True):
+            items.append(
+                f"- `{result.stack}` cost delta unknown: the price table lacks what changed"
+                + (": " + ", ".join(code(u) for u in unpriced) if unpriced else "")
+            )
+        elif unpriced:
             items.append(
                 f"- `{result.stack}` cost delta leaves out what the price table lacks: "
                 + ", ".join(code(u) for u in unpriced)

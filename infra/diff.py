@@ -301,7 +301,11 @@ def _cost(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     if cost["delta"] is None:
         cost["error"] = new.get("error") or old.get("error") or "no estimate"
     # Items the head uses that the price table lacks: the delta leaves them out.
-    cost["unpriced"] = sorted(set(new.get("unpriced") or []) - set(old.get("unpriced") or []))
+    was, now = set(old.get("unpriced") or []), set(new.get("unpriced") or [])
+    cost["unpriced"] = sorted(now - was)
+    # An item priced on one side only (ml.m5.xlarge -> an unpriced ml.m5.2xlarge) counts as $0
+    # on the other: the delta is then no figure to show (it would read as a saving).
+    cost["complete"] = cost["delta"] is not None and was == now
     before = {c["component"]: c["monthlyUsd"] for c in old.get("perComponent", [])}
     after = {c["component"]: c["monthlyUsd"] for c in new.get("perComponent", [])}
     cost["perComponent"] = [
@@ -378,7 +382,11 @@ def render_tree(result: dict[str, Any], base_label: str = "the base") -> str:
     lines = [
         f"{result['project']} / {result['stack']} against {base_label}: {headline(result)}",
         f"  monthly cost: {money(cost['base'])} -> {money(cost['head'])} "
-        f"({money(cost['delta'], signed=True)})"
+        + (
+            f"({money(cost['delta'], signed=True)})"
+            if cost.get("complete", True)
+            else "(delta unknown: the price table lacks what changed)"
+        )
         + (f"; not priced: {', '.join(cost['unpriced'])}" if cost.get("unpriced") else "")
         if cost["delta"] is not None
         else f"  monthly cost: {cost.get('error')}",

@@ -34,6 +34,8 @@ CAPABILITIES = {
     "mlops:runners:GitlabRunner": "CI runners",
     "mlops:serving:ModelEndpoint": "model serving",
     "mlops:serving:ServingImage": "model serving",
+    "mlops:pipelines:Orchestrator": "training pipelines",
+    "mlops:pipelines:TrainingPipeline": "training pipelines",
 }
 STACK_TYPE = "pulumi:pulumi:Stack"
 

@@ -607,6 +607,14 @@ def render_terraform_plan(plan: Plan) -> str:
     from mlops_platform.infra import terraform
 
     document = terraform.export(plan.to_json(), plan.property_dependencies)
+    if not document["resource_changes"]:
+        # An empty plan would pass every scanner while checking nothing.
+        kinds = sorted({r["type"].split(":", 1)[0] for r in plan.resources if r.get("custom")})
+        raise PlanError(
+            f"--format terraform-plan: {plan.project}/{plan.stack} has no AWS or Kubernetes "
+            f"resource to export (its resources: {', '.join(kinds) or 'none'}); "
+            "scanners would check nothing"
+        )
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
 
@@ -1045,7 +1053,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             sys.stdout.write(compare.render_tree(diff))
         return 0
-    sys.stdout.write(RENDERERS[args.format](plan))
+    try:
+        rendered = RENDERERS[args.format](plan)
+    except PlanError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(rendered)
     return 1 if plan.mandatory_violations else 0
 
 

@@ -313,10 +313,62 @@ def _validate(config: Mapping[str, Any], project: str) -> BaseModel:
         if namespace == "aws" or (namespace == project and name not in SECRETS):
             alias = full_key if namespace == "aws" else name
             document[alias] = raw if _textual(alias) else _decode(raw)
-    try:
-        return StackConfig.model_validate(document)
-    except ValidationError as failure:
-        raise _validation_error(ns.rstrip(":"), failure) from None
+    quoted: list[str] = []
+    while True:
+        try:
+            validated = StackConfig.model_validate(document)
+        except ValidationError as failure:
+            unquoted = _unquote_scalars(document, failure)
+            if not unquoted:
+                raise _validation_error(ns.rstrip(":"), failure) from None
+            quoted += [_full_key(project, loc) for loc in unquoted]
+            continue
+        for key in quoted:
+            pulumi.log.warn(
+                f"{key}: a quoted number or boolean is deprecated and will be refused in a "
+                "future release; write it unquoted, as `pulumi config set --path` writes it"
+            )
+        return validated
+
+
+QUOTED_INTEGER = re.compile(r"\s*-?\d+\s*")
+QUOTED_BOOLEAN = ("true", "false")
+
+
+def _unquote_scalars(document: dict[str, Any], failure: ValidationError) -> list[tuple[Any, ...]]:
+    """Where an integer or a boolean is expected inside a block and the stack file quotes it
+    (``keepTaggedImages: "30"``, ``scanOnPush: "true"``), the value as the settings read it
+    before the schema (0.1.0): replaced in ``document``; the locations replaced. Anything
+    else stays an error."""
+    replaced = []
+    for error in failure.errors(include_url=False):
+        value = error["input"]
+        if not isinstance(value, str):
+            continue
+        if error["type"] == "int_type" and QUOTED_INTEGER.fullmatch(value):
+            new: Any = int(value)
+        elif error["type"] == "bool_type" and value.lower() in QUOTED_BOOLEAN:
+            new = value.lower() == "true"
+        else:
+            continue
+        if _replace_at(document, error["loc"], value, new):
+            replaced.append(error["loc"])
+    return replaced
+
+
+def _replace_at(node: Any, loc: Sequence[Any], old: Any, new: Any) -> bool:
+    """Replaces ``old`` at ``loc`` (skipping the parts pydantic adds for union members)."""
+    parent: Any = None
+    key: Any = None
+    for part in loc:
+        in_map = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_map or in_list:
+            parent, key, node = node, part, node[part]
+    if parent is None or node is not old:
+        return False
+    parent[key] = new
+    return True
 
 
 # --- from validated config to Args ------------------------------------------------------------

@@ -467,6 +467,26 @@ def test_the_comment_leads_with_the_summary_and_flags_replacements(dev, prod, pr
     )
 
 
+def test_a_change_to_an_unpriced_size_shows_no_delta_figure(tmp_path, prod):
+    """ml.m5.xlarge (priced) -> ml.m5.2xlarge (not in the price table): the head leaves the
+    endpoint out of its total, which would read as a saving; the delta is unknown instead."""
+    config = stack_config("prod")
+    config["mlops-platform:serving"]["models"]["churn"]["instanceType"] = "ml.m5.2xlarge"
+    head = plan_of(tmp_path, "prod", config)
+    result = diff.diff(prod, head)
+    cost = result["cost"]
+    assert cost["unpriced"] == ["sagemaker-hosting:ml.m5.2xlarge"]
+    assert cost["delta"] < 0 and cost["complete"] is False
+    assert "(delta unknown: the price table lacks what changed)" in diff.render_tree(result)
+    text = comment.build([comment.StackResult("prod", 0, result)])
+    row = next(line for line in text.splitlines() if line.startswith("| `prod` |"))
+    assert "| unknown ⚠ |" in row and f"{comment.MINUS}$" not in row
+    assert "`prod` cost delta unknown" in text
+    # a priced change keeps its figure
+    same = diff.diff(prod, copy.deepcopy(prod))["cost"]
+    assert same["complete"] is True and same["delta"] == 0
+
+
 def test_the_comment_shows_a_prod_violations_text(dev, prod, prod_violation):
     text = comment.build(results(("dev", dev, dev), ("prod", prod, prod_violation)))
     check_markup(text)

@@ -85,10 +85,9 @@ def test_the_schema_covers_every_key_the_program_reads():
 SCHEMA_REJECTS = [
     ("typo in a block", ("mlops-platform:registry", "keepTaggedImage"), 3),
     ("integer out of range", ("mlops-platform:serving", "models", "demo", "canaryPercent"), 80),
-    ("quoted number", ("mlops-platform:registry", "keepTaggedImages"), "30"),
     ("unknown enum value", ("mlops-platform:registry", "imageTagMutability"), "immutable"),
     ("pattern", ("mlops-platform:cluster", "adminPrincipalArns"), ["admin"]),
-    ("node pool field", ("mlops-platform:cluster", "nodePools", "system", "minSize"), "3"),
+    ("node pool field", ("mlops-platform:cluster", "nodePools", "system", "minSize"), "three"),
     ("unknown top-level key", ("mlops-platform:regsitry",), {}),
     ("plain-text secret", ("mlops-platform:githubAppPrivateKey",), "-----BEGIN"),
     ("numeric account id", ("aws:allowedAccountIds",), [333333333333]),
@@ -124,6 +123,57 @@ def test_the_schema_rejects_what_the_program_rejects(validator, tmp_path, capsys
     assert ".".join(str(p) for p in path).split(".")[0] in err
 
 
+QUOTED = [
+    ("number", ("mlops-platform:registry", "keepTaggedImages"), 30),
+    ("node pool number", ("mlops-platform:cluster", "nodePools", "system", "minSize"), 2),
+    ("boolean", ("mlops-platform:registry", "scanOnPush"), True),
+]
+
+
+def _project_with(tmp_path: Path, document: dict[str, Any], stack: str, name: str = "p") -> Path:
+    project = tmp_path / name
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text(
+        yaml.safe_dump(
+            {**yaml.safe_load((ROOT / "Pulumi.yaml").read_text()), "main": str(ROOT / "infra")}
+        )
+    )
+    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document))
+    return project
+
+
+@pytest.mark.parametrize(("path", "value"), [c[1:] for c in QUOTED], ids=[c[0] for c in QUOTED])
+def test_a_quoted_number_or_boolean_in_a_block_is_deprecated_not_refused(
+    validator, tmp_path, path, value
+):
+    """0.1.0 read ``keepTaggedImages: "30"`` as 30: such a stack file still plans the same,
+    with a warning naming the key; the schema (editors) already flags it."""
+    plain, quoted = copy.deepcopy(stack_file("prod")), copy.deepcopy(stack_file("prod"))
+    for document, written in ((plain, value), (quoted, str(value).lower())):
+        target = document["config"]
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = written
+    assert list(validator.iter_errors(quoted)) and not list(validator.iter_errors(plain))
+    before = plan.make_plan("prod", _project_with(tmp_path, plain, "prod", "plain")).to_json()
+    after = plan.make_plan("prod", _project_with(tmp_path, quoted, "prod", "quoted")).to_json()
+    key = ".".join(path)
+    warned = [d for d in after["diagnostics"] if key in d]
+    assert len(warned) == 1 and "deprecated" in warned[0], after["diagnostics"]
+    assert not any(key in d for d in before["diagnostics"])
+    assert {**after, "diagnostics": []} == {**before, "diagnostics": []}
+
+
+def test_a_quoted_value_out_of_range_is_still_an_error(tmp_path, capsys):
+    document = copy.deepcopy(stack_file("prod"))
+    document["config"]["mlops-platform:registry"]["keepTaggedImages"] = "0"
+    project = _project_with(tmp_path, document, "bad")
+    code = plan.main(["--stack", "bad", "--project-dir", str(project)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "mlops-platform:registry.keepTaggedImages: got 0; expected an integer from 1" in err
+
+
 def test_secrets_are_secure_objects(validator):
     document = copy.deepcopy(stack_file("prod"))
     document["config"]["mlops-platform:githubAppPrivateKey"] = {"secure": "v1:abc"}
@@ -143,8 +193,8 @@ NESTED = [
     ),
     (
         ("mlops-platform:cluster", "nodePools", "runners", "minSize"),
-        "3",
-        'invalid config mlops-platform:cluster.nodePools.runners.minSize: got "3"; '
+        "3 nodes",
+        'invalid config mlops-platform:cluster.nodePools.runners.minSize: got "3 nodes"; '
         "expected an integer from 0 to 1000",
     ),
     (

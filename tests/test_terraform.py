@@ -210,3 +210,17 @@ def test_compare_refuses_terraform_plan(capsys):
     assert (
         plan_module.main(["--stack", "dev", "--compare", "prod", "--format", "terraform-plan"]) == 2
     )
+
+
+def test_a_plan_without_exportable_resources_is_an_error_not_an_empty_export(capsys):
+    """The governance project holds only GitHub and GitLab resources: an empty Terraform plan
+    would pass every scanner while checking nothing, so the export refuses it in one line."""
+    code = plan_module.main(
+        ["--project", "governance", "--stack", "example", "--format", "terraform-plan"]
+    )
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert "mlops-platform-governance/example has no AWS or Kubernetes resource" in captured.err
+    assert "github, gitlab" in captured.err

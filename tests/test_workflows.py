@@ -852,6 +852,7 @@ def test_gitlab_release_jobs_pin_with_the_shared_helper_and_restore_no_cache():
         job_ = GITLAB_JOBS[name]
         assert helpers in job_["before_script"], name
         assert job_["cache"] == [], name
+    assert GITLAB_JOBS["deploy-dev"]["cache"] == []  # dev's deploy holds the deploy role too
 
 
 @pytest.mark.parametrize(
@@ -985,10 +986,10 @@ def test_jobs_that_reach_a_cluster_can_run_inside_its_vpc():
                 assert (workflow, job) in reaching, (workflow, job)
 
 
-@pytest.mark.parametrize("file", RELEASES)
+@pytest.mark.parametrize("file", (*RELEASES, "deploy-dev.yml"))
 def test_release_jobs_restore_no_cache(file):
-    """A release deploys with the deploy role: nothing another workflow cached may reach it
-    (zizmor's cache-poisoning audit)."""
+    """A release (and dev's deploy) deploys with the deploy role: nothing another workflow
+    cached may reach it (zizmor's cache-poisoning audit)."""
     for name, job in WORKFLOWS[file]["jobs"].items():
         for step in job.get("steps", []):
             uses = step.get("uses", "")

@@ -9,9 +9,12 @@ resource constructed so far has been registered.
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pulumi
@@ -24,6 +27,15 @@ PROJECT = "mlops-platform"
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-4333-a444-555555555555"
+
+
+def project_module(directory: str, name: str) -> ModuleType:
+    """A separate Pulumi project's own module (``governance/governance_config.py``), imported
+    the way its program imports it (its directory on ``sys.path``): one module for both."""
+    path = str(ROOT / directory)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    return importlib.import_module(name)
 
 
 @pytest.fixture

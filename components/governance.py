@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
@@ -99,16 +100,20 @@ GroupPath = Annotated[str, Matches(GITLAB_GROUP_PATH, "group paths")]
 EnvironmentName = Annotated[str, Matches(ENVIRONMENT_NAME, "an environment name")]
 BranchName = Annotated[str, Matches(BRANCH_NAME, "a branch name")]
 VariableName = Annotated[str, Matches(VARIABLE_NAME, "a variable name")]
-# ECMAScript-compatible (the JSON Schema's pattern): no inline flags, so the case is spelt out.
+
+# Any case: the pattern is also the JSON Schema's (ECMAScript, no inline flags), so each letter
+# is spelt in both cases.
+_RESERVED = "|".join(
+    "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in prefix)
+    for prefix in RESERVED_VARIABLE_PREFIXES
+)
 ActionsVariableName = Annotated[
     str,
     Matches(
-        re.compile(
-            r"^(?![Gg][Ii][Tt][Hh][Uu][Bb]_|[Cc][Ii]_|[Gg][Ii][Tt][Ll][Aa][Bb]_)"
-            + VARIABLE_NAME.pattern.removeprefix("^")
-        ),
-        "a variable name: letters, digits and _, not starting with GITHUB_, CI_ or GITLAB_ "
-        "(reserved)",
+        re.compile(f"^(?!{_RESERVED})" + VARIABLE_NAME.pattern.removeprefix("^")),
+        "a variable name: letters, digits and _, not starting with "
+        + ", ".join(RESERVED_VARIABLE_PREFIXES[:-1])
+        + f" or {RESERVED_VARIABLE_PREFIXES[-1]} (reserved)",
     ),
 ]
 AppId = Annotated[int, between(1, MAX_APP_ID)]
@@ -181,6 +186,13 @@ def render_codeowners(rules: Mapping[str, Sequence[str]]) -> str:
     ]
     lines += [f"{pattern} {' '.join(owners)}" for pattern, owners in rules.items()]
     return "\n".join(lines) + "\n"
+
+
+def _accepted_as_list(accepted: Any) -> dict[str, Any]:
+    """``accept_missing`` may be a set (it always could): checked as the list it declares."""
+    if isinstance(accepted, AbstractSet):
+        return {"accept_missing": sorted(accepted, key=str)}
+    return {}
 
 
 def _plan_gap(field_name: str, feature: str, where: str, accepted: Sequence[str]) -> str | None:
@@ -271,7 +283,7 @@ class GithubRepositoryGovernanceArgs:
         Allowed("expected a non-empty list of status check names"),
     ]
     """Status checks (the workflows' job names) a pull request must pass; at least one."""
-    release_teams: tuple[TeamSlug, ...] = ()
+    release_teams: tuple[TeamSlug, ...]
     """Team slugs that may create, move and delete release tags and may merge pull requests
     that bypass the branch rules (never push directly). Empty only with ``release_app_ids``."""
     default_branch: BranchName = "main"
@@ -348,7 +360,7 @@ class GithubRepositoryGovernanceArgs:
     ``code-owner-review``, ``environments``, ``environment-protection``."""
 
     def __post_init__(self) -> None:
-        check_declared(self)
+        check_declared(self, checked_as=_accepted_as_list(self.accept_missing))
         if self.visibility == "internal" and self.plan != "enterprise":
             raise ArgsError("visibility", "internal", "internal repositories need enterprise")
         if self.require_linear_history and "merge" in self.allowed_merge_methods:
@@ -767,7 +779,7 @@ class GitlabProjectGovernanceArgs:
     ``approval-rules``, ``protected-environments``."""
 
     def __post_init__(self) -> None:
-        check_declared(self)
+        check_declared(self, checked_as=_accepted_as_list(self.accept_missing))
         names = [env.name for env in self.environments]
         if len(set(names)) != len(names):
             raise ArgsError("environments", names, "environment names must be unique")

@@ -200,6 +200,7 @@ def github_args(config: Any, platform: Platform) -> GithubRepositoryGovernanceAr
         DeploymentEnvironment,
         lambda env: {"variables": env_vars.get(env, {})},
         repository=config.repository.split("/", 1)[1],
+        release_teams=tuple(config.release_teams),
         variables=repo_vars,
     )
 

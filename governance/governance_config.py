@@ -87,6 +87,7 @@ GithubConfig = config_model(
         "variables",
     ),
     keyed={"environments": Keyed(GithubEnvironmentConfig)},
+    defaults={"release_teams": ()},  # with releaseAppIds alone
     extra={
         "repository": (
             Annotated[str, Matches(OWNER_REPOSITORY, "owner/repo")],

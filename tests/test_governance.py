@@ -879,6 +879,18 @@ def test_environment_args_name_the_bad_field(changes, field_name):
     assert caught.value.field == field_name
 
 
+def test_accept_missing_may_still_be_a_set():
+    """The Args took a set before their fields were declared; they still do, and check it."""
+    features = frozenset({"rulesets", "code-owner-review", "environments"})
+    args = gh_args(plan="free", accept_missing=features)
+    assert args.accept_missing == features and len(args.gaps()) == 2
+    assert GitlabProjectGovernanceArgs(
+        project="g/p", tier="free", accept_missing={"code-owner-review", "approval-rules"}
+    ).gaps()
+    with pytest.raises(ArgsError, match=r"^accept_missing\[0\]: got 'nope'; expected one of"):
+        gh_args(accept_missing={"nope"})
+
+
 @pulumi.runtime.test
 def test_free_private_repository_accepting_the_gaps_creates_no_rulesets(mocks):
     repo = GithubRepositoryGovernance(

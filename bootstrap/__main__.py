@@ -31,7 +31,13 @@ import bootstrap_config as cfg  # noqa: E402  (this project's own module)
 # Every key checked against its declaration (bootstrap_config.py); a typo is an error, never a
 # silent default.
 config = settings.all_config()
-settings.check_keys(config, cfg.PROJECT, cfg.BootstrapConfig, cfg.SECRETS)
+settings.check_keys(
+    config,
+    cfg.PROJECT,
+    cfg.BootstrapConfig,
+    cfg.SECRETS,
+    provider_keys=cfg.STACK_FILES.provider_keys,
+)
 stack = settings.validate(config, cfg.PROJECT, cfg.BootstrapConfig, cfg.SECRETS)
 names = settings.config_names(cfg.BootstrapConfig, project=cfg.PROJECT)
 region = stack.aws_region

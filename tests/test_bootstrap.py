@@ -204,7 +204,7 @@ def test_pulumi_yaml_says_what_the_declarations_say():
 def test_the_aws_keys_are_the_platforms_declarations():
     platform = {i.alias: i for i in schema.StackConfig.model_fields.values()}
     for info in cfg.BootstrapConfig.model_fields.values():
-        if info.alias.startswith("aws:") and info.alias != "aws:defaultTags":
+        if info.alias in ("aws:region", "aws:allowedAccountIds"):
             assert repr(info) == repr(platform[info.alias]), info.alias
     tags = cfg.BootstrapConfig.model_fields["aws_default_tags"]
     assert not tags.is_required() and schema.DefaultTags in get_args(tags.annotation)
@@ -259,7 +259,21 @@ def without(key: str) -> dict[str, str]:
             "aws:defaultTags.tags.aws:x",
             "'aws:'",
         ),
-        ({**CONFIG, "aws:skipRegionValidation": "true"}, "aws:skipRegionValidation", "unknown"),
+        (  # a typo, silently ignored before: the provider is explicit
+            {**CONFIG, "aws:regoin": "eu-west-1"},
+            "aws:regoin",
+            '"eu-west-1"; unknown key; allowed: aws:region, aws:allowedAccountIds',
+        ),
+        (  # pulumi-aws 6's name: the installed provider (7) reads assumeRoles
+            {**CONFIG, "aws:assumeRole": '{"roleArn": "arn:aws:iam::444444444444:role/x"}'},
+            "aws:assumeRole",
+            "aws:assumeRoles",
+        ),
+        (  # AWS refuses tag keys over 128 characters
+            {**CONFIG, "aws:defaultTags": json.dumps({"tags": {"k" * 129: "v"}})},
+            "aws:defaultTags.tags." + "k" * 129,
+            "1-128 characters",
+        ),
         ({**CONFIG, f"{PROJECT}:keyAlias": "pulumi"}, f"{PROJECT}:keyAlias", '"pulumi"'),
         ({**CONFIG, f"{PROJECT}:keyAlias": "alias/aws/s3"}, f"{PROJECT}:keyAlias", "reserved"),
         (
@@ -277,6 +291,26 @@ def test_bad_config_stops_with_one_line_before_anything_is_created(config, key, 
     assert message.startswith(f"invalid config {key}: got ")
     assert shown in message
     assert isinstance(caught.value, pulumi.RunError)  # ConfigError: printed as one line
+
+
+def test_the_providers_other_settings_pass_as_before(bootstrap):
+    """Settings of the AWS provider the program does not read are no error (issue 16 keeps
+    every stack file that ran); neither are an empty profile and a null retention."""
+    mocks, outputs = bootstrap
+    for extra in (
+        {"aws:skipCredentialsValidation": "true"},
+        {"aws:assumeRoles": '[{"roleArn": "arn:aws:iam::444444444444:role/x"}]'},
+        {"aws:sharedCredentialsFiles": '["~/.aws/credentials"]'},
+        {f"{PROJECT}:noncurrentVersionExpiryDays": "null"},
+    ):
+        again, again_outputs = run({**CONFIG, **extra})
+        assert [(r.type, r.name, r.inputs) for r in again.registrations] == [
+            (r.type, r.name, r.inputs) for r in mocks.registrations
+        ], extra
+        assert again_outputs == outputs
+    assert set(cfg.AWS_PROVIDER_KEYS) >= {"region", "profile", "defaultTags", "assumeRoles"}
+    empty_profile, _ = run({**CONFIG, "aws:profile": ""})
+    assert only(empty_profile, PROVIDER).inputs["profile"] == ""  # as before: no profile
 
 
 def test_missing_region_registers_nothing():
@@ -313,3 +347,10 @@ def test_a_misspelt_bootstrap_key_is_an_error_not_a_default():
             _sync_await(
                 run_pulumi_func(lambda: runpy.run_path(str(BOOTSTRAP), run_name="__main__"))
             )
+
+
+def test_the_program_holds_no_hand_written_reads_or_checks():
+    """Every key is read and checked through its declaration (bootstrap_config.py)."""
+    source = (BOOTSTRAP / "__main__.py").read_text(encoding="utf-8")
+    for hand_written in ("isinstance(", "json.loads", "def fail(", "def read(", "pulumi.Config("):
+        assert hand_written not in source, hand_written

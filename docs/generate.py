@@ -477,14 +477,21 @@ DISABLE_DEFAULT_PROVIDERS_ROW = (
 
 @dataclasses.dataclass(frozen=True)
 class Reference:
-    """A generated configuration reference: the config model of one project and where in which
-    file its tables go."""
+    """A generated configuration reference: the config model of one project and the file its
+    tables go to."""
 
     path: Path
-    source: str
-    """The module that declares the config model (named in the begin marker)."""
-    load: Any
-    """() -> the ``infra.schema.ProjectConfig`` of the project (imported when rendered)."""
+    project_dir: str = ""
+    """The directory of a separate Pulumi project (``governance``); empty: the platform."""
+
+    @property
+    def module(self) -> str:
+        return f"{self.project_dir}_config" if self.project_dir else "schema"
+
+    @property
+    def source(self) -> str:
+        """The module that declares the config model (named in the begin marker)."""
+        return f"{self.project_dir}/{self.module}.py" if self.project_dir else "infra/schema.py"
 
     @property
     def begin(self) -> str:
@@ -492,40 +499,22 @@ class Reference:
 
     end = CONFIG_END
 
+    def load(self) -> Any:
+        """The project's ``infra.schema.ProjectConfig``; a separate project's config module is
+        imported as its program imports it (its directory on ``sys.path``)."""
+        from mlops_platform.infra import schema
 
-def _project_module(directory: str, name: str) -> Any:
-    """A separate Pulumi project's config module, imported as its program imports it."""
-    if str(ROOT / directory) not in sys.path:
-        sys.path.insert(0, str(ROOT / directory))
-    return importlib.import_module(name)
-
-
-def _platform() -> Any:
-    from mlops_platform.infra import schema
-
-    return schema.PLATFORM
+        if not self.project_dir:
+            return schema.PLATFORM
+        if str(ROOT / self.project_dir) not in sys.path:
+            sys.path.insert(0, str(ROOT / self.project_dir))
+        return importlib.import_module(self.module).STACK_FILES
 
 
 REFERENCES = (
-    Reference(README, "infra/schema.py", _platform),
-    Reference(
-        README,
-        "governance/governance_config.py",
-        lambda: (
-            _project_module(
-                "governance_config", ROOT / "governance" / "governance_config.py"
-            ).STACK_FILES
-        ),
-    ),
-    Reference(
-        ROOT / "bootstrap" / "README.md",
-        "bootstrap/bootstrap_config.py",
-        lambda: (
-            _project_module(
-                "bootstrap_config", ROOT / "bootstrap" / "bootstrap_config.py"
-            ).STACK_FILES
-        ),
-    ),
+    Reference(README),
+    Reference(README, "governance"),
+    Reference(ROOT / "bootstrap" / "README.md", "bootstrap"),
 )
 
 

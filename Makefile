@@ -23,7 +23,7 @@ help:
 	@echo "make test                                                       lint + whole test suite"
 	@echo "make venv-dvc                                                   dvc + training tools for examples/ml-project"
 	@echo "make docs                                                       regenerate docs/components.md and README's config reference"
-	@echo "make schema                                                     regenerate docs/stack-config.schema.json (the stack files' JSON Schema)"
+	@echo "make schema                                                     regenerate docs/*-config.schema.json (the stack files' JSON Schemas)"
 	@echo "make readme-counts | diagram                                    regenerate README's counts | diagram"
 	@echo "make audit                                                      checkov over the Terraform plans, workflows, Dockerfile"
 	@echo "make bench-serving                                              model server under wrk on loopback (about a minute)"
@@ -92,6 +92,8 @@ lint-ci: $(STAMP)
 	$(VENV)/bin/check-jsonschema --builtin-schema custom.github-workflows-require-timeout .github/workflows/*.yml $(ML_PROJECT)/.github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.gitlab-ci .gitlab-ci.yml
 	$(VENV)/bin/check-jsonschema --schemafile docs/stack-config.schema.json Pulumi.dev.yaml Pulumi.staging.yaml Pulumi.prod.yaml
+	$(VENV)/bin/check-jsonschema --schemafile docs/governance-config.schema.json governance/Pulumi.example.yaml
+	$(VENV)/bin/check-jsonschema --schemafile docs/bootstrap-config.schema.json bootstrap/Pulumi.example.yaml
 	$(VENV)/bin/zizmor --offline --min-severity medium .github/workflows $(ML_PROJECT)/.github/workflows
 
 format: $(STAMP)
@@ -103,10 +105,13 @@ format: $(STAMP)
 docs: $(STAMP)
 	$(PY) docs/generate.py
 
-# The JSON Schema of Pulumi.<stack>.yaml, from the settings' declarations (infra/schema.py);
-# editors with the YAML language server validate and complete the stack files with it.
+# The JSON Schemas of Pulumi.<stack>.yaml, from the settings' declarations (infra/schema.py,
+# and the governance and bootstrap projects' own); editors with the YAML language server
+# validate and complete the stack files with them.
 schema: $(STAMP)
 	$(PY) -m infra.schema
+	$(PY) governance/governance_config.py
+	$(PY) bootstrap/bootstrap_config.py
 
 # tests/test_ml_project.py runs the real dvc from $(DVC_VENV) against a local S3 emulator.
 test: lint lint-ci audit $(DVC_STAMP)

@@ -47,8 +47,10 @@ __all__ = [
     "check_declared",
     "config_model",
     "declared_fields",
+    "declared_hint",
     "describe",
     "field_docs",
+    "not_null",
 ]
 
 
@@ -229,6 +231,19 @@ def declared_fields(cls: type) -> tuple[Declared, ...]:
             default = REQUIRED
         result.append(Declared(cls, item.name, hints[item.name], default))
     return tuple(result)
+
+
+def declared_hint(cls: type, name: str) -> Any:
+    """The declared annotation of one Args field, to declare a setting just like it."""
+    return next(d.hint for d in declared_fields(cls) if d.name == name)
+
+
+def not_null(hint: Any) -> Any:
+    """``Annotated[T | None, *meta]`` -> ``Annotated[T, *meta]``: a declaration reused for a
+    setting that always has a value."""
+    base, meta = _split(hint)
+    base = _nullable(base)
+    return Annotated[(base, *meta)] if meta else base
 
 
 def _split(hint: Any) -> tuple[Any, tuple[Any, ...]]:
@@ -480,12 +495,15 @@ def explain(error: dict[str, Any], hint: Any) -> str:
     return describe(hint)
 
 
-def check_declared(instance: Any, prefix: str = "") -> None:
+def check_declared(
+    instance: Any, prefix: str = "", *, checked_as: Mapping[str, Any] | None = None
+) -> None:
     """Validates every field of an Args object against its declaration (strict: a ``"5"`` is not
     an integer), raising :class:`ArgsError` with the field (``prefix.field[index]``), the value
-    and what the declaration allows."""
+    and what the declaration allows. ``checked_as`` gives the value to check for a field that
+    accepts more than its declaration shows (a set where it declares a list)."""
     model, hints = _checker(type(instance))
-    values = {name: getattr(instance, name) for name in hints}
+    values = {name: getattr(instance, name) for name in hints} | dict(checked_as or {})
     try:
         model.model_validate(values)
     except ValidationError as failure:
@@ -557,6 +575,7 @@ def config_model(
     nested: Mapping[type, type[BaseModel]] | None = None,
     keyed: Mapping[str, Keyed] | None = None,
     extra: Mapping[str, tuple[Any, Any, str]] | None = None,
+    defaults: Mapping[str, Any] | None = None,
     doc: str = "",
     required: bool = True,
 ) -> type[BaseModel]:
@@ -566,9 +585,11 @@ def config_model(
     ``exclude`` leaves out fields the stack wires (ARNs, providers); ``nested`` names the config
     model of a nested Args type; ``keyed`` turns a list of Args into a map by name; ``extra``
     declares keys of the block that are no Args field (``name -> (annotation, default, doc)``),
-    listed first. The models are strict (JSON types, no coercion) and reject unknown keys; their
-    defaults are documentation (settings pass only the keys a stack sets to the Args). With
-    ``required=False`` no key is required (a block that is merged with defaults before use).
+    listed first; ``defaults`` gives a default to a field the Args require but a stack may leave
+    out (the program passes that default on). The models are strict (JSON types, no coercion)
+    and reject unknown keys; their defaults are documentation (settings pass only the keys a
+    stack sets to the Args). With ``required=False`` no key is required (a block that is merged
+    with defaults before use).
     """
     rename = dict(rename or {})
     nested = dict(nested or {})
@@ -583,10 +604,11 @@ def config_model(
                 continue
             if declared.name in keyed:
                 hint: Any = dict[str, keyed[declared.name].model]  # type: ignore[name-defined]
-                default: Any = UNSHOWN
+                # An empty list of Args is an empty map; others are not shown (Args objects).
+                default: Any = {} if declared.default == () else UNSHOWN
             else:
                 hint = _config_hint(declared.hint, nested)
-                default = declared.default
+                default = (defaults or {}).get(declared.name, declared.default)
             if not required and default is REQUIRED:
                 default = UNSHOWN
             lazy = LazyDoc(declared.owner, declared.name)

@@ -32,7 +32,6 @@ KEY_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(?:/[A-Za-z0-9!_.*'()-]+)*$")
 IAM_PATH = re.compile(r"^/(?:[A-Za-z0-9+=,.@_-]+/)*$")
 # A Helm chart version (SemVer, optionally with a pre-release suffix).
 CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
-TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$", re.UNICODE)
 
 # --- declarations shared by the Args dataclasses (see components/_schema.py) ---------------------
 
@@ -57,40 +56,10 @@ def is_known(value: Any) -> bool:
     return not isinstance(value, pulumi.Output)
 
 
-def check_int(field: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ArgsError(field, value, f"expected an integer from {low} to {high}")
-
-
-def check_optional_int(field: str, value: Any, low: int, high: int) -> None:
-    if value is not None:
-        check_int(field, value, low, high)
-
-
-def check_bool(field: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ArgsError(field, value, "expected true or false")
-
-
 def check_choice(field: str, value: Any, choices: Iterable[Any]) -> None:
     choices = tuple(choices)
     if isinstance(value, bool) or value not in choices:
         raise ArgsError(field, value, f"expected one of {', '.join(map(str, choices))}")
-
-
-def check_pattern(field: str, value: Any, pattern: re.Pattern[str], what: str) -> None:
-    """Checks a plain string against ``pattern``; Outputs pass (they are unknown until deploy)."""
-    if not is_known(value):
-        return
-    if not isinstance(value, str) or not pattern.match(value):
-        raise ArgsError(field, value, f"expected {what}")
-
-
-def check_each(field: str, values: Any, pattern: re.Pattern[str], what: str) -> None:
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        raise ArgsError(field, values, f"expected a list of {what}")
-    for index, value in enumerate(values):
-        check_pattern(f"{field}[{index}]", value, pattern, what)
 
 
 def check_force_delete(field: str, force: bool, protect: bool, what: str) -> None:
@@ -99,29 +68,3 @@ def check_force_delete(field: str, force: bool, protect: bool, what: str) -> Non
         raise ArgsError(
             field, force, f"{field}=True needs protect=False (a protected {what} is retained)"
         )
-
-
-def check_iam(path: Any, boundary: Any) -> None:
-    """The IAM path and optional permissions boundary of the roles/policies a component makes."""
-    check_pattern("iam_path", path, IAM_PATH, "an IAM path such as / or /mlops-platform/")
-    if boundary is not None:
-        check_pattern(
-            "permissions_boundary_arn", boundary, IAM_POLICY_ARN, "an IAM managed policy ARN"
-        )
-
-
-def check_tags(field: str, tags: Any) -> None:
-    """AWS tag limits: keys 1-128 characters, values up to 256, no ``aws:`` prefix."""
-    if not isinstance(tags, Mapping):
-        raise ArgsError(field, tags, "expected a map of tag keys to string values")
-    for key, value in tags.items():
-        if not isinstance(key, str) or not TAG_KEY.match(key) or key.lower().startswith("aws:"):
-            raise ArgsError(
-                f"{field}.{key}",
-                key,
-                "tag keys are 1-128 characters and must not start with 'aws:'",
-            )
-        if not isinstance(value, str) or len(value) > 256:
-            raise ArgsError(
-                f"{field}.{key}", value, "tag values are strings of at most 256 characters"
-            )

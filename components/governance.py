@@ -24,21 +24,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import pulumi
 import pulumi_github as github
 import pulumi_gitlab as gitlab
+from pydantic import Field
 
 from mlops_platform.components._docs import SecureDefault
-from mlops_platform.components._validate import (
-    ArgsError,
-    check_bool,
-    check_choice,
-    check_int,
-    check_pattern,
-)
+from mlops_platform.components._schema import Allowed, Matches, OneOf, between, check_declared
+from mlops_platform.components._validate import ArgsError
 
 GITHUB_TYPE = "mlops:governance:GithubRepository"
 GITLAB_TYPE = "mlops:governance:GitlabProject"
@@ -49,9 +46,13 @@ MODEL_TAG_PATTERN = "*/v*"
 """Model releases: ``<model>/vX.Y.Z`` for any model name (``*`` does not match ``/``)."""
 RELEASE_TAG_PATTERNS = (PLATFORM_TAG_PATTERN, MODEL_TAG_PATTERN)
 
-GITHUB_PLANS = ("free", "pro", "team", "enterprise")
-VISIBILITIES = ("public", "private", "internal")
-GITLAB_TIERS = ("free", "premium", "ultimate")
+GithubPlan = Literal["free", "pro", "team", "enterprise"]
+GITHUB_PLANS = get_args(GithubPlan)
+Visibility = Literal["public", "private", "internal"]
+VISIBILITIES = get_args(Visibility)
+GitlabTier = Literal["free", "premium", "ultimate"]
+GITLAB_TIERS = get_args(GitlabTier)
+MergeMethod = Literal["merge", "squash", "rebase"]
 
 # What a plan may lack (accept_missing takes these names).
 RULESETS = "rulesets"
@@ -82,6 +83,40 @@ MAX_ENVIRONMENT_REVIEWERS = 6
 GITHUB_ACTIONS_APP_ID = 15368
 """The GitHub Actions app: check runs of workflow jobs carry this integration ID."""
 MAX_WAIT_TIMER_MINUTES = 43200  # 30 days, GitHub's limit
+MAX_APP_ID = 2**53
+RESERVED_VARIABLE_PREFIXES = ("GITHUB_", "CI_", "GITLAB_")
+
+# --- declarations shared by the Args below (see components/_schema.py) ---------------------------
+
+RefPattern = Annotated[
+    str, Matches(REF_PATTERN, "a name pattern of letters, digits, . _ / - and the wildcards * ** ?")
+]
+"""A branch or tag name pattern (GitHub's fnmatch rules, see :func:`ref_pattern_regex`)."""
+REF_PATTERNS = Allowed("expected a list of branch or tag name patterns")
+TAG_PATTERNS = Allowed("expected a non-empty list of tag name patterns")
+TeamSlug = Annotated[str, Matches(TEAM_SLUG, "team slugs")]
+UserLogin = Annotated[str, Matches(USER_LOGIN, "user logins")]
+GroupPath = Annotated[str, Matches(GITLAB_GROUP_PATH, "group paths")]
+EnvironmentName = Annotated[str, Matches(ENVIRONMENT_NAME, "an environment name")]
+BranchName = Annotated[str, Matches(BRANCH_NAME, "a branch name")]
+VariableName = Annotated[str, Matches(VARIABLE_NAME, "a variable name")]
+
+# Any case: the pattern is also the JSON Schema's (ECMAScript, no inline flags), so each letter
+# is spelt in both cases.
+_RESERVED = "|".join(
+    "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in prefix)
+    for prefix in RESERVED_VARIABLE_PREFIXES
+)
+ActionsVariableName = Annotated[
+    str,
+    Matches(
+        re.compile(f"^(?!{_RESERVED})" + VARIABLE_NAME.pattern.removeprefix("^")),
+        "a variable name: letters, digits and _, not starting with "
+        + ", ".join(RESERVED_VARIABLE_PREFIXES[:-1])
+        + f" or {RESERVED_VARIABLE_PREFIXES[-1]} (reserved)",
+    ),
+]
+AppId = Annotated[int, between(1, MAX_APP_ID)]
 
 
 # --- pure helpers --------------------------------------------------------------------------------
@@ -153,39 +188,11 @@ def render_codeowners(rules: Mapping[str, Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _check_ref_patterns(field_name: str, patterns: Any) -> None:
-    if isinstance(patterns, str) or not isinstance(patterns, Sequence):
-        raise ArgsError(field_name, patterns, "expected a list of branch or tag name patterns")
-    for index, pattern in enumerate(patterns):
-        check_pattern(
-            f"{field_name}[{index}]",
-            pattern,
-            REF_PATTERN,
-            "a name pattern of letters, digits, . _ / - and the wildcards * ** ?",
-        )
-
-
-def _check_each(field_name: str, values: Any, pattern: re.Pattern[str], what: str) -> None:
-    if isinstance(values, str) or not isinstance(values, Sequence):
-        raise ArgsError(field_name, values, f"expected a list of {what}")
-    for index, value in enumerate(values):
-        check_pattern(f"{field_name}[{index}]", value, pattern, what)
-
-
-def _check_variables(field_name: str, variables: Any) -> None:
-    if not isinstance(variables, Mapping):
-        raise ArgsError(field_name, variables, "expected a map of variable names to values")
-    for name in variables:
-        check_pattern(f"{field_name}.{name}", name, VARIABLE_NAME, "a variable name")
-        if str(name).upper().startswith(("GITHUB_", "CI_", "GITLAB_")):
-            raise ArgsError(f"{field_name}.{name}", name, "reserved variable name prefix")
-
-
-def _check_accept(field_name: str, accepted: Any, features: Sequence[str]) -> None:
-    if isinstance(accepted, str) or not isinstance(accepted, Sequence | frozenset | set):
-        raise ArgsError(field_name, accepted, f"expected a list of {', '.join(features)}")
-    for value in accepted:
-        check_choice(field_name, value, features)
+def _accepted_as_list(accepted: Any) -> dict[str, Any]:
+    """``accept_missing`` may be a set (it always could): checked as the list it declares."""
+    if isinstance(accepted, AbstractSet):
+        return {"accept_missing": sorted(accepted, key=str)}
+    return {}
 
 
 def _plan_gap(field_name: str, feature: str, where: str, accepted: Sequence[str]) -> str | None:
@@ -207,31 +214,32 @@ def _plan_gap(field_name: str, feature: str, where: str, accepted: Sequence[str]
 class DeploymentEnvironment:
     """A GitHub deployment environment and who may deploy to it from where."""
 
-    name: str
+    name: EnvironmentName
     """Environment name, as the workflows' ``environment:`` says (``staging``, ``prod``)."""
-    deploy_branches: tuple[str, ...] = ()
+    deploy_branches: Annotated[tuple[RefPattern, ...], REF_PATTERNS] = ()
     """Branch name patterns that may deploy (``main``)."""
-    deploy_tags: tuple[str, ...] = RELEASE_TAG_PATTERNS
+    deploy_tags: Annotated[tuple[RefPattern, ...], REF_PATTERNS] = RELEASE_TAG_PATTERNS
     """Tag name patterns that may deploy: the release tags ``v*`` and ``*/v*``. With
     ``deploy_branches``: at least one pattern; an environment open to every ref is refused."""
     require_approval: bool = False
     """Jobs wait for one of the reviewers to approve (the manual approval gate)."""
-    reviewer_teams: tuple[str, ...] = ()
+    reviewer_teams: tuple[TeamSlug, ...] = ()
     """Team slugs (in the repository's organisation) who may approve; with ``reviewer_users``
     at most 6 in all."""
-    reviewer_users: tuple[str, ...] = ()
+    reviewer_users: tuple[UserLogin, ...] = ()
     """User logins who may approve."""
     prevent_self_review: bool = True
     """Whoever started the run may not approve it."""
-    wait_timer_minutes: int = 0
+    wait_timer_minutes: Annotated[int, between(0, MAX_WAIT_TIMER_MINUTES)] = 0
     """Minutes a job waits before it may start (0-43200)."""
-    variables: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    variables: Annotated[
+        Mapping[ActionsVariableName, pulumi.Input[str]],
+        Allowed("expected a map of variable names to values"),
+    ] = field(default_factory=dict)
     """Environment variables (``vars.NAME`` in jobs of this environment)."""
 
     def __post_init__(self) -> None:
-        check_pattern("name", self.name, ENVIRONMENT_NAME, "an environment name")
-        _check_ref_patterns("deploy_branches", self.deploy_branches)
-        _check_ref_patterns("deploy_tags", self.deploy_tags)
+        check_declared(self)
         if not self.deploy_branches and not self.deploy_tags:
             raise ArgsError(
                 "deploy_tags",
@@ -239,9 +247,6 @@ class DeploymentEnvironment:
                 "name the branches or tags that may deploy (an environment open to every ref "
                 "is refused)",
             )
-        check_bool("require_approval", self.require_approval)
-        _check_each("reviewer_teams", self.reviewer_teams, TEAM_SLUG, "team slugs")
-        _check_each("reviewer_users", self.reviewer_users, USER_LOGIN, "user logins")
         reviewers = len(self.reviewer_teams) + len(self.reviewer_users)
         if self.require_approval and not reviewers:
             raise ArgsError(
@@ -255,9 +260,6 @@ class DeploymentEnvironment:
                 [*self.reviewer_teams, *self.reviewer_users],
                 f"at most {MAX_ENVIRONMENT_REVIEWERS} reviewer teams and users in all",
             )
-        check_bool("prevent_self_review", self.prevent_self_review)
-        check_int("wait_timer_minutes", self.wait_timer_minutes, 0, MAX_WAIT_TIMER_MINUTES)
-        _check_variables("variables", self.variables)
 
     @property
     def protected(self) -> bool:
@@ -269,20 +271,24 @@ class DeploymentEnvironment:
 class GithubRepositoryGovernanceArgs:
     """Arguments of :class:`GithubRepositoryGovernance`."""
 
-    repository: str
+    repository: Annotated[str, Matches(REPOSITORY_NAME, "a repository name")]
     """Repository name (its owner is the GitHub provider's ``owner``)."""
-    plan: str
+    plan: GithubPlan
     """The owner's GitHub plan: ``free``, ``pro``, ``team`` or ``enterprise``."""
-    visibility: str
+    visibility: Visibility
     """``public``, ``private`` or ``internal`` (Enterprise only)."""
-    required_checks: tuple[str, ...]
+    required_checks: Annotated[
+        tuple[Annotated[str, Matches(CHECK_NAME, "status check names")], ...],
+        Field(min_length=1),
+        Allowed("expected a non-empty list of status check names"),
+    ]
     """Status checks (the workflows' job names) a pull request must pass; at least one."""
-    release_teams: tuple[str, ...]
+    release_teams: tuple[TeamSlug, ...]
     """Team slugs that may create, move and delete release tags and may merge pull requests
     that bypass the branch rules (never push directly). Empty only with ``release_app_ids``."""
-    default_branch: str = "main"
+    default_branch: BranchName = "main"
     """Branch the default-branch ruleset protects."""
-    required_approvals: int = 1
+    required_approvals: Annotated[int, between(1, 10)] = 1
     """Approving reviews a pull request needs (1-10)."""
     require_code_owner_review: bool = True
     """Changes to owned files need a code owner's approval."""
@@ -294,106 +300,82 @@ class GithubRepositoryGovernanceArgs:
     """All review threads resolved before merging."""
     strict_status_checks: bool = True
     """The branch must be up to date with the default branch before merging."""
-    required_checks_app_id: int | None = GITHUB_ACTIONS_APP_ID
+    required_checks_app_id: Annotated[int | None, between(1, MAX_APP_ID)] = GITHUB_ACTIONS_APP_ID
     """App whose check runs count (GitHub Actions, 15368), so that a commit status posted by
     anyone with write access cannot satisfy a required check; ``None``: any source."""
     require_linear_history: bool = False
     """No merge commits on the default branch (squash or rebase merges only)."""
-    allowed_merge_methods: tuple[str, ...] = ("merge", "squash", "rebase")
+    allowed_merge_methods: Annotated[
+        tuple[MergeMethod, ...],
+        Field(min_length=1),
+        Allowed("expected a non-empty list of merge, squash, rebase"),
+    ] = ("merge", "squash", "rebase")
     """Merge methods allowed for pull requests."""
     require_signed_commits: bool = False
     """Commits on the default branch must have verified signatures."""
 
-    release_app_ids: tuple[int, ...] = ()
+    release_app_ids: tuple[AppId, ...] = ()
     """GitHub App IDs that bypass both rulesets (e.g. the governance App committing
     ``CODEOWNERS``). With ``release_teams``: at least one, or no one could tag a release."""
-    release_tag_patterns: tuple[str, ...] = RELEASE_TAG_PATTERNS
+    release_tag_patterns: Annotated[tuple[RefPattern, ...], Field(min_length=1), TAG_PATTERNS] = (
+        RELEASE_TAG_PATTERNS
+    )
     """Tag patterns only the release team and apps may touch (``v*``, ``*/v*``)."""
     environments: tuple[DeploymentEnvironment, ...] = ()
     """Deployment environments."""
-    variables: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    variables: Annotated[
+        Mapping[ActionsVariableName, pulumi.Input[str]],
+        Allowed("expected a map of variable names to values"),
+    ] = field(default_factory=dict)
     """Repository-level Actions variables (``vars.NAME``)."""
-    codeowners: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    codeowners: Annotated[
+        Mapping[
+            Annotated[str, Matches(CODEOWNERS_PATH, "a path pattern")],
+            Annotated[
+                Sequence[Annotated[str, Matches(CODEOWNER, "@org/team, @user or e-mail")]],
+                Field(min_length=1),
+                Allowed("expected a non-empty list of owners: @org/team, @user or e-mail"),
+            ],
+        ],
+        Allowed("expected a map pattern -> owners"),
+    ] = field(default_factory=dict)
     """``CODEOWNERS`` rules, pattern -> owners (``@org/team``, ``@user``, e-mail); written to
     ``.github/CODEOWNERS`` on the default branch. Empty: the file is not managed."""
-    allowed_actions: tuple[str, ...] = ()
+    allowed_actions: tuple[Annotated[str, Matches(ACTION_PATTERN, "owner/repo@ref")], ...] = ()
     """Non-GitHub actions workflows may use (``owner/repo@*``, ``owner/*``; ``!`` blocks)."""
     allow_github_owned_actions: bool = True
     """Actions of the ``actions/`` and ``github/`` organisations are allowed."""
     require_sha_pinning: bool = True
     """Every action must be pinned to a full commit SHA."""
-    default_workflow_permissions: str = "read"
+    default_workflow_permissions: Literal["read", "write"] = "read"
     """The ``GITHUB_TOKEN``'s default permissions: ``read`` (jobs widen what they need) or
     ``write``."""
     allow_actions_to_approve_pull_requests: bool = False
     """Whether workflows may approve pull requests (would let CI satisfy the review rule)."""
-    accept_missing: tuple[str, ...] = ()
+    accept_missing: Annotated[
+        tuple[Annotated[str, OneOf(GITHUB_FEATURES)], ...],
+        Allowed(f"expected a list of {', '.join(GITHUB_FEATURES)}"),
+    ] = ()
     """Features the plan lacks that you accept going without: ``rulesets``,
     ``code-owner-review``, ``environments``, ``environment-protection``."""
 
     def __post_init__(self) -> None:
-        check_pattern("repository", self.repository, REPOSITORY_NAME, "a repository name")
-        check_choice("plan", self.plan, GITHUB_PLANS)
-        check_choice("visibility", self.visibility, VISIBILITIES)
+        check_declared(self, checked_as=_accepted_as_list(self.accept_missing))
         if self.visibility == "internal" and self.plan != "enterprise":
             raise ArgsError("visibility", "internal", "internal repositories need enterprise")
-        _check_each("required_checks", self.required_checks, CHECK_NAME, "status check names")
-        if not self.required_checks:
-            raise ArgsError("required_checks", [], "name at least one status check")
-        check_pattern("default_branch", self.default_branch, BRANCH_NAME, "a branch name")
-        check_int("required_approvals", self.required_approvals, 1, 10)
-        if self.required_checks_app_id is not None:
-            check_int("required_checks_app_id", self.required_checks_app_id, 1, 2**53)
-        for name in (
-            "require_code_owner_review",
-            "dismiss_stale_reviews",
-            "require_last_push_approval",
-            "require_conversation_resolution",
-            "strict_status_checks",
-            "require_linear_history",
-            "require_signed_commits",
-            "allow_github_owned_actions",
-            "require_sha_pinning",
-            "allow_actions_to_approve_pull_requests",
-        ):
-            check_bool(name, getattr(self, name))
-        methods = self.allowed_merge_methods
-        if isinstance(methods, str) or not methods:
-            raise ArgsError("allowed_merge_methods", methods, "expected merge, squash, rebase")
-        for method in methods:
-            check_choice("allowed_merge_methods", method, ("merge", "squash", "rebase"))
-        if self.require_linear_history and "merge" in methods:
+        if self.require_linear_history and "merge" in self.allowed_merge_methods:
             raise ArgsError(
                 "allowed_merge_methods",
-                list(methods),
+                list(self.allowed_merge_methods),
                 "require_linear_history allows no merge commits: squash, rebase",
             )
-        _check_each("release_teams", self.release_teams, TEAM_SLUG, "team slugs")
-        for index, app in enumerate(self.release_app_ids):
-            check_int(f"release_app_ids[{index}]", app, 1, 2**53)
         if not self.release_teams and not self.release_app_ids:
             raise ArgsError(
                 "release_teams", [], "name the release team (or app) that may tag releases"
             )
-        _check_ref_patterns("release_tag_patterns", self.release_tag_patterns)
-        if not self.release_tag_patterns:
-            raise ArgsError("release_tag_patterns", [], "name at least one tag pattern")
         names = [env.name for env in self.environments]
         if len(set(names)) != len(names):
             raise ArgsError("environments", names, "environment names must be unique")
-        _check_variables("variables", self.variables)
-        if not isinstance(self.codeowners, Mapping):
-            raise ArgsError("codeowners", self.codeowners, "expected a map pattern -> owners")
-        for pattern, owners in self.codeowners.items():
-            check_pattern(f"codeowners.{pattern}", pattern, CODEOWNERS_PATH, "a path pattern")
-            _check_each(f"codeowners.{pattern}", owners, CODEOWNER, "@org/team, @user or e-mail")
-            if not owners:
-                raise ArgsError(f"codeowners.{pattern}", [], "name at least one owner")
-        _check_each("allowed_actions", self.allowed_actions, ACTION_PATTERN, "owner/repo@ref")
-        check_choice(
-            "default_workflow_permissions", self.default_workflow_permissions, ("read", "write")
-        )
-        _check_accept("accept_missing", self.accept_missing, GITHUB_FEATURES)
         self.gaps()  # a feature the plan lacks is an error unless accepted
 
     def gaps(self) -> tuple[str, ...]:
@@ -728,20 +710,17 @@ class GithubRepositoryGovernance(pulumi.ComponentResource):
 class ProtectedEnvironment:
     """A GitLab environment, who may deploy to it and who must approve."""
 
-    name: str
+    name: EnvironmentName
     """Environment name, as the jobs' ``environment:`` says."""
-    deployer_groups: tuple[str, ...] = ()
+    deployer_groups: tuple[GroupPath, ...] = ()
     """Group full paths whose members may deploy; empty: maintainers."""
-    approver_groups: tuple[str, ...] = ()
+    approver_groups: tuple[GroupPath, ...] = ()
     """Group full paths whose members approve deployments."""
-    required_approvals: int = 0
+    required_approvals: Annotated[int, between(0, 5)] = 0
     """Approvals a deployment needs (0: none; then no approver groups)."""
 
     def __post_init__(self) -> None:
-        check_pattern("name", self.name, ENVIRONMENT_NAME, "an environment name")
-        _check_each("deployer_groups", self.deployer_groups, GITLAB_GROUP_PATH, "group paths")
-        _check_each("approver_groups", self.approver_groups, GITLAB_GROUP_PATH, "group paths")
-        check_int("required_approvals", self.required_approvals, 0, 5)
+        check_declared(self)
         if self.required_approvals and not self.approver_groups:
             raise ArgsError("approver_groups", [], "required_approvals needs approver groups")
         if self.approver_groups and not self.required_approvals:
@@ -752,67 +731,61 @@ class ProtectedEnvironment:
 class ProjectVariable:
     """A GitLab CI/CD variable."""
 
-    key: str
+    key: VariableName
     """Variable name."""
     value: pulumi.Input[str]
     """Its value."""
     protected: bool = True
     """Only pipelines of protected branches and tags get it."""
-    environment_scope: str = "*"
+    environment_scope: Annotated[str, Matches(REF_PATTERN, "a scope")] = "*"
     """Environments that get it (``*``: all; other scopes need Premium)."""
 
     def __post_init__(self) -> None:
-        check_pattern("key", self.key, VARIABLE_NAME, "a variable name")
-        check_bool("protected", self.protected)
-        check_pattern("environment_scope", self.environment_scope, REF_PATTERN, "a scope")
+        check_declared(self)
 
 
 @dataclass(frozen=True, kw_only=True)
 class GitlabProjectGovernanceArgs:
     """Arguments of :class:`GitlabProjectGovernance`."""
 
-    project: str
+    project: Annotated[str, Matches(GITLAB_PROJECT_PATH, "group/project")]
     """``group/project`` path."""
-    tier: str
+    tier: GitlabTier
     """The instance's or group's tier: ``free``, ``premium`` or ``ultimate``."""
-    default_branch: str = "main"
+    default_branch: BranchName = "main"
     """Branch protected: developers merge, no one pushes or force-pushes."""
-    required_approvals: int = 1
+    required_approvals: Annotated[int, between(1, 10)] = 1
     """Approvals a merge request into the default branch needs (1-10; Premium)."""
-    approver_groups: tuple[str, ...] = ()
+    approver_groups: tuple[GroupPath, ...] = ()
     """Group full paths whose members count as approvers; empty: any eligible member."""
     require_code_owner_approval: bool = True
     """Changes to owned files need a code owner (Premium)."""
     reset_approvals_on_push: bool = True
     """A new push removes approvals (Premium)."""
-    release_tag_patterns: tuple[str, ...] = ("v*", "*/v*")
+    release_tag_patterns: Annotated[tuple[RefPattern, ...], Field(min_length=1), TAG_PATTERNS] = (
+        "v*",
+        "*/v*",
+    )
     """Tags only maintainers may create."""
     environments: tuple[ProtectedEnvironment, ...] = ()
     """Protected environments (Premium)."""
     variables: tuple[ProjectVariable, ...] = ()
     """CI/CD variables."""
-    accept_missing: tuple[str, ...] = ()
+    accept_missing: Annotated[
+        tuple[Annotated[str, OneOf(GITLAB_FEATURES)], ...],
+        Allowed(f"expected a list of {', '.join(GITLAB_FEATURES)}"),
+    ] = ()
     """Features the tier lacks that you accept going without: ``code-owner-review``,
     ``approval-rules``, ``protected-environments``."""
 
     def __post_init__(self) -> None:
-        check_pattern("project", self.project, GITLAB_PROJECT_PATH, "group/project")
-        check_choice("tier", self.tier, GITLAB_TIERS)
-        check_pattern("default_branch", self.default_branch, BRANCH_NAME, "a branch name")
-        check_int("required_approvals", self.required_approvals, 1, 10)
-        _check_each("approver_groups", self.approver_groups, GITLAB_GROUP_PATH, "group paths")
-        check_bool("require_code_owner_approval", self.require_code_owner_approval)
-        check_bool("reset_approvals_on_push", self.reset_approvals_on_push)
-        _check_ref_patterns("release_tag_patterns", self.release_tag_patterns)
-        if not self.release_tag_patterns:
-            raise ArgsError("release_tag_patterns", [], "name at least one tag pattern")
+        check_declared(self, checked_as=_accepted_as_list(self.accept_missing))
         names = [env.name for env in self.environments]
         if len(set(names)) != len(names):
             raise ArgsError("environments", names, "environment names must be unique")
         keys = [(v.key, v.environment_scope) for v in self.variables]
         if len(set(keys)) != len(keys):
             raise ArgsError("variables", [k for k, _ in keys], "one variable per key and scope")
-        _check_accept("accept_missing", self.accept_missing, GITLAB_FEATURES)
         self.gaps()
 
     def gaps(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,8 @@ import pulumi
 import pulumi_github as github
 import pulumi_gitlab as gitlab
 import yaml
-from pulumi.runtime import config as runtime_config
-from pydantic import ValidationError
 
 from mlops_platform.components import (
-    ArgsError,
     DeploymentEnvironment,
     GithubRepositoryGovernance,
     GithubRepositoryGovernanceArgs,
@@ -34,7 +32,8 @@ from mlops_platform.components import (
     ProtectedEnvironment,
 )
 from mlops_platform.components import governance as gov
-from mlops_platform.infra.settings import ConfigError, SecretValue, all_config
+from mlops_platform.infra import settings
+from mlops_platform.infra.settings import MISSING, ConfigError, SecretValue, all_config
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # the language host runs this directory; tests may not
@@ -45,51 +44,21 @@ import governance_config as cfg  # noqa: E402  (this project's own module)
 HOSTED_RUNNER = "ubuntu-24.04"
 
 
-def read_config() -> tuple[cfg.GovernanceConfig, dict[str, Any]]:
-    """The project's config, validated: unknown keys, JSON shapes, secrets only as secrets."""
-    raw: dict[str, Any] = {}
-    for full_key, value in sorted(all_config().items()):
-        if not full_key.startswith(cfg.NS):
-            continue
-        key = full_key.removeprefix(cfg.NS)
-        secret = runtime_config.is_config_secret(full_key)
-        if key in cfg.SECRETS:
-            if not secret:  # never echo what should have been a secret
-                raise ConfigError(
-                    full_key,
-                    SecretValue(),
-                    f"{cfg.SECRETS[key]}: set it with `pulumi config set --secret {key}`",
-                )
-            continue
-        if key not in cfg.BLOCKS:
-            allowed = ", ".join(cfg.NS + k for k in (*cfg.BLOCKS, *cfg.SECRETS))
-            raise ConfigError(
-                full_key, SecretValue() if secret else value, f"unknown key; allowed: {allowed}"
-            )
-        try:
-            raw[key] = json.loads(value)
-        except ValueError:
-            raise ConfigError(full_key, value, "expected a map of settings") from None
-    try:
-        config = cfg.GovernanceConfig.model_validate(raw)
-    except ValidationError as error:
-        raise cfg.to_config_error(error, raw) from None
+def read_config() -> Any:
+    """The project's config, validated against its declarations (``governance_config.py``):
+    unknown keys, JSON types, ranges and patterns, secrets only as secrets."""
+    raw = all_config()
+    settings.check_keys(raw, cfg.PROJECT, cfg.GovernanceConfig, cfg.SECRETS)
+    config = settings.validate(raw, cfg.PROJECT, cfg.GovernanceConfig, cfg.SECRETS)
     if config.github is None and config.gitlab is None:
-        raise ConfigError(cfg.NS + "github", cfg._missing(), "configure github, gitlab or both")
+        raise ConfigError(cfg.NS + "github", MISSING, "configure github, gitlab or both")
     cfg.check_platform_stacks(config)
     cfg.check_approval_gates(config)
-    return config, raw
+    return config
 
 
 def secret(name: str, needed_by: str) -> pulumi.Output[str]:
-    if cfg.NS + name not in all_config():
-        raise ConfigError(
-            cfg.NS + name,
-            cfg._missing(),
-            f"required with {cfg.NS}{needed_by}: `pulumi config set --secret {name}` "
-            f"({cfg.SECRETS[name]})",
-        )
-    return pulumi.Config(cfg.PROJECT).require_secret(name)
+    return settings.secret(cfg.NS, name, all_config(), cfg.NS + needed_by, cfg.SECRETS)
 
 
 # --- what the platform stacks export -------------------------------------------------------------
@@ -189,37 +158,54 @@ def gitlab_variables(platform: Platform) -> list[ProjectVariable]:
 # --- the two hosts ---------------------------------------------------------------------------
 
 
-def github_args(config: cfg.GithubConfig, platform: Platform) -> GithubRepositoryGovernanceArgs:
+def host_args(
+    config: Any,
+    block: str,
+    args_class: type,
+    environment_class: type,
+    per_environment: Callable[[str], dict[str, Any]],
+    **wired: Any,
+) -> Any:
+    """A host's Args from its validated block (the keys it sets; the Args' defaults for the
+    rest), its environments from the block's map by name, plus what ``wired`` gives; a
+    cross-field ArgsError names the config key."""
+    key = cfg.NS + block
+    names = settings.config_names(type(config), project=cfg.PROJECT)
+    environments = tuple(
+        settings.build_args(
+            environment_class,
+            f"{key}.environments.{name}",
+            names,
+            name=name,
+            **per_environment(name),
+            **settings.set_values(env),
+        )
+        for name, env in config.environments.items()
+    )
+    fields = settings.set_values(config, args_class)
+    fields.pop("environments", None)
+    return settings.build_args(
+        args_class, key, names, **{**fields, **wired}, environments=environments
+    )
+
+
+def github_args(config: Any, platform: Platform) -> GithubRepositoryGovernanceArgs:
     found = cfg.load_workflows((HERE / config.workflows).resolve(), cfg.NS + "github.workflows")
     cfg.check_against_workflows(config, found)
     repo_vars, env_vars = github_variables(platform)
-    environments = []
-    for env_name, env in config.environments.items():
-        try:
-            environments.append(
-                DeploymentEnvironment(
-                    name=env_name,
-                    variables=env_vars.get(env_name, {}),
-                    **env.model_dump(),
-                )
-            )
-        except ArgsError as error:
-            raise cfg.args_error(f"github.environments.{env_name}.", error) from None
-    fields = config.model_dump(
-        exclude={"repository", "app", "base_url", "workflows", "environments"}
+    return host_args(
+        config,
+        "github",
+        GithubRepositoryGovernanceArgs,
+        DeploymentEnvironment,
+        lambda env: {"variables": env_vars.get(env, {})},
+        repository=config.repository.split("/", 1)[1],
+        release_teams=tuple(config.release_teams),
+        variables=repo_vars,
     )
-    try:
-        return GithubRepositoryGovernanceArgs(
-            repository=config.repository.split("/", 1)[1],
-            environments=tuple(environments),
-            variables=repo_vars,
-            **fields,
-        )
-    except ArgsError as error:
-        raise cfg.args_error("github.", error) from None
 
 
-def github_provider(config: cfg.GithubConfig) -> github.Provider:
+def github_provider(config: Any) -> github.Provider:
     owner = config.repository.split("/", 1)[0]
     has_token = cfg.NS + "githubToken" in all_config()
     if config.app is not None and has_token:
@@ -239,20 +225,15 @@ def github_provider(config: cfg.GithubConfig) -> github.Provider:
     return github.Provider("github", owner=owner, base_url=config.base_url, **auth)
 
 
-def gitlab_args(config: cfg.GitlabConfig, platform: Platform) -> GitlabProjectGovernanceArgs:
-    environments = []
-    for env_name, env in config.environments.items():
-        try:
-            environments.append(ProtectedEnvironment(name=env_name, **env.model_dump()))
-        except ArgsError as error:
-            raise cfg.args_error(f"gitlab.environments.{env_name}.", error) from None
-    fields = config.model_dump(exclude={"base_url", "ci_file", "environments"})
-    try:
-        args = GitlabProjectGovernanceArgs(
-            environments=tuple(environments), variables=tuple(gitlab_variables(platform)), **fields
-        )
-    except ArgsError as error:
-        raise cfg.args_error("gitlab.", error) from None
+def gitlab_args(config: Any, platform: Platform) -> GitlabProjectGovernanceArgs:
+    args = host_args(
+        config,
+        "gitlab",
+        GitlabProjectGovernanceArgs,
+        ProtectedEnvironment,
+        lambda env: {},
+        variables=tuple(gitlab_variables(platform)),
+    )
     ci_file = (HERE / config.ci_file).resolve()
     if not ci_file.is_file():
         raise ConfigError(
@@ -264,7 +245,7 @@ def gitlab_args(config: cfg.GitlabConfig, platform: Platform) -> GitlabProjectGo
 
 
 def main() -> None:
-    config, _ = read_config()
+    config = read_config()
     platform = Platform(config.platform_stacks)
     # Everything validated first: a bad value leaves nothing half-built.
     gh_args = github_args(config.github, platform) if config.github is not None else None

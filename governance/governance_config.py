@@ -1,7 +1,14 @@
-"""The governance project's configuration (namespace ``mlops-platform-governance``), declared
-once with pydantic: shape, JSON types, defaults and unknown keys. Value ranges and enums are the
-components' (``GithubRepositoryGovernanceArgs`` and friends); :func:`to_config_error` and
-:func:`args_error` turn either kind of failure into one line naming the config key.
+"""The governance project's configuration (namespace ``mlops-platform-governance``): one
+declaration per setting, the platform's way (``infra/schema.py``).
+
+The ``github`` and ``gitlab`` blocks are made with ``config_model`` from the declared fields of
+``GithubRepositoryGovernanceArgs``, ``GitlabProjectGovernanceArgs`` and their environments
+(type, range, default and one-line doc live on the Args field); the few keys that belong to this
+project alone (the platform stacks, the App, the API URLs, where the CI definitions are) are
+declared here, in the same way. ``__main__.py`` validates the stack's config with these models
+(``infra.settings.validate``: one line naming the key, the value and what is allowed) and builds
+the Args from them; ``make schema`` writes the JSON Schema of the stack files
+(``docs/governance-config.schema.json``).
 
 Checks against the repository's own CI definitions (required checks the workflows produce,
 environments they deploy to, tags they release from) live in :func:`check_against_workflows`.
@@ -10,18 +17,26 @@ environments they deploy to, tags they release from) live in :func:`check_agains
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_snake
 
+from mlops_platform.components import (
+    DeploymentEnvironment,
+    GithubRepositoryGovernanceArgs,
+    GitlabProjectGovernanceArgs,
+    ProtectedEnvironment,
+    workflows,
+)
 from mlops_platform.components import governance as gov
-from mlops_platform.components import workflows
-from mlops_platform.components._validate import ArgsError
-from mlops_platform.infra.settings import ConfigError
+from mlops_platform.components._schema import Keyed, Matches, config_model, declared_hint
+from mlops_platform.components.runners import GithubRunnersArgs
+from mlops_platform.infra import schema
+from mlops_platform.infra.settings import MISSING, ConfigError
 
 PROJECT = "mlops-platform-governance"
 NS = f"{PROJECT}:"
@@ -30,139 +45,132 @@ SECRETS = {
     "githubAppPrivateKey": "the governance GitHub App's private key (PEM), with github.app",
     "gitlabToken": "a GitLab token with the Maintainer role on the project (api scope)",
 }
-BLOCKS = ("platformStacks", "github", "gitlab")
 STACK_REFERENCE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 OWNER_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 # The environment whose deploys must wait for an approval ("zero approvals in prod" is refused).
 PRODUCTION = "prod"
+SCHEMA_FILE = "docs/governance-config.schema.json"
 
-Digits = Annotated[str, StringConstraints(pattern=r"^\d{1,12}$")]
+# --- the blocks ------------------------------------------------------------------------------
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, extra="forbid", frozen=True, use_attribute_docstrings=True
-    )
-
-
-class GithubApp(_Model):
-    id: Digits
-    """The App ID (settings page of the App), quoted."""
-    installation_id: Digits
-    """The App's installation ID on the repository's owner, quoted."""
-
-
-class GithubEnvironment(_Model):
-    deploy_branches: tuple[str, ...] = ()
-    """Branch patterns that may deploy."""
-    deploy_tags: tuple[str, ...] = gov.RELEASE_TAG_PATTERNS
-    """Tag patterns that may deploy (default: the release tags)."""
-    require_approval: bool = False
-    """Deploys wait for a reviewer's approval."""
-    reviewer_teams: tuple[str, ...] = ()
-    """Team slugs who approve."""
-    reviewer_users: tuple[str, ...] = ()
-    """User logins who approve."""
-    prevent_self_review: bool = True
-    """The author of a run may not approve it."""
-    wait_timer_minutes: int = 0
-    """Minutes a deploy waits (0-43200)."""
-
-
-class GithubConfig(_Model):
-    repository: str
-    """``owner/repo`` to govern."""
-    plan: str
-    """``free``, ``pro``, ``team`` or ``enterprise``."""
-    visibility: str
-    """``public``, ``private`` or ``internal``."""
-    app: GithubApp | None = None
-    """GitHub App authentication (with the secret githubAppPrivateKey); else githubToken."""
-    base_url: str | None = None
-    """API URL for GitHub Enterprise Server / data residency; default github.com."""
-    workflows: str = "../.github/workflows"
-    """The repository's workflows, relative to governance/: required checks, environments and
-    release tags are checked against them."""
-    required_checks: tuple[str, ...]
-    """Status checks pull requests must pass (the workflows' job names)."""
-    default_branch: str = "main"
-    required_approvals: int = 1
-    require_code_owner_review: bool = True
-    dismiss_stale_reviews: bool = True
-    require_last_push_approval: bool = True
-    require_conversation_resolution: bool = True
-    strict_status_checks: bool = True
-    require_linear_history: bool = False
-    allowed_merge_methods: tuple[str, ...] = ("merge", "squash", "rebase")
-    require_signed_commits: bool = False
-    release_teams: tuple[str, ...] = ()
-    release_app_ids: tuple[int, ...] = ()
-    release_tag_patterns: tuple[str, ...] = gov.RELEASE_TAG_PATTERNS
-    environments: dict[str, GithubEnvironment] = Field(default_factory=dict)
-    codeowners: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    allowed_actions: tuple[str, ...] = ()
-    require_sha_pinning: bool = True
-    accept_missing: tuple[str, ...] = ()
-
-
-class GitlabEnvironment(_Model):
-    deployer_groups: tuple[str, ...] = ()
-    approver_groups: tuple[str, ...] = ()
-    required_approvals: int = 0
-
-
-class GitlabConfig(_Model):
-    project: str
-    """``group/project`` to govern."""
-    tier: str
-    """``free``, ``premium`` or ``ultimate``."""
-    base_url: str | None = None
-    """API URL of a self-managed instance (``https://gitlab.example.com/api/v4/``)."""
-    ci_file: str = "../.gitlab-ci.yml"
-    """The project's pipeline, relative to governance/ (its environments are checked)."""
-    default_branch: str = "main"
-    required_approvals: int = 1
-    approver_groups: tuple[str, ...] = ()
-    require_code_owner_approval: bool = True
-    reset_approvals_on_push: bool = True
-    release_tag_patterns: tuple[str, ...] = gov.RELEASE_TAG_PATTERNS
-    environments: dict[str, GitlabEnvironment] = Field(default_factory=dict)
-    accept_missing: tuple[str, ...] = ()
-
-
-class GovernanceConfig(_Model):
-    platform_stacks: dict[str, str] = Field(default_factory=dict)
-    """Environment -> the platform stack it deploys (``organization/mlops-platform/prod``)."""
-    github: GithubConfig | None = None
-    gitlab: GitlabConfig | None = None
-
-
-# --- errors in config terms ----------------------------------------------------------------------
-
-
-def to_config_error(error: ValidationError, raw: Mapping[str, Any]) -> ConfigError:
-    """The first pydantic error as one line: ``<ns><block>.<key>``, the value, what is wanted."""
-    first = error.errors()[0]
-    loc = [str(part) for part in first["loc"]]
-    key = NS + ".".join(loc)
-    if first["type"] == "missing":
-        return ConfigError(key, _missing(), "required")
-    if first["type"] == "extra_forbidden":
-        return ConfigError(key, first["input"], "unknown key")
-    return ConfigError(key, first["input"], first["msg"][:1].lower() + first["msg"][1:])
-
-
-def _missing() -> Any:
-    from mlops_platform.infra import settings
-
-    return settings._MISSING
-
-
-def args_error(prefix: str, error: ArgsError) -> ConfigError:
-    """A component's ArgsError (``reviewer_teams[0]``) as a config key (``reviewerTeams[0]``)."""
-    head, *tail = re.split(r"(?=[.\[])", error.field, maxsplit=1)
-    allowed = re.sub(r"\b([a-z]+(?:_[a-z]+)+)\b", lambda m: to_camel(m.group(1)), error.allowed)
-    return ConfigError(f"{NS}{prefix}{to_camel(head)}{''.join(tail)}", error.value, allowed)
+GithubAppConfig = config_model(
+    "GithubAppConfig",
+    extra={
+        "id": (
+            declared_hint(GithubRunnersArgs, "github_app_id"),
+            ...,
+            "The App ID (settings page of the App), quoted.",
+        ),
+        "installation_id": (
+            declared_hint(GithubRunnersArgs, "github_app_installation_id"),
+            ...,
+            "The App's installation ID on the repository's owner, quoted.",
+        ),
+    },
+    doc="The governance GitHub App (with the secret `githubAppPrivateKey`).",
+)
+GithubEnvironmentConfig = config_model(
+    "GithubEnvironmentConfig",
+    DeploymentEnvironment,
+    exclude=("name", "variables"),  # the map key; the platform stacks' outputs
+    doc="A deployment environment and who may deploy to it from where.",
+)
+GithubConfig = config_model(
+    "GithubConfig",
+    GithubRepositoryGovernanceArgs,
+    # Fixed by this project (the secure posture), or the platform stacks' outputs.
+    exclude=(
+        "required_checks_app_id",
+        "allow_github_owned_actions",
+        "default_workflow_permissions",
+        "allow_actions_to_approve_pull_requests",
+        "variables",
+    ),
+    keyed={"environments": Keyed(GithubEnvironmentConfig)},
+    defaults={"release_teams": ()},  # with releaseAppIds alone
+    extra={
+        "repository": (
+            Annotated[str, Matches(OWNER_REPOSITORY, "owner/repo")],
+            ...,
+            "`owner/repo` to govern (the provider's owner and the repository).",
+        ),
+        "app": (
+            GithubAppConfig | None,
+            None,
+            "GitHub App authentication (with the secret `githubAppPrivateKey`); else the secret "
+            "`githubToken`.",
+        ),
+        "base_url": (
+            str | None,
+            None,
+            "API URL for GitHub Enterprise Server or data residency; default github.com.",
+        ),
+        "workflows": (
+            str,
+            "../.github/workflows",
+            "The repository's workflows, relative to governance/: required checks, "
+            "environments and release tags are checked against them.",
+        ),
+    },
+    doc="The GitHub repository: default-branch and tag rulesets, environments, Actions policy.",
+)
+GitlabEnvironmentConfig = config_model(
+    "GitlabEnvironmentConfig",
+    ProtectedEnvironment,
+    exclude=("name",),  # the map key
+    doc="A protected environment: who deploys, who approves.",
+)
+GitlabConfig = config_model(
+    "GitlabConfig",
+    GitlabProjectGovernanceArgs,
+    exclude=("variables",),  # the platform stacks' outputs
+    keyed={"environments": Keyed(GitlabEnvironmentConfig)},
+    extra={
+        "base_url": (
+            str | None,
+            None,
+            "API URL of a self-managed instance (`https://gitlab.example.com/api/v4/`).",
+        ),
+        "ci_file": (
+            str,
+            "../.gitlab-ci.yml",
+            "The project's pipeline, relative to governance/ (its environments are checked).",
+        ),
+    },
+    doc="The GitLab project: protected branch and tags, approval rules, protected environments.",
+)
+GovernanceConfig = config_model(
+    "GovernanceConfig",
+    extra={
+        "platform_stacks": (
+            dict[
+                str,
+                Annotated[
+                    str,
+                    Matches(
+                        STACK_REFERENCE,
+                        "<organization>/<project>/<stack>, e.g. organization/mlops-platform/prod",
+                    ),
+                ],
+            ],
+            {},
+            "`{<environment>: <organization>/<project>/<stack>}`: the platform stacks whose "
+            "outputs become the CI variables; each environment must be a `github.environments` "
+            "key.",
+        ),
+        "github": (GithubConfig | None, None, "The GitHub repository to govern."),
+        "gitlab": (GitlabConfig | None, None, "The GitLab project to govern."),
+        **{
+            to_snake(key): (str | None, None, f"**Secret**: {text}.")
+            for key, text in SECRETS.items()
+        },
+    },
+    doc="The governance project's config, as the program reads it: project keys without their "
+    "namespace.",
+)
+STACK_FILES = schema.ProjectConfig(
+    PROJECT, GovernanceConfig, SECRETS, SCHEMA_FILE, "governance/governance_config.py"
+)
 
 
 # --- the repository's CI definitions -------------------------------------------------------------
@@ -203,7 +211,7 @@ def check_against_workflows(
         if env is None:
             raise ConfigError(
                 f"{NS}{prefix}environments.{name}",
-                _missing(),
+                MISSING,
                 f"the workflows deploy to it ({', '.join(deployment.jobs)}): configure it, or "
                 "GitHub creates it on first use without protection",
             )
@@ -235,7 +243,7 @@ def check_gitlab_pipeline(config: GitlabConfig, doc: Mapping[str, Any], supporte
         if name not in config.environments:
             raise ConfigError(
                 f"{NS}gitlab.environments.{name}",
-                _missing(),
+                MISSING,
                 f"the pipeline deploys to it ({', '.join(deployment.jobs)}): protect it",
             )
 
@@ -260,19 +268,16 @@ def check_approval_gates(config: GovernanceConfig) -> None:
             )
 
 
-def check_platform_stacks(config: GovernanceConfig) -> None:
+def check_platform_stacks(config: Any) -> None:
+    """Each platform stack's environment is a GitHub environment (its deploy variables go there)."""
     for env, reference in config.platform_stacks.items():
-        if not isinstance(reference, str) or not STACK_REFERENCE.match(reference):
-            raise ConfigError(
-                f"{NS}platformStacks.{env}",
-                reference,
-                "expected <organization>/<project>/<stack>, e.g. organization/mlops-platform/prod",
-            )
         if config.github is not None and env not in config.github.environments:
             raise ConfigError(
                 f"{NS}platformStacks.{env}",
                 reference,
                 f"no github.environments.{env} to hold its deploy variables",
             )
-    if config.github is not None and not OWNER_REPOSITORY.match(config.github.repository):
-        raise ConfigError(f"{NS}github.repository", config.github.repository, "expected owner/repo")
+
+
+if __name__ == "__main__":  # `make schema`: python governance/governance_config.py [--check]
+    sys.exit(schema.main(sys.argv[1:], STACK_FILES))

@@ -11,9 +11,11 @@ these models, ``make schema`` writes the JSON Schema of the stack files from the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -32,7 +34,7 @@ from mlops_platform.components._schema import (
     Matches,
     Satisfies,
     config_model,
-    declared_fields,
+    declared_hint,
 )
 from mlops_platform.components._validate import ACCOUNT_ID, Tags
 from mlops_platform.components.ci import BUCKET_NAME, CiIdentityArgs
@@ -68,9 +70,7 @@ ECR_IMAGE_URI = re.compile(
 _WIRED = ("kms_key_arn", "protect", "tags", "iam_path", "permissions_boundary_arn")
 
 
-def _hint(cls: type, name: str) -> Any:
-    """The declared annotation of one Args field (to declare a stack setting just like it)."""
-    return next(d.hint for d in declared_fields(cls) if d.name == name)
+_hint = declared_hint
 
 
 # --- the blocks ------------------------------------------------------------------------------
@@ -409,6 +409,47 @@ class DefaultTags(BaseModel):
     """At least `env` (equal to `environment`), `project` and `owner`."""
 
 
+AwsRegion = Annotated[str, Satisfies(_regions, "an AWS region such as eu-west-1")]
+AccountIds = Annotated[
+    list[Annotated[str, Matches(ACCOUNT_ID, "12-digit account ids as strings")]],
+    Field(min_length=1),
+    Allowed("expected a list of 12-digit account ids as strings"),
+]
+AwsProfile = Annotated[str | None, Field(min_length=1), Allowed("expected a non-empty string")]
+
+
+def aws_settings(
+    *,
+    tags: str = "`{tags: {env, project, owner, ...}}` on every taggable resource.",
+    tags_required: bool = True,
+) -> dict[str, Any]:
+    """The ``aws:`` keys of a program that creates its AWS provider from them (the platform's
+    and the bootstrap's), as ``create_model`` field definitions; ``tags`` documents
+    ``aws:defaultTags``."""
+    return {
+        "aws_region": (
+            AwsRegion,
+            Field(..., alias="aws:region", description="AWS region of the stack."),
+        ),
+        "aws_allowed_account_ids": (
+            AccountIds,
+            Field(
+                ...,
+                alias="aws:allowedAccountIds",
+                description="Accounts the stack may deploy to (quoted 12-digit ids).",
+            ),
+        ),
+        "aws_default_tags": (
+            DefaultTags if tags_required else DefaultTags | None,
+            Field(... if tags_required else None, alias="aws:defaultTags", description=tags),
+        ),
+        "aws_profile": (
+            AwsProfile,
+            Field(None, alias="aws:profile", description="AWS CLI profile of the provider."),
+        ),
+    }
+
+
 # The stack's config as the program reads it: project keys without their namespace, AWS keys
 # with theirs, in the order they are checked (the first error is the one reported).
 BLOCKS: dict[str, type[BaseModel]] = {
@@ -432,34 +473,7 @@ StackConfig = create_model(
         Environment,
         Field(..., description="Which environment this stack is: dev, staging or prod."),
     ),
-    aws_region=(
-        Annotated[str, Satisfies(_regions, "an AWS region such as eu-west-1")],
-        Field(..., alias="aws:region", description="AWS region of the stack."),
-    ),
-    aws_allowed_account_ids=(
-        Annotated[
-            list[Annotated[str, Matches(ACCOUNT_ID, "12-digit account ids as strings")]],
-            Field(min_length=1),
-            Allowed("expected a list of 12-digit account ids as strings"),
-        ],
-        Field(
-            ...,
-            alias="aws:allowedAccountIds",
-            description="Accounts the stack may deploy to (quoted 12-digit ids).",
-        ),
-    ),
-    aws_default_tags=(
-        DefaultTags,
-        Field(
-            ...,
-            alias="aws:defaultTags",
-            description="`{tags: {env, project, owner, ...}}` on every taggable resource.",
-        ),
-    ),
-    aws_profile=(
-        Annotated[str | None, Field(min_length=1), Allowed("expected a non-empty string")],
-        Field(None, alias="aws:profile", description="AWS CLI profile of the provider."),
-    ),
+    **aws_settings(),
     protect_stateful_resources=(
         bool,
         Field(
@@ -478,22 +492,26 @@ StackConfig = create_model(
         for key, text in SECRETS.items()
     },
 )
-AWS_KEYS = tuple(
-    info.alias.removeprefix("aws:")
-    for info in StackConfig.model_fields.values()
-    if info.alias and info.alias.startswith("aws:")
-)
-PROJECT_KEYS = tuple(
-    info.alias or name
-    for name, info in StackConfig.model_fields.items()
-    if not (info.alias or "").startswith("aws:")
-)
+
+
+def config_keys(model: type[BaseModel]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The keys a config model declares: ``(project keys, aws keys)``, each without its
+    namespace."""
+    aliases = [info.alias or name for name, info in model.model_fields.items()]
+    return (
+        tuple(a for a in aliases if not a.startswith("aws:")),
+        tuple(a.removeprefix("aws:") for a in aliases if a.startswith("aws:")),
+    )
+
+
+PROJECT_KEYS, AWS_KEYS = config_keys(StackConfig)
 
 
 # --- the JSON Schema of the stack files ------------------------------------------------------
 
 SCHEMA_FILE = "docs/stack-config.schema.json"
-SCHEMA_ID = "https://github.com/my-org/mlops-platform/blob/main/" + SCHEMA_FILE
+REPOSITORY_URL = "https://github.com/my-org/mlops-platform/blob/main/"
+SCHEMA_ID = REPOSITORY_URL + SCHEMA_FILE
 _SECURE = {
     "type": "object",
     "description": "An encrypted value: `pulumi config set --secret <key>` writes it.",
@@ -503,23 +521,50 @@ _SECURE = {
 }
 
 
-def stack_file_schema(project: str = PROJECT) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class ProjectConfig:
+    """The stack config of one Pulumi project: its model and where its JSON Schema goes."""
+
+    project: str
+    model: type[BaseModel]
+    """The config as the program reads it: project keys by their bare name, ``aws:`` keys with
+    their namespace."""
+    secrets: Mapping[str, str]
+    """Keys set only with ``pulumi config set --secret`` -> what they hold."""
+    schema_file: str
+    """The generated JSON Schema, relative to the checkout."""
+    source: str
+    """The module that declares the model (named in the schema's description)."""
+    provider_keys: tuple[str, ...] = ()
+    """Further ``aws:`` keys a stack file may set (the AWS provider's settings that the program
+    accepts without reading them)."""
+
+
+PLATFORM = ProjectConfig(PROJECT, StackConfig, SECRETS, SCHEMA_FILE, "infra/schema.py")
+
+
+def stack_file_schema(target: ProjectConfig = PLATFORM) -> dict[str, Any]:
     """The JSON Schema (2020-12) of ``Pulumi.<stack>.yaml``: every key the program reads, with
     its type, range, default and doc; an unknown key or a plain-text secret is an error."""
-    generated = StackConfig.model_json_schema(by_alias=True, mode="validation")
+    generated = target.model.model_json_schema(by_alias=True, mode="validation")
     definitions = generated.pop("$defs", {})
     config: dict[str, Any] = {}
     required: list[Any] = []
     for alias, generated_prop in generated["properties"].items():
         prop = generated_prop
-        if alias in SECRETS:
-            prop = {**_SECURE, "description": f"**Secret**: {SECRETS[alias]}."}
+        if alias in target.secrets:
+            prop = {**_SECURE, "description": f"**Secret**: {target.secrets[alias]}."}
         prop.pop("title", None)
-        names = [alias] if alias.startswith("aws:") else [f"{project}:{alias}", alias]
+        names = [alias] if alias.startswith("aws:") else [f"{target.project}:{alias}", alias]
         for name in names:
             config[name] = prop
         if alias in generated.get("required", []):
             required.append({"anyOf": [{"required": [name]} for name in names]})
+    for key in target.provider_keys:
+        config.setdefault(
+            f"aws:{key}",
+            {"description": "A setting of the AWS provider; this program does not read it."},
+        )
     config["pulumi:disable-default-providers"] = {
         "description": 'Set to `["*"]`: every resource uses the provider the stack creates.',
         "type": "array",
@@ -532,10 +577,10 @@ def stack_file_schema(project: str = PROJECT) -> dict[str, Any]:
             prop.pop("title", None)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": f"Pulumi.<stack>.yaml of {project}",
+        "$id": REPOSITORY_URL + target.schema_file,
+        "title": f"Pulumi.<stack>.yaml of {target.project}",
         "description": (
-            "Generated by `make schema` (infra/schema.py) from the settings' declarations: "
+            f"Generated by `make schema` ({target.source}) from the settings' declarations: "
             "do not edit by hand."
         ),
         "type": "object",
@@ -544,7 +589,7 @@ def stack_file_schema(project: str = PROJECT) -> dict[str, Any]:
                 "type": "object",
                 "properties": config,
                 "additionalProperties": False,
-                "allOf": required,
+                **({"allOf": required} if required else {}),
             },
             "secretsprovider": {"type": "string"},
             "encryptedkey": {"type": "string"},
@@ -556,24 +601,24 @@ def stack_file_schema(project: str = PROJECT) -> dict[str, Any]:
     }
 
 
-def render_schema() -> str:
-    return json.dumps(stack_file_schema(), indent=2, sort_keys=False) + "\n"
+def render_schema(target: ProjectConfig = PLATFORM) -> str:
+    return json.dumps(stack_file_schema(target), indent=2, sort_keys=False) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, target: ProjectConfig = PLATFORM) -> int:
     """``python -m infra.schema`` writes the schema; ``--check`` fails when it is stale."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
     args = parser.parse_args(argv)
-    path = Path(__file__).resolve().parents[1] / SCHEMA_FILE
-    text = render_schema()
+    path = Path(__file__).resolve().parents[1] / target.schema_file
+    text = render_schema(target)
     if args.check:
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            print(f"{SCHEMA_FILE} is stale: run make schema", file=sys.stderr)
+            print(f"{target.schema_file} is stale: run make schema", file=sys.stderr)
             return 1
         return 0
     path.write_text(text, encoding="utf-8")
-    print(SCHEMA_FILE)
+    print(target.schema_file)
     return 0
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin
@@ -61,7 +61,25 @@ from mlops_platform.infra.schema import (
 from mlops_platform.policy.context import WaiverError, parse_waivers
 from mlops_platform.policy.rules import rule_ids
 
-__all__ = ["AWS_KEYS", "ENVIRONMENTS", "PROJECT_KEYS", "SECRETS", "ConfigError", "Settings", "load"]
+__all__ = [
+    "AWS_KEYS",
+    "ENVIRONMENTS",
+    "MISSING",
+    "PROJECT_KEYS",
+    "SECRETS",
+    "ConfigError",
+    "SecretValue",
+    "Settings",
+    "all_config",
+    "build_args",
+    "check_keys",
+    "config_names",
+    "load",
+    "secret",
+    "set_values",
+    "translate",
+    "validate",
+]
 
 
 class ConfigError(pulumi.RunError):
@@ -71,11 +89,11 @@ class ConfigError(pulumi.RunError):
         self.key = key
         self.value = value
         self.allowed = allowed
-        shown = "nothing (the key is missing)" if value is _MISSING else _show(value)
+        shown = "nothing (the key is missing)" if value is MISSING else _show(value)
         super().__init__(f"invalid config {key}: got {shown}; {allowed}")
 
 
-_MISSING = object()
+MISSING = object()
 
 
 class SecretValue:
@@ -192,27 +210,40 @@ def aws_regions() -> frozenset[str]:
     )
 
 
-def _check_keys(config: Mapping[str, Any], project: str) -> None:
+def check_keys(
+    config: Mapping[str, Any],
+    project: str,
+    model: type[BaseModel] = StackConfig,
+    secrets: Mapping[str, str] = SECRETS,
+    provider_keys: Collection[str] = (),
+) -> None:
     """Unknown keys are errors, and so are secret values: no setting here but the declared
-    secrets is secret, so one would end up in plain text in the state. A secret is never echoed."""
+    secrets is secret, so one would end up in plain text in the state. A secret is never echoed.
+
+    ``model`` declares the project's keys (and its ``aws:`` keys; a model without any, such as
+    governance's, leaves the ``aws`` namespace alone); ``provider_keys`` are further ``aws:``
+    keys accepted as they are (settings of the AWS provider the program does not read)."""
+    project_keys, aws_keys = schema.config_keys(model)
+    if aws_keys:
+        aws_keys += tuple(k for k in provider_keys if k not in aws_keys)
     for full_key in sorted(config):
         namespace, _, name = full_key.partition(":")
-        if namespace not in (project, "aws"):
+        if namespace != project and (namespace != "aws" or not aws_keys):
             continue
-        secret = runtime_config.is_config_secret(full_key)
-        shown = SecretValue() if secret else config[full_key]
-        allowed_keys = PROJECT_KEYS if namespace == project else AWS_KEYS
+        is_secret = runtime_config.is_config_secret(full_key)
+        shown = SecretValue() if is_secret else config[full_key]
+        allowed_keys = project_keys if namespace == project else aws_keys
         if name not in allowed_keys:
             listing = ", ".join(f"{namespace}:{k}" for k in allowed_keys)
             raise ConfigError(full_key, shown, f"unknown key; allowed: {listing}")
-        if namespace == project and name in SECRETS:
-            if not secret:  # never echo what should have been a secret
+        if namespace == project and name in secrets:
+            if not is_secret:  # never echo what should have been a secret
                 raise ConfigError(
                     full_key,
                     SecretValue(),
-                    f"{SECRETS[name]}: set it with `pulumi config set --secret {name}`",
+                    f"{secrets[name]}: set it with `pulumi config set --secret {name}`",
                 )
-        elif secret:
+        elif is_secret:
             raise ConfigError(
                 full_key, shown, "not a secret setting: set it without --secret (or 'secure:')"
             )
@@ -224,7 +255,7 @@ DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
 def _default_providers(raw: Any) -> None:
     """Where the stack file sets it, default providers are off for every package: each resource
     uses the provider the stack creates (its region, accounts and default tags)."""
-    if raw is _MISSING:
+    if raw is MISSING:
         return
     value = _decode(raw)
     if not isinstance(value, list) or "*" not in value:
@@ -248,9 +279,9 @@ def _decode(raw: Any) -> Any:
 
 
 @cache
-def _textual(alias: str) -> bool:
+def _textual(model: type[BaseModel], alias: str) -> bool:
     """Whether a top-level key holds text (the engine's value is the setting itself)."""
-    field = next(f for n, f in StackConfig.model_fields.items() if (f.alias or n) == alias)
+    field = next(f for n, f in model.model_fields.items() if (f.alias or n) == alias)
     return _is_text(field.annotation)
 
 
@@ -273,8 +304,11 @@ def _full_key(project: str, loc: Sequence[Any]) -> str:
     return key
 
 
-def _validation_error(project: str, failure: ValidationError) -> ConfigError:
-    """The first pydantic error as one config line: full key, value, what is allowed."""
+def validation_error(
+    project: str, failure: ValidationError, model: type[BaseModel] = StackConfig
+) -> ConfigError:
+    """The first pydantic error of validating ``model`` as one config line: full key, value,
+    what is allowed."""
     errors = failure.errors(include_url=False)
     error = errors[0]
     if error["type"] == "missing":  # a misspelt key explains a missing one: name it first
@@ -289,13 +323,15 @@ def _validation_error(project: str, failure: ValidationError) -> ConfigError:
     loc = error["loc"]
     key = _full_key(project, loc)
     if error["type"] == "extra_forbidden":
-        parent = locate(StackConfig, loc[:-1])
+        parent = locate(model, loc[:-1])
         aliases = [info.alias or n for n, info in _model(parent).model_fields.items()]
+        if len(loc) == 1:  # a top-level key: the allowed ones with their namespace
+            aliases = [_full_key(project, (alias,)) for alias in aliases]
         return ConfigError(key, error["input"], f"unknown key; allowed: {', '.join(aliases)}")
-    hint = locate(StackConfig, loc)
+    hint = locate(model, loc)
     if error["type"] == "missing":
         what = explain(error, hint).removeprefix("expected ")
-        return ConfigError(key, _MISSING, f"required ({what})")
+        return ConfigError(key, MISSING, f"required ({what})")
     return ConfigError(key, error["input"], explain(error, hint))
 
 
@@ -304,23 +340,31 @@ def _model(hint: Any) -> type[BaseModel]:
     return _nested_models(hint)[0]
 
 
-def _validate(config: Mapping[str, Any], project: str) -> BaseModel:
-    """The stack's config, typed: every key checked against its declaration."""
-    ns = f"{project}:"
+def validate(
+    config: Mapping[str, Any],
+    project: str,
+    model: type[BaseModel] = StackConfig,
+    secrets: Mapping[str, str] = SECRETS,
+) -> Any:
+    """The stack's config, typed: every key checked against its declaration in ``model``
+    (secrets are read where they are used; of the ``aws:`` keys, those the model declares)."""
+    aws_keys = schema.config_keys(model)[1]
     document: dict[str, Any] = {}
     for full_key, raw in config.items():
         namespace, _, name = full_key.partition(":")
-        if namespace == "aws" or (namespace == project and name not in SECRETS):
+        if (namespace == "aws" and name in aws_keys) or (
+            namespace == project and name not in secrets
+        ):
             alias = full_key if namespace == "aws" else name
-            document[alias] = raw if _textual(alias) else _decode(raw)
+            document[alias] = raw if _textual(model, alias) else _decode(raw)
     quoted: list[str] = []
     while True:
         try:
-            validated = StackConfig.model_validate(document)
+            validated = model.model_validate(document)
         except ValidationError as failure:
             unquoted = _unquote_scalars(document, failure)
             if not unquoted:
-                raise _validation_error(ns.rstrip(":"), failure) from None
+                raise validation_error(project, failure, model) from None
             quoted += [_full_key(project, loc) for loc in unquoted]
             continue
         for key in quoted:
@@ -374,7 +418,7 @@ def _replace_at(node: Any, loc: Sequence[Any], old: Any, new: Any) -> bool:
 # --- from validated config to Args ------------------------------------------------------------
 
 
-def _values(block: BaseModel | None, *classes: type) -> dict[str, Any]:
+def set_values(block: BaseModel | None, *classes: type) -> dict[str, Any]:
     """The keys a stack sets in a block, as Args keyword arguments of ``classes`` (lists as
     tuples). Keys it leaves out take the Args defaults."""
     if block is None:
@@ -395,14 +439,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _names(*models: type[BaseModel], project: str) -> dict[str, str]:
+def config_names(*models: type[BaseModel], project: str) -> dict[str, str]:
     """Args field name -> config key, for the models of a block and the models nested in them."""
     names: dict[str, str] = {}
     for model in models:
         for name, info in model.model_fields.items():
             names.setdefault(name, info.alias or name)
             for nested in _nested_models(info.annotation):
-                names.update({k: v for k, v in _names(nested, project=project).items()})
+                names.update({k: v for k, v in config_names(nested, project=project).items()})
     names["protect"] = f"{project}:protectStatefulResources"
     return names
 
@@ -413,7 +457,7 @@ def _nested_models(hint: Any) -> list[type[BaseModel]]:
     return [model for item in get_args(hint) for model in _nested_models(item)]
 
 
-def _args(
+def build_args(
     factory: Callable[..., Any],
     key: str,
     names: Mapping[str, str],
@@ -424,10 +468,10 @@ def _args(
     try:
         return factory(**kwargs)
     except ArgsError as error:
-        raise _translate(key, error, names, keyed) from None
+        raise translate(key, error, names, keyed) from None
 
 
-def _translate(
+def translate(
     key: str,
     error: ArgsError,
     names: Mapping[str, str],
@@ -435,15 +479,16 @@ def _translate(
 ) -> ConfigError:
     """An ArgsError in config terms: field names through ``names``, items of a list that the
     config writes as a map by name through ``keyed`` (``node_pools[1].min_size`` ->
-    ``nodePools.runners.minSize``), and cross-field mentions (``field=value``) too."""
+    ``nodePools.runners.minSize``), and cross-field mentions (``field=value``) too. ``key`` is
+    the block (``mlops-platform:cluster``), or a namespace (``project:``) for top-level keys."""
     parts = re.findall(r"[^.\[\]]+|\[\d+\]", error.field)
     config_key = key
     for index, part in enumerate(parts):
         if part.startswith("["):
             items = (keyed or {}).get(parts[index - 1]) if index else None
             config_key += f".{items[int(part[1:-1])]}" if items else part
-        elif names.get(part, part):
-            config_key += "." + names.get(part, part)
+        elif names.get(part, part):  # after a namespace (``project:``), a top-level key
+            config_key += ("" if config_key.endswith(":") else ".") + names.get(part, part)
     # Cross-field rules name the other field (``field=value``, or a snake_case name, which no
     # English word is): say it in config terms.
     mentioned = sorted((n for n in names if n), key=len, reverse=True)
@@ -470,7 +515,7 @@ def _default_tags(
         if not tags.get(required):
             raise ConfigError(
                 f"{key}.tags.{required}",
-                tags.get(required, _MISSING),
+                tags.get(required, MISSING),
                 f"the tags {', '.join(REQUIRED_TAGS)} are required on every resource",
             )
     if tags["env"] != environment:
@@ -485,49 +530,49 @@ def load() -> Settings:
     project, stack = pulumi.get_project(), pulumi.get_stack()
     config = all_config()
     ns = f"{project}:"
-    _check_keys(config, project)
-    _default_providers(config.get(DISABLE_DEFAULT_PROVIDERS, _MISSING))
-    cfg: Any = _validate(config, project)
+    check_keys(config, project)
+    _default_providers(config.get(DISABLE_DEFAULT_PROVIDERS, MISSING))
+    cfg: Any = validate(config, project)
 
     environment = cfg.environment
     tags = _default_tags(cfg.aws_default_tags.tags, environment, ns + "environment")
     protect = cfg.protect_stateful_resources
-    encryption = _args(
+    encryption = build_args(
         EncryptionKeyArgs,
         ns + "encryption",
-        _names(schema.EncryptionConfig, project=project),
+        config_names(schema.EncryptionConfig, project=project),
         description=f"{project} {stack}: buckets, registry, logs",
         protect=protect,
-        **_values(cfg.encryption),
+        **set_values(cfg.encryption),
     )
-    registry = _args(
+    registry = build_args(
         ContainerRegistryArgs,
         ns + "registry",
-        _names(schema.RegistryConfig, project=project),
-        **{"namespace": f"{project}/{stack}", "protect": protect, **_values(cfg.registry)},
+        config_names(schema.RegistryConfig, project=project),
+        **{"namespace": f"{project}/{stack}", "protect": protect, **set_values(cfg.registry)},
     )
-    data_names = _names(schema.DataConfig, project=project)
-    bucket = _args(
+    data_names = config_names(schema.DataConfig, project=project)
+    bucket = build_args(
         DataBucketArgs,
         ns + "data",
         data_names,
         protect=protect,
-        **_values(cfg.data, DataBucketArgs),
+        **set_values(cfg.data, DataBucketArgs),
     )
-    dvc = _args(
-        DvcRemoteArgs, ns + "data", data_names, bucket=bucket, **_values(cfg.data, DvcRemoteArgs)
+    dvc = build_args(
+        DvcRemoteArgs, ns + "data", data_names, bucket=bucket, **set_values(cfg.data, DvcRemoteArgs)
     )
 
     served = tuple(cfg.serving.models) if cfg.serving is not None else ()
     model_registry = None
     if ns + "modelRegistry" in config:
-        registry_values = _values(cfg.modelRegistry)
+        registry_values = set_values(cfg.modelRegistry)
         # Every served model has its package group; the block lists only the extra ones.
         extra = registry_values.pop("models", ())
-        model_registry = _args(
+        model_registry = build_args(
             ModelRegistryArgs,
             ns + "modelRegistry",
-            _names(schema.ModelRegistryConfig, project=project),
+            config_names(schema.ModelRegistryConfig, project=project),
             name_prefix=f"{project}-{stack}",
             artifact_bucket=bucket,
             protect=protect,
@@ -548,12 +593,12 @@ def load() -> Settings:
 
     ci = None
     if ns + "ci" in config:
-        values = _values(cfg.ci)
+        values = set_values(cfg.ci)
         bucket_name = values.pop("state_bucket")
-        ci = _args(
+        ci = build_args(
             CiIdentityArgs,
             ns + "ci",
-            _names(schema.CiConfig, project=project),
+            config_names(schema.CiConfig, project=project),
             environment=environment,
             state_bucket_arn=f"arn:{partition_of(cfg.aws_region)}:s3:::{bucket_name}",
             **values,
@@ -564,12 +609,12 @@ def load() -> Settings:
     )
     access_logs = None
     if ns + "accessLogs" in config:  # the block's presence turns S3 server access logs on
-        access_logs = _args(
+        access_logs = build_args(
             AccessLogBucketArgs,
             ns + "accessLogs",
-            _names(schema.AccessLogsConfig, project=project),
+            config_names(schema.AccessLogsConfig, project=project),
             protect=protect,
-            **_values(cfg.accessLogs),
+            **set_values(cfg.accessLogs),
         )
     pipelines = None
     if ns + "pipelines" in config:
@@ -615,12 +660,19 @@ def load() -> Settings:
     )
 
 
-def _secret(ns: str, name: str, config: Mapping[str, Any], needed_by: str) -> pulumi.Output[str]:
+def secret(
+    ns: str,
+    name: str,
+    config: Mapping[str, Any],
+    needed_by: str,
+    secrets: Mapping[str, str] = SECRETS,
+) -> pulumi.Output[str]:
+    """A declared secret setting, required by the setting ``needed_by``."""
     if ns + name not in config:
         raise ConfigError(
             ns + name,
-            _MISSING,
-            f"required with {needed_by}: `pulumi config set --secret {name}` ({SECRETS[name]})",
+            MISSING,
+            f"required with {needed_by}: `pulumi config set --secret {name}` ({secrets[name]})",
         )
     return pulumi.Config(ns.rstrip(":")).require_secret(name)
 
@@ -630,33 +682,31 @@ def _keyed(block: BaseModel, name: str, cls: type, key: str) -> tuple[Any, ...] 
     if name not in block.model_fields_set:
         return None
     return tuple(
-        cls(**{key: item, **_values(value)}) for item, value in getattr(block, name).items()
+        cls(**{key: item, **set_values(value)}) for item, value in getattr(block, name).items()
     )
 
 
 def _runners(ns: str, *, block: Any, config: Mapping[str, Any]) -> RunnerSettings:
     key = ns + "runners"
-    extra = _values(block).get("extra_statements", ())
+    extra = set_values(block).get("extra_statements", ())
     try:
         access = RunnerAccess(extra_statements=extra)
     except ArgsError as error:
-        raise _translate(
-            key, error, {"access": "", "extra_statements": "extraStatements"}
-        ) from None
+        raise translate(key, error, {"access": "", "extra_statements": "extraStatements"}) from None
     wiring = {"oidc_provider_arn": PLACEHOLDER_OIDC_ARN, "oidc_issuer": WIRED_BY_STACK}
 
     github = None
     if block.github is not None:
         gh_key = f"{key}.github"
-        names = _names(schema.GithubRunnersConfig, project=ns.rstrip(":"))
+        names = config_names(schema.GithubRunnersConfig, project=ns.rstrip(":"))
         try:
             sets = _keyed(block.github, "scale_sets", RunnerScaleSet, "name")
         except ArgsError as error:  # pragma: no cover - a scale set validates in GithubRunnersArgs
-            raise _translate(gh_key, error, names) from None
-        private_key = _secret(ns, "githubAppPrivateKey", config, gh_key)
-        values = {k: v for k, v in _values(block.github).items() if k != "scale_sets"}
+            raise translate(gh_key, error, names) from None
+        private_key = secret(ns, "githubAppPrivateKey", config, gh_key)
+        values = {k: v for k, v in set_values(block.github).items() if k != "scale_sets"}
         keyed = {"scale_sets": [scale_set.name for scale_set in sets or ()]}
-        github = _args(
+        github = build_args(
             GithubRunnersArgs,
             gh_key,
             names,
@@ -671,15 +721,15 @@ def _runners(ns: str, *, block: Any, config: Mapping[str, Any]) -> RunnerSetting
     gitlab = None
     if block.gitlab is not None:
         gl_key = f"{key}.gitlab"
-        token = _secret(ns, "gitlabRunnerToken", config, gl_key)
-        gitlab = _args(
+        token = secret(ns, "gitlabRunnerToken", config, gl_key)
+        gitlab = build_args(
             GitlabRunnerArgs,
             gl_key,
-            _names(schema.GitlabRunnerConfig, project=ns.rstrip(":")),
+            config_names(schema.GitlabRunnerConfig, project=ns.rstrip(":")),
             runner_token=token,
             access=access,
             **wiring,
-            **_values(block.gitlab),
+            **set_values(block.gitlab),
         )
     if github is None and gitlab is None:
         raise ConfigError(key, _shown(config, key), "configure github, gitlab or both")
@@ -687,7 +737,7 @@ def _runners(ns: str, *, block: Any, config: Mapping[str, Any]) -> RunnerSetting
 
 
 def _shown(config: Mapping[str, Any], key: str) -> Any:
-    return _decode(config.get(key, _MISSING))
+    return _decode(config.get(key, MISSING))
 
 
 def _compute(
@@ -702,14 +752,14 @@ def _compute(
     """The network, cluster and runners blocks (each needs the one before)."""
     network = cluster = None
     if ns + "cluster" in config and ns + "network" not in config:
-        raise ConfigError(ns + "network", _MISSING, f"required with {ns}cluster (its VPC)")
+        raise ConfigError(ns + "network", MISSING, f"required with {ns}cluster (its VPC)")
     if ns + "network" in config:
-        network = _args(
+        network = build_args(
             NetworkArgs,
             ns + "network",
-            _names(schema.NetworkConfig, project=project),
+            config_names(schema.NetworkConfig, project=project),
             region=cfg.aws_region,
-            **_values(cfg.network),
+            **set_values(cfg.network),
         )
     if ns + "cluster" in config:
         cluster = _cluster(
@@ -731,7 +781,7 @@ def _compute(
     if ns + "runners" in config:
         if cluster is None:
             raise ConfigError(
-                ns + "cluster", _MISSING, f"required with {ns}runners (they run there)"
+                ns + "cluster", MISSING, f"required with {ns}runners (they run there)"
             )
         runners = _runners(
             ns, block=cfg.runners or schema.RunnersConfig.model_validate({}), config=config
@@ -774,26 +824,26 @@ def _check_runner_pools_and_images(
 def _cluster(ns: str, *, project: str, stack: str, environment: str, block: Any) -> ClusterArgs:
     """The cluster block, with its node pools (a map of name -> pool settings)."""
     key = ns + "cluster"
-    names = _names(schema.ClusterConfig, project=project)
+    names = config_names(schema.ClusterConfig, project=project)
     pools = None
     if "node_pools" in block.model_fields_set:
         if not block.node_pools:
             raise ConfigError(f"{key}.nodePools", {}, "expected a map of pool name -> settings")
         pools = []
         for name, pool_block in block.node_pools.items():
-            fields = _values(pool_block)
+            fields = set_values(pool_block)
             fields.setdefault("pool", name)
             pools.append(NodePool(name=name, **fields))
             if environment == "prod" and fields.get("capacity_type") == "SPOT":
                 raise ConfigError(
                     f"{key}.nodePools.{name}.capacityType", "SPOT", "prod node pools run ON_DEMAND"
                 )
-    values = {k: v for k, v in _values(block).items() if k != "node_pools"}
+    values = {k: v for k, v in set_values(block).items() if k != "node_pools"}
     if values.get("enable_public_endpoint") and environment != "dev":
         raise ConfigError(
             f"{key}.publicEndpoint", True, "the API endpoint is private in staging and prod"
         )
-    return _args(
+    return build_args(
         ClusterArgs,
         key,
         names,
@@ -834,7 +884,7 @@ def _serving(
             f"expected one of the served models ({', '.join(block.models)})",
         )
     prefix = f"{project}-{stack}-"
-    defaults = _values(block.defaults)
+    defaults = set_values(block.defaults)
     settings = []
     for model, model_block in block.models.items():
         if len(prefix + model) > ENDPOINT_NAME_LIMIT:
@@ -844,7 +894,7 @@ def _serving(
                 f"{prefix}<model> names its endpoint and package group: at most "
                 f"{ENDPOINT_NAME_LIMIT - len(prefix)} characters here",
             )
-        own = _values(model_block)
+        own = set_values(model_block)
         settings.append(
             _serving_model(
                 key,
@@ -873,7 +923,7 @@ def _serving_model(
 ) -> ServingSettings:
     """One model: what to release (source, image) and its endpoint's settings. An error names
     the model's key, or the default's when the model takes it from ``serving.defaults``."""
-    names = _names(schema.ServingModelConfig, project=key.split(":", 1)[0])
+    names = config_names(schema.ServingModelConfig, project=key.split(":", 1)[0])
     merged = set(values)
 
     def where(field_name: str) -> str:
@@ -896,7 +946,7 @@ def _serving_model(
     if (image_tag is None) == (image_uri is None):
         fail(
             "image_tag",
-            _MISSING if image_tag is None else image_tag,
+            MISSING if image_tag is None else image_tag,
             "set exactly one of imageTag and imageUri",
         )
     if image_uri is not None and build_image:
@@ -905,7 +955,7 @@ def _serving_model(
         if field_name in values and source != wanted:
             fail(field_name, values[field_name], f"only with modelSource: {wanted}")
     if source == "pinned" and "model_package_arn" not in values:
-        fail("model_package_arn", _MISSING, "required with modelSource: pinned")
+        fail("model_package_arn", MISSING, "required with modelSource: pinned")
     package_group = None
     if source == "latest-approved":
         if model_registry is None:
@@ -921,11 +971,11 @@ def _serving_model(
         values.setdefault("model_data_key", f"models/{model}/model.tar.gz")
     if "alarm_subscriptions" in values:
         values["alarm_subscriptions"] = tuple(
-            AlarmSubscription(**_values(item)) for item in values["alarm_subscriptions"]
+            AlarmSubscription(**set_values(item)) for item in values["alarm_subscriptions"]
         )
     try:
         if "variants" in values:
-            values["variants"] = Variants(**_values(values["variants"]))
+            values["variants"] = Variants(**set_values(values["variants"]))
         endpoint = ModelEndpointArgs(
             image_uri=WIRED_BY_STACK,
             repository_arn=WIRED_BY_STACK,
@@ -934,7 +984,7 @@ def _serving_model(
             **{"endpoint_name": endpoint_name, **values},
         )
     except ArgsError as error:
-        raise _translate(where(error.field), error, names) from None
+        raise translate(where(error.field), error, names) from None
     return ServingSettings(
         model=model,
         model_source=source,
@@ -965,10 +1015,10 @@ def _pipelines(
     """The pipelines block: the orchestrator's settings and a pipeline per registry model."""
     key = ns + "pipelines"
     if cluster is None:
-        raise ConfigError(ns + "cluster", _MISSING, f"required with {key} (pipelines run there)")
+        raise ConfigError(ns + "cluster", MISSING, f"required with {key} (pipelines run there)")
     if model_registry is None:
         raise ConfigError(
-            ns + "modelRegistry", _MISSING, f"required with {key} (pipelines register there)"
+            ns + "modelRegistry", MISSING, f"required with {key} (pipelines register there)"
         )
     for repository, why in (
         ("training", "for the training image"),
@@ -980,13 +1030,13 @@ def _pipelines(
                 list(registry.repositories),
                 f"{key} needs a '{repository}' repository: {why}",
             )
-    names = _names(schema.PipelinesConfig, project=project)
-    orchestrator = _args(
+    names = config_names(schema.PipelinesConfig, project=project)
+    orchestrator = build_args(
         OrchestratorArgs,
         key,
         names,
         artifacts_bucket=WIRED_BY_STACK,
-        **_values(block, OrchestratorArgs),
+        **set_values(block, OrchestratorArgs),
     )
     for model in block.models:
         if model not in model_registry.models:
@@ -1001,23 +1051,23 @@ def _pipelines(
     if block.serving_image_tag is None and unserved:
         raise ConfigError(
             f"{key}.servingImageTag",
-            _MISSING,
+            MISSING,
             f"required: {', '.join(unserved)} is not served, so the serving image its packages "
             "register with is not known",
         )
     pipelines = []
     for model, pipeline in block.models.items():
         model_key = f"{key}.models.{model}"
-        values = _values(pipeline)
+        values = set_values(pipeline)
         if values.get("auto_approve") and environment == "prod":
             raise ConfigError(
                 f"{model_key}.autoApprove",
                 True,
                 "prod registers packages as PendingManualApproval: a person approves them",
             )
-        values["gate"] = GateSettings(**_values(pipeline.gate))
+        values["gate"] = GateSettings(**set_values(pipeline.gate))
         pipelines.append(
-            _args(
+            build_args(
                 TrainingPipelineArgs,
                 model_key,
                 names,

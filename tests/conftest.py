@@ -9,9 +9,12 @@ resource constructed so far has been registered.
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pulumi
@@ -38,6 +41,15 @@ def moto_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+def project_module(directory: str, name: str) -> ModuleType:
+    """A separate Pulumi project's own module (``governance/governance_config.py``), imported
+    the way its program imports it (its directory on ``sys.path``): one module for both."""
+    path = str(ROOT / directory)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    return importlib.import_module(name)
 
 
 @pytest.fixture

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import json
 import runpy
-from typing import Any
+from typing import Any, get_args
 
+import jsonschema
 import pulumi
 import pytest
-from conftest import ROOT, policy, statement
+import yaml
+from conftest import ROOT, policy, project_module, statement
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from mlops_platform.infra import mocks as recording
-from mlops_platform.infra import plan
+from mlops_platform.infra import plan, schema
 from mlops_platform.infra.mocks import RecordingMocks, Registration
 
 BOOTSTRAP = ROOT / "bootstrap"
+
+
+cfg = project_module("bootstrap", "bootstrap_config")
 PROJECT = "mlops-platform-bootstrap"
 REGION = "eu-central-1"
 ACCOUNT = "444444444444"
@@ -182,6 +187,52 @@ def test_project_defaults_match_the_program():
     assert files.config[f"{PROJECT}:noncurrentVersionExpiryDays"] == "365"
 
 
+def test_pulumi_yaml_says_what_the_declarations_say():
+    """Pulumi.yaml repeats the project keys for the CLI: type, default and doc are the model's."""
+    declared = yaml.safe_load((BOOTSTRAP / "Pulumi.yaml").read_text(encoding="utf-8"))["config"]
+    fields = {info.alias: info for info in cfg.BootstrapConfig.model_fields.values()}
+    assert sorted(declared) == sorted(k for k in fields if not k.startswith("aws:"))
+    for key, spec in declared.items():
+        info = fields[key]
+        assert spec == {
+            "type": {str: "string", int: "integer"}[info.annotation],
+            "default": info.default,
+            "description": info.description,
+        }, key
+
+
+def test_the_aws_keys_are_the_platforms_declarations():
+    platform = {i.alias: i for i in schema.StackConfig.model_fields.values()}
+    for info in cfg.BootstrapConfig.model_fields.values():
+        if info.alias in ("aws:region", "aws:allowedAccountIds"):
+            assert repr(info) == repr(platform[info.alias]), info.alias
+    tags = cfg.BootstrapConfig.model_fields["aws_default_tags"]
+    assert not tags.is_required() and schema.DefaultTags in get_args(tags.annotation)
+
+
+def test_the_checked_in_schema_is_current_and_the_example_validates(capsys):
+    path = ROOT / cfg.SCHEMA_FILE
+    assert path.read_text(encoding="utf-8") == schema.render_schema(cfg.STACK_FILES)
+    assert schema.main(["--check"], cfg.STACK_FILES) == 0, capsys.readouterr().err
+    document = json.loads(path.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(document)
+    validator = jsonschema.Draft202012Validator(document)
+    example = BOOTSTRAP / "Pulumi.example.yaml"
+    assert list(validator.iter_errors(yaml.safe_load(example.read_text(encoding="utf-8")))) == []
+    first = example.read_text(encoding="utf-8").splitlines()[0]
+    assert first == f"# yaml-language-server: $schema=../{cfg.SCHEMA_FILE}"
+    for key, value in [
+        ("aws:allowedAccountIds", [444444444444]),
+        (f"{PROJECT}:keyAlias", "pulumi"),
+        ("keyAlias", "pulumi"),
+        (f"{PROJECT}:noncurrentVersionExpiryDays", 0),
+        (f"{PROJECT}:keyAlas", "alias/typo"),
+        ("aws:defaultTags", {"owner": "x"}),
+    ]:
+        bad = {"config": {"aws:region": REGION, "aws:allowedAccountIds": [ACCOUNT], key: value}}
+        assert list(validator.iter_errors(bad)), key
+
+
 def without(key: str) -> dict[str, str]:
     return {k: v for k, v in CONFIG.items() if k != key}
 
@@ -192,13 +243,37 @@ def without(key: str) -> dict[str, str]:
         (without("aws:region"), "aws:region", "nothing (the key is missing)"),
         ({**CONFIG, "aws:region": "Frankfurt"}, "aws:region", '"Frankfurt"'),
         (without("aws:allowedAccountIds"), "aws:allowedAccountIds", "nothing"),
-        (
+        (  # the item, as the platform names it
             {**CONFIG, "aws:allowedAccountIds": "[444444444444]"},
-            "aws:allowedAccountIds",
-            "[444444444444]",
+            "aws:allowedAccountIds[0]",
+            "444444444444; expected 12-digit account ids as strings",
         ),
         ({**CONFIG, "aws:allowedAccountIds": "[]"}, "aws:allowedAccountIds", "[]"),
-        ({**CONFIG, "aws:defaultTags": '{"owner": "x"}'}, "aws:defaultTags", '{"owner": "x"}'),
+        (  # the tags belong under `tags:`
+            {**CONFIG, "aws:defaultTags": '{"owner": "x"}'},
+            "aws:defaultTags.owner",
+            '"x"; unknown key; allowed: tags',
+        ),
+        (
+            {**CONFIG, "aws:defaultTags": '{"tags": {"aws:x": "y"}}'},
+            "aws:defaultTags.tags.aws:x",
+            "'aws:'",
+        ),
+        (  # a typo, silently ignored before: the provider is explicit
+            {**CONFIG, "aws:regoin": "eu-west-1"},
+            "aws:regoin",
+            '"eu-west-1"; unknown key; allowed: aws:region, aws:allowedAccountIds',
+        ),
+        (  # pulumi-aws 6's name: the installed provider (7) reads assumeRoles
+            {**CONFIG, "aws:assumeRole": '{"roleArn": "arn:aws:iam::444444444444:role/x"}'},
+            "aws:assumeRole",
+            "aws:assumeRoles",
+        ),
+        (  # AWS refuses tag keys over 128 characters
+            {**CONFIG, "aws:defaultTags": json.dumps({"tags": {"k" * 129: "v"}})},
+            "aws:defaultTags.tags." + "k" * 129,
+            "1-128 characters",
+        ),
         ({**CONFIG, f"{PROJECT}:keyAlias": "pulumi"}, f"{PROJECT}:keyAlias", '"pulumi"'),
         ({**CONFIG, f"{PROJECT}:keyAlias": "alias/aws/s3"}, f"{PROJECT}:keyAlias", "reserved"),
         (
@@ -215,7 +290,27 @@ def test_bad_config_stops_with_one_line_before_anything_is_created(config, key, 
     assert "\n" not in message
     assert message.startswith(f"invalid config {key}: got ")
     assert shown in message
-    assert type(caught.value) is pulumi.RunError
+    assert isinstance(caught.value, pulumi.RunError)  # ConfigError: printed as one line
+
+
+def test_the_providers_other_settings_pass_as_before(bootstrap):
+    """Settings of the AWS provider the program does not read are no error (issue 16 keeps
+    every stack file that ran); neither are an empty profile and a null retention."""
+    mocks, outputs = bootstrap
+    for extra in (
+        {"aws:skipCredentialsValidation": "true"},
+        {"aws:assumeRoles": '[{"roleArn": "arn:aws:iam::444444444444:role/x"}]'},
+        {"aws:sharedCredentialsFiles": '["~/.aws/credentials"]'},
+        {f"{PROJECT}:noncurrentVersionExpiryDays": "null"},
+    ):
+        again, again_outputs = run({**CONFIG, **extra})
+        assert [(r.type, r.name, r.inputs) for r in again.registrations] == [
+            (r.type, r.name, r.inputs) for r in mocks.registrations
+        ], extra
+        assert again_outputs == outputs
+    assert set(cfg.AWS_PROVIDER_KEYS) >= {"region", "profile", "defaultTags", "assumeRoles"}
+    empty_profile, _ = run({**CONFIG, "aws:profile": ""})
+    assert only(empty_profile, PROVIDER).inputs["profile"] == ""  # as before: no profile
 
 
 def test_missing_region_registers_nothing():
@@ -252,3 +347,10 @@ def test_a_misspelt_bootstrap_key_is_an_error_not_a_default():
             _sync_await(
                 run_pulumi_func(lambda: runpy.run_path(str(BOOTSTRAP), run_name="__main__"))
             )
+
+
+def test_the_program_holds_no_hand_written_reads_or_checks():
+    """Every key is read and checked through its declaration (bootstrap_config.py)."""
+    source = (BOOTSTRAP / "__main__.py").read_text(encoding="utf-8")
+    for hand_written in ("isinstance(", "json.loads", "def fail(", "def read(", "pulumi.Config("):
+        assert hand_written not in source, hand_written

@@ -47,6 +47,27 @@ def test_readme_configuration_reference_lists_every_key():
             assert f"| `{info.alias or name}` |" in reference, (block, name)
 
 
+@pytest.mark.parametrize(
+    "reference", generate.REFERENCES, ids=[r.source for r in generate.REFERENCES]
+)
+def test_every_projects_configuration_reference_is_current_and_complete(reference):
+    """The platform's, governance's and bootstrap's config tables come from their models."""
+    text = reference.path.read_text(encoding="utf-8")
+    assert text == generate.readme_with_reference(text, [reference]), "stale: run make docs"
+    section = generate.render_config_reference(reference)
+    assert section in text
+    target = reference.load()
+    for name, info in target.model.model_fields.items():
+        alias = info.alias or name
+        key = alias if alias.startswith("aws:") else f"{target.project}:{alias}"
+        assert f"| `{key}` |" in section, key
+        if key.startswith("aws:"):
+            continue  # the provider's keys: their meaning says their shape
+        for model in generate._models_in(info.annotation):
+            for nested_name, nested in model.model_fields.items():
+                assert f"| `{nested.alias or nested_name}` |" in section, (key, nested_name)
+
+
 def test_every_component_has_a_section_with_its_tables():
     text = generate.render(components)
     for cls in COMPONENTS:

@@ -10,17 +10,18 @@ taken from their own offline plans.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
+import re
 import subprocess
 import sys
-from types import ModuleType
-from typing import Any
+from typing import Any, get_args
 
+import jsonschema
 import pulumi
 import pytest
+import regress
 import yaml
-from conftest import ROOT, after_registration
+from conftest import ROOT, after_registration, project_module
 
 from mlops_platform.components import (
     ArgsError,
@@ -34,9 +35,10 @@ from mlops_platform.components import (
     workflows,
 )
 from mlops_platform.components import governance as gov
+from mlops_platform.components._schema import declared_fields, declared_hint, describe
 from mlops_platform.components.ci import github_subjects, gitlab_subjects
 from mlops_platform.components.registry import GROUP_NAME
-from mlops_platform.infra import plan
+from mlops_platform.infra import plan, schema
 from mlops_platform.infra.settings import ConfigError
 
 GOVERNANCE = ROOT / "governance"
@@ -55,18 +57,7 @@ ENV_VAR = "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable"
 GL_VAR = "gitlab:index/projectVariable:ProjectVariable"
 
 
-def load_config_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "governance_config", GOVERNANCE / "governance_config.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["governance_config"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cfg = load_config_module()
+cfg = project_module("governance", "governance_config")
 
 
 @pytest.fixture(scope="module")
@@ -732,6 +723,122 @@ def test_bad_config_exits_2_from_the_cli(tmp_path, example):
     assert result.returncode == 2 and result.stderr.count("\n") == 1
 
 
+# --- one declaration per setting: the config models, their JSON Schema and the docs -------------
+
+SCHEMA_PATH = ROOT / cfg.SCHEMA_FILE
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft202012Validator:
+    document = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(document)
+    return jsonschema.Draft202012Validator(document)
+
+
+def example_file() -> dict[str, Any]:
+    return yaml.safe_load((GOVERNANCE / "Pulumi.example.yaml").read_text(encoding="utf-8"))
+
+
+def test_the_checked_in_schema_is_current(capsys):
+    assert SCHEMA_PATH.read_text(encoding="utf-8") == schema.render_schema(cfg.STACK_FILES)
+    assert schema.main(["--check"], cfg.STACK_FILES) == 0, capsys.readouterr().err
+
+
+def test_the_example_validates_and_points_editors_at_the_schema(validator):
+    assert sorted(validator.iter_errors(example_file()), key=str) == []
+    first = (GOVERNANCE / "Pulumi.example.yaml").read_text(encoding="utf-8").splitlines()[0]
+    assert first == f"# yaml-language-server: $schema=../{cfg.SCHEMA_FILE}"
+    for pattern in re.findall(r'"pattern": "((?:[^"\\]|\\.)*)"', SCHEMA_PATH.read_text()):
+        regress.Regex(json.loads(f'"{pattern}"'))  # editors evaluate JavaScript regexes
+
+
+SCHEMA_REJECTS = [
+    ("out of range", ("github", "requiredApprovals"), 0, "github.requiredApprovals"),
+    ("not a number", ("github", "requiredApprovals"), "two", "github.requiredApprovals"),
+    ("unknown plan", ("github", "plan"), "gold", "github.plan"),
+    ("typo", ("github", "requiredCheks"), ["test"], "github.requiredCheks"),
+    ("pattern", ("github", "environments", "prod", "reviewerTeams"), ["A B"], "reviewerTeams[0]"),
+    ("no owners", ("github", "codeowners", "*"), [], "github.codeowners.*"),
+    ("app id", ("github", "app", "id"), 234567, "github.app.id"),
+    ("stack reference", ("platformStacks", "dev"), "dev", "platformStacks.dev"),
+    ("gitlab tier", ("gitlab", "tier"), "gold", "gitlab.tier"),
+    ("unknown block", ("gihub",), {}, "gihub"),
+]
+
+
+@pytest.mark.parametrize(
+    "case", [c[1:] for c in SCHEMA_REJECTS], ids=[c[0] for c in SCHEMA_REJECTS]
+)
+def test_the_schema_rejects_what_the_program_rejects(validator, references, tmp_path, case):
+    path, value, key = case
+    document = copy.deepcopy(example_file())
+    target = document["config"]
+    head = f"{NS}{path[0]}"
+    target = target.setdefault(head, {}) if len(path) > 1 else target
+    for part in path[1:-1]:
+        target = target.setdefault(part, {})
+    target[path[-1] if len(path) > 1 else head] = value
+    assert list(validator.iter_errors(document)), "the schema accepted it"
+    project = yaml.safe_load((GOVERNANCE / "Pulumi.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "Pulumi.yaml").write_text(yaml.safe_dump({**project, "main": str(GOVERNANCE)}))
+    (tmp_path / "Pulumi.bad.yaml").write_text(yaml.safe_dump(document))
+    files = plan.load_stack_files(tmp_path, "bad")
+    with pytest.raises(ConfigError) as caught:
+        plan.run_program(files, "bad", references)
+    assert str(caught.value).startswith("invalid config "), caught.value
+    assert caught.value.key.endswith(key), caught.value
+
+
+def test_a_quoted_number_is_read_with_a_deprecation_warning(validator, references, tmp_path):
+    """As in the platform's stack files (0.1.0 read them so): the plan is the same, with a
+    warning naming the key; the schema flags the quotes in editors."""
+    plans = {}
+    for name, value in (("plain", 2), ("quoted", "2")):
+        document = copy.deepcopy(example_file())
+        document["config"][f"{NS}github"]["requiredApprovals"] = value
+        project = tmp_path / name
+        project.mkdir()
+        meta = yaml.safe_load((GOVERNANCE / "Pulumi.yaml").read_text(encoding="utf-8"))
+        (project / "Pulumi.yaml").write_text(yaml.safe_dump({**meta, "main": str(GOVERNANCE)}))
+        (project / "Pulumi.example.yaml").write_text(yaml.safe_dump(document))
+        files = plan.load_stack_files(project, "example")
+        plans[name] = plan.run_program(files, "example", references).to_json()
+        assert bool(list(validator.iter_errors(document))) is (name == "quoted")
+    warned = [d for d in plans["quoted"]["diagnostics"] if "github.requiredApprovals" in d]
+    assert len(warned) == 1 and "deprecated" in warned[0]
+    assert {**plans["quoted"], "diagnostics": []} == {**plans["plain"], "diagnostics": []}
+
+
+def test_a_plain_text_secret_is_refused_by_the_schema(validator):
+    document = example_file()
+    document["config"][NS + "gitlabToken"] = "glpat-plaintext"
+    assert list(validator.iter_errors(document))
+
+
+def test_the_blocks_are_the_args_declarations():
+    """The config, the error line, the JSON Schema and docs/components.md read one declaration."""
+    hint = declared_hint(GithubRepositoryGovernanceArgs, "required_approvals")
+    assert describe(hint) == "expected an integer from 1 to 10"
+    info = cfg.GithubConfig.model_fields["required_approvals"]
+    assert (info.alias, info.default, info.metadata) == (
+        "requiredApprovals",
+        1,
+        [*get_args(hint)[1:]],
+    )
+    document = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    approvals = document["$defs"]["GithubConfig"]["properties"]["requiredApprovals"]
+    assert (approvals["minimum"], approvals["maximum"], approvals["default"]) == (1, 10, 1)
+    assert approvals["description"] == "Approving reviews a pull request needs (1-10)."
+    components = (ROOT / "docs" / "components.md").read_text(encoding="utf-8")
+    assert "| `required_approvals` | `int` | `1` | an integer from 1 to 10 |" in components
+    # only this project's own keys are declared in governance_config.py
+    args_fields = {d.name for d in declared_fields(GithubRepositoryGovernanceArgs)}
+    own = set(cfg.GithubConfig.model_fields) - args_fields
+    assert own == {"app", "base_url", "workflows"}
+    source = (GOVERNANCE / "governance_config.py").read_text(encoding="utf-8")
+    assert "BaseModel" not in source and "isinstance(" not in source
+
+
 # --- the components on their own -----------------------------------------------------------------
 
 
@@ -758,7 +865,7 @@ def gh_args(**changes) -> GithubRepositoryGovernanceArgs:
         ({"codeowners": {"*": ["not an owner"]}, "release_app_ids": (1,)}, "codeowners.*[0]"),
         ({"release_tag_patterns": ("v[0-9]*",)}, "release_tag_patterns[0]"),
         ({"variables": {"GITHUB_X": "y"}}, "variables.GITHUB_X"),
-        ({"accept_missing": ("everything",)}, "accept_missing"),
+        ({"accept_missing": ("everything",)}, "accept_missing[0]"),
         ({"plan": "free"}, "plan"),
         (
             {"environments": (DeploymentEnvironment(name="a"), DeploymentEnvironment(name="a"))},
@@ -790,6 +897,18 @@ def test_environment_args_name_the_bad_field(changes, field_name):
     with pytest.raises(ArgsError) as caught:
         DeploymentEnvironment(name="prod", **changes)
     assert caught.value.field == field_name
+
+
+def test_accept_missing_may_still_be_a_set():
+    """The Args took a set before their fields were declared; they still do, and check it."""
+    features = frozenset({"rulesets", "code-owner-review", "environments"})
+    args = gh_args(plan="free", accept_missing=features)
+    assert args.accept_missing == features and len(args.gaps()) == 2
+    assert GitlabProjectGovernanceArgs(
+        project="g/p", tier="free", accept_missing={"code-owner-review", "approval-rules"}
+    ).gaps()
+    with pytest.raises(ArgsError, match=r"^accept_missing\[0\]: got 'nope'; expected one of"):
+        gh_args(accept_missing={"nope"})
 
 
 @pulumi.runtime.test

@@ -22,7 +22,7 @@ from mlops_platform.components import (
     ModelEndpointArgs,
     NodePool,
 )
-from mlops_platform.components._schema import check_declared, describe
+from mlops_platform.components._schema import check_declared, declared_fields, describe
 from mlops_platform.infra import plan, schema, settings
 
 SCHEMA_PATH = ROOT / schema.SCHEMA_FILE
@@ -48,7 +48,7 @@ def test_the_checked_in_schema_is_current():
 
 
 def test_schema_check_command_fails_when_stale(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(schema, "render_schema", lambda: "{}\n")
+    monkeypatch.setattr(schema, "render_schema", lambda *_: "{}\n")
     assert schema.main(["--check"]) == 1
     assert "stale: run make schema" in capsys.readouterr().err
 
@@ -267,9 +267,7 @@ def test_nested_args_name_their_place():
 
 
 def test_the_docs_and_the_errors_read_the_same_declaration():
-    hint = next(
-        d.hint for d in schema.declared_fields(ModelEndpointArgs) if d.name == "canary_percent"
-    )
+    hint = next(d.hint for d in declared_fields(ModelEndpointArgs) if d.name == "canary_percent")
     assert describe(hint) == "expected an integer from 1 to 50"
     readme = (ROOT / "README.md").read_text()
     assert "| `canaryPercent` | `5` | an integer from 1 to 50 |" in readme

@@ -120,6 +120,15 @@ RUNNER_IMAGE = (
 GITLAB_JOB_IMAGE = (
     "alpine:3.22@sha256:14358309a308569c32bdc37e2e0e9694be33a9d99e68afb0f5ff33cc1f695dce"
 )
+# The Docker daemon of dind sets. The chart hardcodes the mutable `docker:dind` for it
+# (templates/_helpers.tpl, "gha-runner-scale-set.dind-container", 0.14.2), so dind sets render
+# the chart's expanded dind pod (values.yaml, template comment) with this image instead.
+DIND_IMAGE = (
+    "docker:29.8.0-dind@sha256:5efed980cba3fc126cf54e21a5a6ff8849d05b6e0623d6e7612f48e9cd6cd17e"
+)
+# dockerd runs as a native sidecar (an init container with restartPolicy: Always), as the chart
+# renders it from Kubernetes 1.29 on, the first minor where sidecars are on by default.
+MIN_DIND_MINOR = 29
 # The actions-runner image's user (`runner`, uid 1001) and its docker group (gid 123).
 RUNNER_UID, RUNNER_DOCKER_GID = 1001, 123
 IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
@@ -432,6 +441,9 @@ class RunnerScaleSet:
     runner_image: Annotated[str, Matches(IMAGE, "a container image")] = RUNNER_IMAGE
     """Runner image, pinned by tag and digest (``<image>:<tag>@sha256:<digest>``); staging and
     prod stacks accept no other form."""
+    dind_image: Annotated[str, Matches(IMAGE, "a container image")] = DIND_IMAGE
+    """Docker daemon image of a ``dind`` set, pinned by tag and digest; staging and prod stacks
+    accept no other form."""
 
     def check(self, where: str, prefix: str) -> None:
         """Validation; errors name the field as ``<where>.<field>``."""
@@ -458,6 +470,10 @@ class RunnerScaleSet:
                 "GPU sets take none: kubernetes modes run jobs in pods without the GPU, and a "
                 "privileged dind daemon would share GPU nodes with other workloads (build images "
                 "on a dind set, which runs on the builds pool)",
+            )
+        if self.container_mode != "dind" and self.dind_image != DIND_IMAGE:
+            raise ArgsError(
+                f"{where}.dind_image", self.dind_image, "only dind sets (container_mode='dind')"
             )
         if self.container_mode == "kubernetes" and self.work_volume_storage_class is None:
             raise ArgsError(
@@ -540,8 +556,77 @@ def toleration(taint: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+DOCKER_SOCKET_DIR, WORK_DIR, EXTERNALS_DIR = (
+    "/var/run",
+    "/home/runner/_work",
+    "/home/runner/externals",
+)
+
+
+def dind_pod_spec(runner: Mapping[str, Any], dind_image: str) -> dict[str, Any]:
+    """What ``containerMode: dind`` makes of ``template.spec`` (chart 0.14.2,
+    templates/_helpers.tpl and autoscalingrunnerset.yaml, on Kubernetes 1.29+), with our Docker
+    image: the runner's externals copied for the daemon, dockerd as a native sidecar (an init
+    container that keeps running, ready once ``docker info`` answers), the runner talking to it
+    over the socket in a shared emptyDir."""
+    mount = {
+        "work": {"name": "work", "mountPath": WORK_DIR},
+        "sock": {"name": "dind-sock", "mountPath": DOCKER_SOCKET_DIR},
+    }
+    return {
+        "initContainers": [
+            {
+                "name": "init-dind-externals",
+                "image": runner["image"],
+                "command": ["cp"],
+                "args": ["-r", f"{EXTERNALS_DIR}/.", "/home/runner/tmpDir/"],
+                "volumeMounts": [{"name": "dind-externals", "mountPath": "/home/runner/tmpDir"}],
+            },
+            {
+                "name": "dind",
+                "image": dind_image,
+                "args": [
+                    "dockerd",
+                    f"--host=unix://{DOCKER_SOCKET_DIR}/docker.sock",
+                    "--group=$(DOCKER_GROUP_GID)",
+                ],
+                "env": [{"name": "DOCKER_GROUP_GID", "value": str(RUNNER_DOCKER_GID)}],
+                "securityContext": {"privileged": True},
+                "restartPolicy": "Always",
+                "startupProbe": {
+                    "exec": {"command": ["docker", "info"]},
+                    "initialDelaySeconds": 0,
+                    "failureThreshold": 24,
+                    "periodSeconds": 5,
+                },
+                "volumeMounts": [
+                    mount["work"],
+                    mount["sock"],
+                    {"name": "dind-externals", "mountPath": EXTERNALS_DIR},
+                ],
+            },
+        ],
+        "containers": [
+            {
+                **runner,
+                "env": [
+                    {"name": "DOCKER_HOST", "value": f"unix://{DOCKER_SOCKET_DIR}/docker.sock"},
+                    {"name": "RUNNER_WAIT_FOR_DOCKER_IN_SECONDS", "value": "120"},
+                ],
+                "volumeMounts": [mount["work"], mount["sock"]],
+            }
+        ],
+        "volumes": [
+            {"name": "dind-sock", "emptyDir": {}},
+            {"name": "dind-externals", "emptyDir": {}},
+            {"name": "work", "emptyDir": {}},
+        ],
+    }
+
+
 def scale_set_pod_spec(scale_set: RunnerScaleSet, service_account: str) -> dict[str, Any]:
-    """``template.spec`` of a scale set: the pool it lands on, requests and the IRSA account."""
+    """``template.spec`` of a scale set: the pool it lands on, requests and the IRSA account;
+    for a dind set, the chart's dind pod with a pinned Docker image (:func:`dind_pod_spec`)."""
     resources: dict[str, Any] = {
         "requests": {"cpu": scale_set.cpu, "memory": scale_set.memory},
         "limits": {"memory": scale_set.memory},
@@ -572,7 +657,10 @@ def scale_set_pod_spec(scale_set: RunnerScaleSet, service_account: str) -> dict[
             "runAsNonRoot": True,
             "seccompProfile": {"type": "RuntimeDefault"},
         }
-    spec["containers"] = [runner]
+    if scale_set.container_mode == "dind":
+        spec.update(dind_pod_spec(runner, scale_set.dind_image))
+    else:
+        spec["containers"] = [runner]
     return spec
 
 
@@ -602,7 +690,8 @@ def scale_set_values(
         },
         "template": {"spec": scale_set_pod_spec(scale_set, service_account)},
     }
-    if scale_set.container_mode is not None:
+    # dind is rendered in full by scale_set_pod_spec: the chart's own dind mode has no image knob.
+    if scale_set.container_mode in KUBERNETES_MODES:
         mode: dict[str, Any] = {"type": scale_set.container_mode}
         if scale_set.container_mode == "kubernetes":
             mode["kubernetesModeWorkVolumeClaim"] = {
@@ -774,6 +863,11 @@ class GithubRunners(pulumi.ComponentResource):
             "Runner image",
             "pinned by tag and digest (actions-runner 2.336.0)",
             "RunnerScaleSet.runner_image",
+        ),
+        SecureDefault(
+            "Docker-in-Docker image",
+            "pinned by tag and digest (docker 29.8.0-dind), not the chart's `docker:dind`",
+            "RunnerScaleSet.dind_image",
         ),
         SecureDefault(
             "Kubernetes-mode runners",
@@ -949,8 +1043,75 @@ CACHE_PREFIX = "runner"
 
 
 def _toml(value: Any) -> str:
-    """A TOML scalar (JSON strings are valid TOML basic strings)."""
+    """A TOML scalar or array of scalars (JSON strings, numbers, booleans and flat arrays of them
+    are valid TOML)."""
     return json.dumps(value)
+
+
+# Linux capabilities a job may get back (GitlabRunnerArgs.job_capabilities): the container
+# runtime's default set (containerd, CRI) without NET_RAW, which the runner drops by default
+# (executors/kubernetes/kubernetes.go@v18.9.0, defaultCapDrop). Nothing beyond what a container
+# would have had anyway: no SYS_ADMIN, NET_ADMIN, SYS_PTRACE, ...
+JobCapability = Literal[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+]
+JOB_CAPABILITIES = get_args(JobCapability)
+# The containers of a job pod, by their security-context table in config.toml
+# (common/config.go@v18.9.0, KubernetesConfig): the job's script, the job's services, the helper
+# (clone, artifacts, cache) and the init container that opens the log file to both.
+JOB_CONTAINER_CONTEXTS = ("build", "service", "helper", "init_permissions")
+MAX_ID = 2**31 - 1
+
+
+def job_security_contexts(
+    *,
+    run_as_user: int | None = None,
+    run_as_group: int | None = None,
+    capabilities: Sequence[str] = (),
+) -> dict[str, dict[str, Any]]:
+    """The ``[runners.kubernetes.<container>_container_security_context]`` tables of a job pod
+    (GitLab Runner 18.9 keys): nothing privileged, no privilege escalation, every capability
+    dropped. ``capabilities`` come back to the build and service containers only (the job's own
+    images); ``run_as_user``/``run_as_group`` apply to the build container only: the helper image
+    and most service images expect root (see README, "GitLab job pods")."""
+    contexts: dict[str, dict[str, Any]] = {}
+    for container in JOB_CONTAINER_CONTEXTS:
+        context: dict[str, Any] = {"privileged": False, "allow_privilege_escalation": False}
+        if container == "build" and run_as_user is not None:
+            context["run_as_non_root"] = True
+            context["run_as_user"] = run_as_user
+            if run_as_group is not None:
+                context["run_as_group"] = run_as_group
+        caps: dict[str, list[str]] = {"drop": ["ALL"]}
+        if container in ("build", "service") and capabilities:
+            caps["add"] = sorted(capabilities)
+        context["capabilities"] = caps
+        contexts[f"{container}_container_security_context"] = context
+    return contexts
+
+
+def _toml_tables(path: str, table: Mapping[str, Any], indent: str) -> list[str]:
+    """``[path]`` with the scalar keys of ``table``, then its sub-tables (one level of maps)."""
+    lines = [f"{indent}[{path}]"]
+    lines += [
+        f"{indent}  {key} = {_toml(v)}" for key, v in table.items() if not isinstance(v, dict)
+    ]
+    for key, v in table.items():
+        if isinstance(v, dict):
+            lines += _toml_tables(f"{path}.{key}", v, indent + "  ")
+    return lines
 
 
 def gitlab_runner_config(
@@ -963,8 +1124,12 @@ def gitlab_runner_config(
     cache_bucket: str,
     cache_region: str,
     kms_key_arn: str | None,
+    run_as_user: int | None = None,
+    run_as_group: int | None = None,
+    capabilities: Sequence[str] = (),
 ) -> str:
-    """``runners.config``: the Kubernetes executor on the runner pool, S3 cache through IRSA."""
+    """``runners.config``: the Kubernetes executor on the runner pool, S3 cache through IRSA, job
+    containers hardened by :func:`job_security_contexts`."""
     lines = [
         "[[runners]]",
         "  [runners.kubernetes]",
@@ -972,11 +1137,21 @@ def gitlab_runner_config(
         f"    image = {_toml(job_image)}",
         f"    service_account = {_toml(job_service_account)}",
         "    privileged = false",
+        # Fallbacks for any container without a context of its own (below).
+        "    allow_privilege_escalation = false",
+        f"    cap_drop = {_toml(['ALL'])}",
         f"    cpu_request = {_toml(cpu)}",
         f"    memory_request = {_toml(memory)}",
         f"    memory_limit = {_toml(memory)}",
         "    [runners.kubernetes.node_selector]",
         f"      {_toml(POOL_LABEL)} = {_toml(RUNNER_POOL)}",
+    ]
+    contexts = job_security_contexts(
+        run_as_user=run_as_user, run_as_group=run_as_group, capabilities=capabilities
+    )
+    for name, context in contexts.items():
+        lines += _toml_tables(f"runners.kubernetes.{name}", context, "    ")
+    lines += [
         "  [runners.cache]",
         '    Type = "s3"',
         f"    Path = {_toml(CACHE_PREFIX)}",
@@ -1021,6 +1196,21 @@ class GitlabRunnerArgs:
     """CPU request of each job's build container."""
     job_memory: Annotated[str, Matches(MEMORY_QUANTITY, "a quantity such as 4Gi")] = "4Gi"
     """Memory request and limit of each job's build container."""
+    job_run_as_user: Annotated[int | None, between(1, MAX_ID)] = None
+    """UID of the job's build container (its ``script``), which must then run as non-root (jobs
+    can no longer choose a ``user:``); unset, the image's user runs it (root in the default
+    alpine image). The helper and service containers keep their images' users."""
+    job_run_as_group: Annotated[int | None, between(1, MAX_ID)] = None
+    """GID of the job's build container; only with ``job_run_as_user``."""
+    job_capabilities: Annotated[
+        Sequence[JobCapability],
+        Allowed("expected a list of " + ", ".join(JOB_CAPABILITIES)),
+    ] = JOB_CAPABILITIES
+    """Linux capabilities the build and service containers keep, every other one being dropped:
+    only from the container runtime's default set, which is the default (without ``NET_RAW``),
+    so that ``apt-get``, ``chown`` and service images that switch users (postgres, redis) work.
+    ``[]`` drops them all (Pod Security "restricted"); ``[CHOWN, SETUID, SETGID]`` is enough for
+    ``apt-get``."""
     access: RunnerAccess = field(default_factory=RunnerAccess)
     """AWS permissions of the jobs' IRSA role."""
     namespace: Annotated[str, Matches(K8S_LABEL, "a Kubernetes namespace")] = "gitlab-runner"
@@ -1041,6 +1231,10 @@ class GitlabRunnerArgs:
         _check_secret_text(
             "runner_token", self.runner_token, "glrt-", "a runner authentication token (glrt-...)"
         )
+        if self.job_run_as_group is not None and self.job_run_as_user is None:
+            raise ArgsError("job_run_as_group", self.job_run_as_group, "only with job_run_as_user")
+        if len(set(self.job_capabilities)) != len(self.job_capabilities):
+            raise ArgsError("job_capabilities", list(self.job_capabilities), "name each once")
 
 
 class GitlabRunner(pulumi.ComponentResource):
@@ -1075,7 +1269,20 @@ class GitlabRunner(pulumi.ComponentResource):
 
     SECURE_DEFAULTS: ClassVar[tuple[SecureDefault, ...]] = (
         SecureDefault("Runner token", "a Kubernetes Secret whose data is a Pulumi secret", "fixed"),
-        SecureDefault("Job pods", "not privileged; no Kubernetes API token", "fixed"),
+        SecureDefault(
+            "Job pods",
+            "not privileged, no privilege escalation; helper and init containers: all "
+            "capabilities dropped; build and service containers: the runtime's default set "
+            "without NET_RAW; no Kubernetes API token",
+            "job_capabilities (build and service containers; [] drops all)",
+        ),
+        SecureDefault("Job user", "the image's (jobs may set `user:`)", "job_run_as_user"),
+        SecureDefault(
+            "Runner manager",
+            "non-root (uid 100), no privilege escalation, all capabilities dropped, "
+            "RuntimeDefault seccomp",
+            "fixed",
+        ),
         SecureDefault(
             "Network",
             "default-deny NetworkPolicies; egress only to DNS and HTTPS/HTTP outside link-local",
@@ -1197,6 +1404,9 @@ class GitlabRunner(pulumi.ComponentResource):
                 cache_bucket=v["bucket"],
                 cache_region=v["region"],
                 kms_key_arn=v["key"],
+                run_as_user=args.job_run_as_user,
+                run_as_group=args.job_run_as_group,
+                capabilities=args.job_capabilities,
             )
         )
         self.release = k8s.helm.v3.Release(
@@ -1213,6 +1423,9 @@ class GitlabRunner(pulumi.ComponentResource):
                 "rbac": {"create": True, "rules": GITLAB_RBAC_RULES},
                 "serviceAccount": {"create": False, "name": manager_account.metadata.name},
                 "nodeSelector": {POOL_LABEL: SYSTEM_POOL},
+                # Merged into the chart's podSecurityContext (runAsUser 100, fsGroup 65533); its
+                # container securityContext is already restricted (values.yaml, 0.86.0).
+                "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                 "runners": {"secret": token.metadata.name, "config": config},
             },
             atomic=True,

@@ -36,6 +36,7 @@ from mlops_platform.components.network import NetworkArgs
 from mlops_platform.components.pipelines import GateSettings, OrchestratorArgs, TrainingPipelineArgs
 from mlops_platform.components.registry import ModelRegistryArgs
 from mlops_platform.components.runners import (
+    MIN_DIND_MINOR,
     PINNED_IMAGE,
     GithubRunnersArgs,
     GitlabRunnerArgs,
@@ -794,22 +795,37 @@ def _compute(
 def _check_runner_pools_and_images(
     ns: str, environment: str, cluster: ClusterArgs, runners: RunnerSettings
 ) -> None:
-    """Privileged (dind) scale sets need the builds pool; staging and prod run only images
-    pinned by digest."""
+    """Privileged (dind) scale sets need the builds pool and native sidecars (Kubernetes 1.29+);
+    staging and prod run only images pinned by digest."""
     key = f"{ns}runners"
     sets = runners.github.scale_sets if runners.github is not None else ()
     pools = {pool.pool for pool in cluster.node_pools}
+    minor = int(cluster.kubernetes_version.split(".")[1])
     for scale_set in sets:
-        if scale_set.container_mode == "dind" and BUILD_POOL not in pools:
+        if scale_set.container_mode != "dind":
+            continue
+        if BUILD_POOL not in pools:
             raise ConfigError(
                 f"{key}.github.scaleSets.{scale_set.name}.containerMode",
                 "dind",
                 f"needs a node pool with pool: {BUILD_POOL} in {ns}cluster.nodePools "
                 "(privileged runners get nodes of their own)",
             )
+        if minor < MIN_DIND_MINOR:
+            raise ConfigError(
+                f"{key}.github.scaleSets.{scale_set.name}.containerMode",
+                "dind",
+                f"needs {ns}cluster.kubernetesVersion 1.{MIN_DIND_MINOR} or later (the Docker "
+                f"daemon runs as a native sidecar), got {cluster.kubernetes_version}",
+            )
     if environment == "dev":
         return
     images = [(f"{key}.github.scaleSets.{s.name}.runnerImage", s.runner_image) for s in sets]
+    images += [
+        (f"{key}.github.scaleSets.{s.name}.dindImage", s.dind_image)
+        for s in sets
+        if s.container_mode == "dind"
+    ]
     if runners.gitlab is not None:
         images.append((f"{key}.gitlab.jobImage", runners.gitlab.job_image))
     for image_key, image in images:

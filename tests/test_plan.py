@@ -234,6 +234,32 @@ BAD_CONFIGS = [
         "an image pinned by digest",
     ),
     (
+        "a staging dind image without a digest",
+        _all(
+            _environment("staging"),
+            _set((CLUSTER, "publicEndpoint"), False),
+            _delete(CLUSTER, "publicAccessCidrs"),
+            _set((*SETS, "cpu", "dindImage"), "docker:dind"),
+        ),
+        f'{RUNNERS}.github.scaleSets.cpu.dindImage: got "docker:dind"; an image pinned by digest',
+    ),
+    (
+        "a dind set on a cluster without native sidecars",
+        _set((CLUSTER, "kubernetesVersion"), "1.28"),
+        f'{RUNNERS}.github.scaleSets.cpu.containerMode: got "dind"; needs '
+        f"{CLUSTER}.kubernetesVersion 1.29 or later",
+    ),
+    (
+        "a GitLab job capability beyond the runtime's defaults",
+        _set((RUNNERS, "gitlab", "jobCapabilities"), ["SYS_ADMIN"]),
+        f'{RUNNERS}.gitlab.jobCapabilities[0]: got "SYS_ADMIN"; expected one of AUDIT_WRITE',
+    ),
+    (
+        "a GitLab job group without a user",
+        _set((RUNNERS, "gitlab", "jobRunAsGroup"), 1000),
+        f"{RUNNERS}.gitlab.jobRunAsGroup: got 1000; only with jobRunAsUser",
+    ),
+    (
         "a staging GitLab job image without a digest",
         _all(
             _environment("staging"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tomllib
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -22,10 +23,12 @@ from mlops_platform.components.runners import (
     ARC_CONTROLLER_CHART,
     ARC_SCALE_SET_CHART,
     ARC_VERSION,
+    DIND_IMAGE,
     GITHUB_RUNNERS_TYPE,
     GITLAB_RUNNER_TYPE,
     GITLAB_RUNNER_VERSION,
     IRSA_ANNOTATION,
+    JOB_CAPABILITIES,
     PINNED_IMAGE,
     GithubRunners,
     GithubRunnersArgs,
@@ -35,9 +38,11 @@ from mlops_platform.components.runners import (
     RunnerScaleSet,
     check_extra_statements,
     gitlab_runner_config,
+    job_security_contexts,
     runner_access_policy,
     runner_network_policies,
     scale_set_pod_spec,
+    scale_set_values,
 )
 
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF0123456789"
@@ -435,7 +440,10 @@ def test_github_runners_container_modes(mocks):
 
     def check(m):
         docker = m.find(RELEASE, "gh-docker").inputs["values"]
-        assert docker["containerMode"] == {"type": "dind"}
+        # dind in the chart's expanded form (its containerMode pulls an unpinned docker:dind)
+        assert "containerMode" not in docker
+        dind = {c["name"]: c for c in docker["template"]["spec"]["initContainers"]}["dind"]
+        assert dind["image"] == DIND_IMAGE and PINNED_IMAGE.match(dind["image"])
         assert docker["minRunners"] == 1
         assert docker["runnerGroup"] == "ml"
         assert docker["runnerScaleSetName"] == "team-docker"
@@ -512,6 +520,11 @@ def scale_set(**overrides) -> RunnerScaleSet:
         ({"scale_sets": (scale_set(cpu="lots"),)}, "scale_sets[0].cpu"),
         ({"scale_sets": (scale_set(memory="4GB"),)}, "scale_sets[0].memory"),
         ({"scale_sets": (scale_set(runner_image="bad image"),)}, "scale_sets[0].runner_image"),
+        (
+            {"scale_sets": (scale_set(container_mode="dind", dind_image="docker dind"),)},
+            "scale_sets[0].dind_image",
+        ),
+        ({"scale_sets": (scale_set(dind_image="docker:29-dind"),)}, "scale_sets[0].dind_image"),
         ({"scale_sets": ()}, "scale_sets"),
         ({"scale_sets": "cpu"}, "scale_sets"),
         ({"scale_sets": ({"name": "cpu"},)}, "scale_sets[0]"),
@@ -646,8 +659,9 @@ def test_gitlab_runner(mocks):
     return after_registration(mocks, check)
 
 
-def test_gitlab_runner_config_without_key_sets_no_sse():
-    config = gitlab_runner_config(
+def runner_config(**overrides) -> dict:
+    """``gitlab_runner_config`` parsed as GitLab Runner reads it: the one ``[[runners]]`` entry."""
+    kwargs = dict(
         namespace="ci",
         job_service_account="jobs",
         job_image="alpine:3.22",
@@ -657,8 +671,116 @@ def test_gitlab_runner_config_without_key_sets_no_sse():
         cache_region="eu-west-1",
         kms_key_arn=None,
     )
-    assert "ServerSideEncryption" not in config
-    assert 'ServerAddress = "s3.eu-west-1.amazonaws.com"' in config
+    kwargs.update(overrides)
+    [runner] = tomllib.loads(gitlab_runner_config(**kwargs))["runners"]
+    return runner
+
+
+CONTAINER_CONTEXTS = (
+    "build_container_security_context",
+    "service_container_security_context",
+    "helper_container_security_context",
+    "init_permissions_container_security_context",
+)
+
+
+def test_gitlab_runner_config_without_key_sets_no_sse():
+    cache = runner_config()["cache"]
+    assert "ServerSideEncryption" not in cache["s3"]
+    assert cache["s3"]["ServerAddress"] == "s3.eu-west-1.amazonaws.com"
+
+
+def test_gitlab_job_containers_drop_everything_by_default():
+    kube = runner_config()["kubernetes"]
+    # Fallbacks for any container, and each of the four a job pod has, explicitly.
+    assert kube["privileged"] is False and kube["allow_privilege_escalation"] is False
+    assert kube["cap_drop"] == ["ALL"]
+    for name in CONTAINER_CONTEXTS:
+        assert kube[name] == {
+            "privileged": False,
+            "allow_privilege_escalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        }, name
+    # The image's user by default: the default alpine job image runs as root, and so do the
+    # helper image and most service images (README, "GitLab job pods").
+    assert "pod_security_context" not in kube
+    assert not any("run_as" in key for ctx in CONTAINER_CONTEXTS for key in kube[ctx])
+
+
+def test_gitlab_job_user_and_capabilities_reach_only_the_jobs_own_containers():
+    kube = runner_config(run_as_user=1000, run_as_group=1001, capabilities=["SETUID", "CHOWN"])[
+        "kubernetes"
+    ]
+    build = kube["build_container_security_context"]
+    assert build["run_as_non_root"] is True
+    assert (build["run_as_user"], build["run_as_group"]) == (1000, 1001)
+    assert build["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN", "SETUID"]}
+    service = kube["service_container_security_context"]
+    assert service["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN", "SETUID"]}
+    assert "run_as_user" not in service
+    for name in (
+        "helper_container_security_context",
+        "init_permissions_container_security_context",
+    ):
+        assert kube[name]["capabilities"] == {"drop": ["ALL"]}
+        assert "run_as_user" not in kube[name]
+    assert kube["allow_privilege_escalation"] is False
+    assert {name: kube[name] for name in CONTAINER_CONTEXTS} == job_security_contexts(
+        run_as_user=1000, run_as_group=1001, capabilities=["CHOWN", "SETUID"]
+    )
+
+
+@pulumi.runtime.test
+def test_gitlab_runner_job_security_from_args(mocks):
+    GitlabRunner(
+        "gl",
+        gitlab_args(job_run_as_user=2000, job_capabilities=("DAC_OVERRIDE",)),
+        pulumi.ResourceOptions(providers={"kubernetes": k8s_provider()}),
+    )
+
+    def check(m):
+        values = m.find(RELEASE, "gl-runner").inputs["values"]
+        # The manager: the chart's restricted container context, plus seccomp for the pod,
+        # which the chart's deployment.yaml passes through (podSecurityContext, 0.86.0).
+        assert values["podSecurityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+        [runner] = tomllib.loads(values["runners"]["config"])["runners"]
+        build = runner["kubernetes"]["build_container_security_context"]
+        assert build["run_as_user"] == 2000 and "run_as_group" not in build
+        assert build["capabilities"]["add"] == ["DAC_OVERRIDE"]
+
+    return after_registration(mocks, check)
+
+
+@pulumi.runtime.test
+def test_gitlab_runner_jobs_keep_the_runtime_default_capabilities_by_default(mocks):
+    """Ordinary jobs (apt-get, postgres services) work unchanged: build and service containers
+    keep the runtime's default set without NET_RAW; the helper and init containers drop all;
+    ``job_capabilities=()`` drops them everywhere."""
+    provider = pulumi.ResourceOptions(providers={"kubernetes": k8s_provider()})
+    GitlabRunner("gl-default", gitlab_args(), provider)
+    GitlabRunner("gl-restricted", gitlab_args(job_capabilities=()), provider)
+
+    def check(m):
+        def kube(name):
+            values = m.find(RELEASE, f"{name}-runner").inputs["values"]
+            return tomllib.loads(values["runners"]["config"])["runners"][0]["kubernetes"]
+
+        default = kube("gl-default")
+        for name in ("build_container_security_context", "service_container_security_context"):
+            capabilities = default[name]["capabilities"]
+            assert capabilities["drop"] == ["ALL"]
+            assert capabilities["add"] == sorted(JOB_CAPABILITIES)
+            assert "NET_RAW" not in capabilities["add"] and "CHOWN" in capabilities["add"]
+        for name in (
+            "helper_container_security_context",
+            "init_permissions_container_security_context",
+        ):
+            assert default[name]["capabilities"] == {"drop": ["ALL"]}
+        restricted = kube("gl-restricted")
+        for name in CONTAINER_CONTEXTS:
+            assert restricted[name]["capabilities"] == {"drop": ["ALL"]}, name
+
+    return after_registration(mocks, check)
 
 
 @pytest.mark.parametrize(
@@ -673,6 +795,14 @@ def test_gitlab_runner_config_without_key_sets_no_sse():
         ({"job_memory": "1G"}, "job_memory"),
         ({"namespace": "GitLab"}, "namespace"),
         ({"chart_version": "v0.86"}, "chart_version"),
+        ({"job_run_as_user": 0}, "job_run_as_user"),
+        ({"job_run_as_user": "1000"}, "job_run_as_user"),
+        ({"job_run_as_group": 1000}, "job_run_as_group"),
+        ({"job_run_as_user": 1000, "job_run_as_group": 0}, "job_run_as_group"),
+        ({"job_capabilities": ("SYS_ADMIN",)}, "job_capabilities[0]"),
+        ({"job_capabilities": ("NET_RAW",)}, "job_capabilities[0]"),
+        ({"job_capabilities": "CHOWN"}, "job_capabilities"),
+        ({"job_capabilities": ("CHOWN", "CHOWN")}, "job_capabilities"),
         ({"cache_kms_key_arn": "alias/x"}, "cache_kms_key_arn"),
         ({"access": RunnerAccess(), "permissions_boundary_arn": "x"}, "permissions_boundary_arn"),
     ],
@@ -691,6 +821,8 @@ def test_default_images_are_pinned_by_tag_and_digest():
     assert PINNED_IMAGE.match(RunnerScaleSet(name="cpu", max_runners=1).runner_image)
     assert ":2.336.0@sha256:" in RunnerScaleSet(name="cpu", max_runners=1).runner_image
     assert PINNED_IMAGE.match(gitlab_args().job_image)
+    assert PINNED_IMAGE.match(DIND_IMAGE) and DIND_IMAGE.startswith("docker:29.8.0-dind@")
+    assert RunnerScaleSet(name="d", max_runners=1, container_mode="dind").dind_image == DIND_IMAGE
     assert not PINNED_IMAGE.match("ghcr.io/actions/actions-runner:latest")
 
 
@@ -724,6 +856,73 @@ def test_dind_sets_are_alone_on_the_builds_pool():
     ]
     plain = scale_set_pod_spec(RunnerScaleSet(name="p", max_runners=1), "sa")
     assert "tolerations" not in plain and plain["nodeSelector"] == {POOL_LABEL: "runners"}
+    assert "initContainers" not in plain and "volumes" not in plain
+
+
+def test_dind_pod_is_the_charts_dind_mode_with_a_pinned_docker_image():
+    """What gha-runner-scale-set 0.14.2 renders for containerMode dind on Kubernetes 1.29+
+    (templates/_helpers.tpl: dind-init-container, dind-container, dind-runner-container,
+    dind-volume, dind-work-volume), but with ``dind_image`` instead of ``docker:dind``."""
+    scale_set = RunnerScaleSet(
+        name="d", max_runners=1, container_mode="dind", dind_image="registry.example/docker:29-dind"
+    )
+    spec = scale_set_values(
+        scale_set,
+        prefix="mlops",
+        github_config_url="https://github.com/acme",
+        secret_name="app",
+        service_account="sa",
+        controller_namespace="arc-systems",
+        controller_service_account="arc",
+        runner_group="default",
+    )["template"]["spec"]
+    init, dind = spec["initContainers"]
+    assert init == {
+        "name": "init-dind-externals",
+        "image": scale_set.runner_image,
+        "command": ["cp"],
+        "args": ["-r", "/home/runner/externals/.", "/home/runner/tmpDir/"],
+        "volumeMounts": [{"name": "dind-externals", "mountPath": "/home/runner/tmpDir"}],
+    }
+    assert dind == {
+        "name": "dind",
+        "image": "registry.example/docker:29-dind",
+        "args": ["dockerd", "--host=unix:///var/run/docker.sock", "--group=$(DOCKER_GROUP_GID)"],
+        "env": [{"name": "DOCKER_GROUP_GID", "value": "123"}],
+        "securityContext": {"privileged": True},
+        "restartPolicy": "Always",  # a native sidecar: up before the runner, stopped after it
+        "startupProbe": {
+            "exec": {"command": ["docker", "info"]},
+            "initialDelaySeconds": 0,
+            "failureThreshold": 24,
+            "periodSeconds": 5,
+        },
+        "volumeMounts": [
+            {"name": "work", "mountPath": "/home/runner/_work"},
+            {"name": "dind-sock", "mountPath": "/var/run"},
+            {"name": "dind-externals", "mountPath": "/home/runner/externals"},
+        ],
+    }
+    [runner] = spec["containers"]
+    assert runner["name"] == "runner" and runner["image"] == scale_set.runner_image
+    assert runner["command"] == ["/home/runner/run.sh"]
+    assert "securityContext" not in runner  # only the daemon is privileged
+    assert runner["env"] == [
+        {"name": "DOCKER_HOST", "value": "unix:///var/run/docker.sock"},
+        {"name": "RUNNER_WAIT_FOR_DOCKER_IN_SECONDS", "value": "120"},
+    ]
+    assert runner["volumeMounts"] == [
+        {"name": "work", "mountPath": "/home/runner/_work"},
+        {"name": "dind-sock", "mountPath": "/var/run"},
+    ]
+    assert spec["volumes"] == [
+        {"name": "dind-sock", "emptyDir": {}},
+        {"name": "dind-externals", "emptyDir": {}},
+        {"name": "work", "emptyDir": {}},
+    ]
+    # Still alone on the builds pool, under the IRSA account.
+    assert spec["nodeSelector"] == {POOL_LABEL: "builds"}
+    assert spec["serviceAccountName"] == "sa"
 
 
 def test_gpu_sets_cannot_be_privileged():

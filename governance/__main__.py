@@ -221,6 +221,15 @@ def github_provider(config: Any) -> github.Provider:
             }
         }
     else:
+        if config.codeowners:
+            # Only the App is a bypass actor (releaseAppIds): a token's user could write the
+            # file once, before the ruleset exists, and never update it again.
+            raise ConfigError(
+                cfg.NS + "github.codeowners",
+                sorted(config.codeowners),
+                "needs github.app: CODEOWNERS is committed to the protected branch, which only "
+                "the App (in releaseAppIds) may write to; with githubToken, manage it in a PR",
+            )
         auth = {"token": secret("githubToken", "github")}
     return github.Provider("github", owner=owner, base_url=config.base_url, **auth)
 

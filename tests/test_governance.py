@@ -367,6 +367,36 @@ def test_ci_roles_trust_only_what_governance_protects(governance_plan):
     assert trusted == set(governed["environments"])
 
 
+def planned_subjects(stack: str) -> dict[str, list[str]]:
+    """The ``sub`` values the CI roles of a platform stack's offline plan trust, read from their
+    trust policies (not recomputed), by role name without the ``ci-`` prefix."""
+    subjects: dict[str, list[str]] = {}
+    for res in plan.make_plan(stack, ROOT).to_json()["resources"]:
+        if res["type"] != "aws:iam/role:Role" or not res["name"].startswith("ci-"):
+            continue
+        policy = res["inputs"]["assumeRolePolicy"]
+        policy = json.loads(policy) if isinstance(policy, str) else policy
+        for statement in policy["Statement"]:
+            for condition in (statement.get("Condition") or {}).values():
+                for key, value in condition.items():
+                    if key.endswith(":sub"):
+                        values = [value] if isinstance(value, str) else value
+                        subjects.setdefault(res["name"].removeprefix("ci-"), []).extend(values)
+    return {role: sorted(values) for role, values in subjects.items()}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_planned_trust_policies_trust_only_what_governance_protects(governance_plan, stack):
+    """The same cross-check on what the roles really trust: a CiIdentity change that bypassed
+    the subject helpers would show up here."""
+    governed, protected = governed_from(governance_plan)
+    planned = planned_subjects(stack)
+    assert {"github-preview", "github-deploy", "gitlab-deploy"} <= set(planned)
+    for role, subjects in ci_subjects(platform_ci_config(stack)).items():
+        assert planned[role] == sorted(subjects), (stack, role)
+    assert oidc_mismatches(planned, governed, protected) == [], stack
+
+
 def test_a_renamed_environment_or_tag_on_either_side_is_a_mismatch(governance_plan):
     governed, protected = governed_from(governance_plan)
     ci = {**platform_ci_config("prod"), "environment": "production"}
@@ -700,6 +730,32 @@ def test_a_plain_text_token_is_refused_without_echoing_it(example, references):
     message = str(caught.value)
     assert message.startswith(f"invalid config {NS}githubToken: got [secret]; ")
     assert "ghp_plaintext" not in message and "--secret githubToken" in message
+
+
+def token_auth(example, **changes) -> plan.StackFiles:
+    """The example authenticated with the secret githubToken instead of the App."""
+    block = {k: v for k, v in json.loads(example.config[NS + "github"]).items() if k != "app"}
+    config = {**example.config, NS + "github": json.dumps({**block, **changes})}
+    config[NS + "githubToken"] = "ghp_secret_value"
+    return plan.StackFiles(
+        PROJECT, example.main, config, [*example.secret_keys, NS + "githubToken"]
+    )
+
+
+def test_codeowners_needs_the_app_that_may_write_the_protected_branch(example, references):
+    """Only the App bypasses the default-branch ruleset: with a token, the CODEOWNERS file could
+    be written once, before the ruleset exists, and every later update would fail at
+    ``pulumi up``. Refused in one line; without codeowners, token auth plans."""
+    with pytest.raises(pulumi.RunError) as caught:
+        plan.run_program(token_auth(example), "bad", references)
+    message = str(caught.value)
+    assert "\n" not in message and "ghp_secret_value" not in message
+    assert message.startswith(f"invalid config {NS}github.codeowners: got ")
+    assert "needs github.app" in message
+    done = plan.run_program(token_auth(example, codeowners={}), "token", references)
+    assert not any(
+        r["type"] == "github:index/repositoryFile:RepositoryFile" for r in done.resources
+    )
 
 
 def test_bad_config_exits_2_from_the_cli(tmp_path, example):

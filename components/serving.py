@@ -29,6 +29,15 @@ from pydantic import Field
 
 from mlops_platform.components._aws import aws_context, policy_document, service_endpoint
 from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._names import (
+    ALARM_NAME,
+    IAM_INLINE_POLICY_NAME,
+    IAM_ROLE_NAME,
+    SAGEMAKER_NAME,
+    SCALING_POLICY_NAME,
+    TOPIC_NAME,
+    PhysicalName,
+)
 from mlops_platform.components._schema import Allowed, Matches, OneOf, between, check_declared
 from mlops_platform.components._validate import (
     IAM_PATH_NAME,
@@ -211,6 +220,38 @@ def alarm_definitions(
     return alarms
 
 
+def physical_names(name: str, endpoint_name: str) -> list[PhysicalName]:
+    """Every physical name a :class:`ModelEndpoint` called ``name`` may give its children, with
+    an A/B challenger's and a shadow's, the 4XX alarms and autoscaling (the longest case), each
+    with its AWS limit."""
+    thresholds = {
+        "error_rate_percent": 1.0,
+        "p99_latency_ms": 1.0,
+        "client_error_rate_percent": 1.0,
+    }
+    alarms = [
+        d["name"]
+        for prefix in (endpoint_name, *(f"{endpoint_name}-{v}" for v in SECOND_VARIANTS))
+        for d in alarm_definitions(
+            endpoint_name=endpoint_name, variant_name="v", name_prefix=prefix, **thresholds
+        )
+    ]
+    return [
+        PhysicalName("the SageMaker endpoint", endpoint_name, SAGEMAKER_NAME, autonamed=False),
+        PhysicalName("the endpoint configuration", f"{name}-config", SAGEMAKER_NAME),
+        PhysicalName("the SageMaker model", f"{name}-model", SAGEMAKER_NAME),
+        *(
+            PhysicalName(f"the {v} variant's SageMaker model", f"{name}-{v}-model", SAGEMAKER_NAME)
+            for v in SECOND_VARIANTS
+        ),
+        PhysicalName("the execution role", f"{name}-execution", IAM_ROLE_NAME),
+        PhysicalName("the execution role's policy", f"{name}-execution", IAM_INLINE_POLICY_NAME),
+        PhysicalName("the alarm topic", f"{name}-alarms", TOPIC_NAME),
+        *(PhysicalName("a rollback alarm", a, ALARM_NAME, autonamed=False) for a in alarms),
+        PhysicalName("the autoscaling policy", f"{name}-invocations", SCALING_POLICY_NAME),
+    ]
+
+
 def sagemaker_trust_policy(account_id: str) -> dict[str, Any]:
     """SageMaker may assume the role, only on behalf of this account."""
     return {
@@ -361,6 +402,7 @@ CHALLENGER_VARIANT = "challenger"
 """Production variant name of an A/B test's challenger (InvokeEndpoint ``TargetVariant``)."""
 SHADOW_VARIANT = "shadow"
 """Variant name of a shadow test's shadow variant."""
+SECOND_VARIANTS = (CHALLENGER_VARIANT, SHADOW_VARIANT)
 
 
 @dataclass(frozen=True, kw_only=True)

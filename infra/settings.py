@@ -48,7 +48,7 @@ from mlops_platform.components.serving import (
     Variants,
 )
 from mlops_platform.components.storage import AccessLogBucketArgs
-from mlops_platform.infra import schema
+from mlops_platform.infra import naming, schema
 from mlops_platform.infra.schema import (
     AWS_KEYS,
     ENVIRONMENTS,
@@ -472,11 +472,15 @@ def load() -> Settings:
         registry_values = _values(cfg.modelRegistry)
         # Every served model has its package group; the block lists only the extra ones.
         extra = registry_values.pop("models", ())
+        for index, model in enumerate(extra):
+            _check_model_key(
+                f"{ns}modelRegistry.models[{index}]", model, project=project, stack=stack
+            )
         model_registry = _args(
             ModelRegistryArgs,
             ns + "modelRegistry",
             _names(schema.ModelRegistryConfig, project=project),
-            name_prefix=f"{project}-{stack}",
+            name_prefix=naming.stack_prefix(project, stack),
             artifact_bucket=bucket,
             protect=protect,
             models=tuple(dict.fromkeys((*served, *extra))),
@@ -754,7 +758,21 @@ def _cluster(ns: str, *, project: str, stack: str, environment: str, block: Any)
     )
 
 
-ENDPOINT_NAME_LIMIT = 63  # SageMaker endpoint and model package group names
+def _check_model_key(key: str, model: str, *, project: str, stack: str) -> None:
+    """A model key names the model's endpoint, models, roles, alarms, package group and
+    pipeline: it may be as long as the tightest of those names allows (``infra.naming``)."""
+    limit = naming.model_key_limit(project, stack)
+    if len(model) > limit.length:
+        over = next(
+            n for n in naming.model_names(project, stack, model) if n.what == limit.binding.what
+        )
+        raise ConfigError(
+            key,
+            model,
+            f"a model key names its endpoint, models, roles, alarms and pipeline: at most "
+            f"{limit.length} characters in stack {stack} ({over.what}'s name would be "
+            f"{over.length} characters, AWS allows {over.limit})",
+        )
 
 
 def _serving(
@@ -781,17 +799,10 @@ def _serving(
             block.legacy_model,
             f"expected one of the served models ({', '.join(block.models)})",
         )
-    prefix = f"{project}-{stack}-"
     defaults = _values(block.defaults)
     settings = []
     for model, model_block in block.models.items():
-        if len(prefix + model) > ENDPOINT_NAME_LIMIT:
-            raise ConfigError(
-                f"{key}.models.{model}",
-                model,
-                f"{prefix}<model> names its endpoint and package group: at most "
-                f"{ENDPOINT_NAME_LIMIT - len(prefix)} characters here",
-            )
+        _check_model_key(f"{key}.models.{model}", model, project=project, stack=stack)
         own = _values(model_block)
         settings.append(
             _serving_model(
@@ -799,7 +810,7 @@ def _serving(
                 model,
                 values={**defaults, **own},
                 own=set(own),
-                endpoint_name=prefix + model,
+                endpoint_name=naming.endpoint_name(project, stack, model),
                 model_registry=model_registry,
                 legacy=model == block.legacy_model,
                 environment=environment,

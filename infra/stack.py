@@ -34,6 +34,7 @@ from mlops_platform.components.registry import ModelRegistry
 from mlops_platform.components.runners import GithubRunners, GitlabRunner, RunnerAccess
 from mlops_platform.components.serving import ModelEndpoint, ServingImage, ServingImageArgs
 from mlops_platform.components.storage import AccessLogBucket
+from mlops_platform.infra import naming
 from mlops_platform.infra.settings import ServingSettings, Settings
 
 
@@ -373,7 +374,7 @@ def training(
     pipelines = {}
     for args in config.pipelines:
         pipelines[args.model] = TrainingPipeline(
-            f"{args.model}-pipeline",
+            naming.pipeline_component(args.model),
             replace(
                 args,
                 orchestrator=orchestrator,
@@ -493,7 +494,7 @@ def serve(
         # (endpoint-model, endpoint-config, ...) follow from this alias of their parent.
         aliases = [pulumi.Alias(name=LEGACY_ENDPOINT)] if serving.legacy else None
         endpoint = ModelEndpoint(
-            f"{serving.model}-serving",
+            naming.endpoint_component(serving.model),
             endpoint_args,
             pulumi.ResourceOptions(providers={"aws": aws_provider}, aliases=aliases),
         )

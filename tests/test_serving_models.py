@@ -175,9 +175,9 @@ BAD = [
     ),
     (
         "model key too long",
-        ("models", "a" * 41),
+        ("models", "a" * 31),
         {},
-        f'{SERVING}.models.{"a" * 41}: got "{"a" * 41}"; mlops-platform-staging-<model> names',
+        f'{SERVING}.models.{"a" * 31}: got "{"a" * 31}"; a model key names its endpoint, models, roles, alarms and pipeline: at most 30 characters in stack staging',
     ),
     (
         "unknown key in a model",

@@ -47,6 +47,8 @@ from mlops_platform.components._validate import (
     Tags,
     is_known,
 )
+from mlops_platform.serving.options import ConfigError as ServerConfigError
+from mlops_platform.serving.options import check_environment
 
 TYPE = "mlops:serving:ModelEndpoint"
 IMAGE_TYPE = "mlops:serving:ServingImage"
@@ -64,6 +66,30 @@ S3_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
 MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]+(?:/\d+)?$"
 )
+# SageMaker CreateModel's ContainerDefinition.Environment (botocore: EnvironmentMap max 100,
+# EnvironmentKey [a-zA-Z_][a-zA-Z0-9_]* max 1024, EnvironmentValue max 1024; the docs: "The
+# maximum length of all keys and values in the map, combined, is 32 KB").
+ENVIRONMENT_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")
+ENVIRONMENT_ENTRIES = 100
+ENVIRONMENT_ENTRY_BYTES = 1024
+ENVIRONMENT_BYTES = 32 * 1024
+EnvironmentName = Annotated[
+    str,
+    Matches(
+        ENVIRONMENT_NAME, "an environment variable name: letters, digits and _, not first a digit"
+    ),
+]
+EnvironmentValue = Annotated[
+    str,
+    Field(max_length=ENVIRONMENT_ENTRY_BYTES),
+    Allowed('values are strings of at most 1024 characters (quote numbers: "4")'),
+]
+Environment = Annotated[
+    Mapping[EnvironmentName, EnvironmentValue],
+    Field(max_length=ENVIRONMENT_ENTRIES),
+    Allowed("expected a map of at most 100 environment variable names to strings"),
+]
+"""The environment of a model's container."""
 SubscriptionProtocol = Literal["email", "email-json", "https", "sqs", "lambda", "sms"]
 SUBSCRIPTION_PROTOCOLS = get_args(SubscriptionProtocol)
 
@@ -546,11 +572,18 @@ class ModelEndpointArgs:
     where supported, i.e. provisioned endpoints; serverless endpoints do not support it."""
     variants: Variants = field(default_factory=Variants)
     """A/B or shadow test beside the champion (one variant by default)."""
+    environment: Environment = field(default_factory=dict)
+    """Environment variables of the model's container, and of the challenger's or shadow's
+    (SageMaker ``CreateModel``: at most 100, 32 KB in all), e.g.
+    ``SAGEMAKER_MODEL_SERVER_WORKERS`` and ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` for the reference
+    server, whose whole-number variables are checked as it reads them. Don't put secrets here:
+    they are plain text in the model's description."""
     tags: Tags = field(default_factory=dict)
     """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
         check_declared(self)
+        self._check_environment()
         self._check_variants()
         if self.model_data_key is not None and self.model_package_arn is not None:
             raise ArgsError(
@@ -570,6 +603,28 @@ class ModelEndpointArgs:
         self._check_deployment()
         if self.mode == "serverless":
             self._check_serverless()
+
+    def _check_environment(self) -> None:
+        """SageMaker's byte limits, and the values the reference server would refuse to start
+        with (parsed by the server's own code)."""
+        total = 0
+        for name, value in self.environment.items():
+            size = len(value.encode())
+            if size > ENVIRONMENT_ENTRY_BYTES:
+                raise ArgsError(
+                    f"environment.{name}", f"{size} bytes", "at most 1024 bytes (UTF-8)"
+                )
+            total += len(name.encode()) + size
+        if total > ENVIRONMENT_BYTES:
+            raise ArgsError(
+                "environment",
+                f"{total} bytes",
+                "names and values together are at most 32 KB (SageMaker CreateModel)",
+            )
+        try:
+            check_environment(self.environment)
+        except ServerConfigError as error:
+            raise ArgsError(f"environment.{error.name}", error.value, error.allowed) from None
 
     def _check_capacity(self) -> None:
         if (self.min_instances is None) != (self.max_instances is None):
@@ -906,6 +961,8 @@ class ModelEndpoint(pulumi.ComponentResource):
             container = {"model_package_name": package}
         else:
             container["model_data_url"] = data_url
+        if args.environment:  # alongside a model package too (ContainerDefinition.Environment)
+            container["environment"] = dict(args.environment)
         return aws.sagemaker.Model(
             name,
             execution_role_arn=self.role.arn,

@@ -804,12 +804,16 @@ def _serving(
     for model, model_block in block.models.items():
         _check_model_key(f"{key}.models.{model}", model, project=project, stack=stack)
         own = _values(model_block)
+        values = {**defaults, **own}
+        # The environment merges: a model's variables over the defaults' of the same name.
+        if "environment" in defaults and "environment" in own:
+            values["environment"] = {**defaults["environment"], **own["environment"]}
         settings.append(
             _serving_model(
                 key,
                 model,
-                values={**defaults, **own},
-                own=set(own),
+                values=values,
+                own={*own, *(f"environment.{name}" for name in own.get("environment", {}))},
                 endpoint_name=naming.endpoint_name(project, stack, model),
                 model_registry=model_registry,
                 legacy=model == block.legacy_model,
@@ -837,6 +841,9 @@ def _serving_model(
 
     def where(field_name: str) -> str:
         head = re.split(r"[.\[]", field_name, maxsplit=1)[0]
+        if head == "environment" and field_name != head:
+            # One variable of the merged environment: the defaults' unless the model sets it.
+            return f"{key}.models.{model}" if field_name in own else f"{key}.defaults"
         taken_from_defaults = head not in own and head in merged
         return f"{key}.defaults" if taken_from_defaults else f"{key}.models.{model}"
 

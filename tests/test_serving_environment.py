@@ -13,8 +13,7 @@ from conftest import ACCOUNT, REGION, after_registration
 from test_serving import MODEL, endpoint_args
 from test_serving_models import SERVING, run, stack_config
 
-from mlops_platform.components import ArgsError, ModelEndpoint
-from mlops_platform.components.serving import Variants
+from mlops_platform.components import ArgsError, ModelEndpoint, Variants
 from mlops_platform.serving.options import TIMEOUT_ENV, WORKERS_ENV, ConfigError, positive_int
 
 PACKAGE = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/demo/3"

@@ -61,6 +61,14 @@ ACCELERATED = re.compile(r"^ml\.(?:p\d|g\d|inf\d|trn\d)")
 # Families with local NVMe instance storage (a "d" after the generation: m5d, c5d, g4dn, p4d;
 # and g5, g6, p5, trn1): SageMaker refuses a storage-volume KMS key for them, their instance
 # storage is encrypted by the hardware instead.
+# SageMaker's deployment guardrails (canary and linear traffic shifting, baking, auto-rollback)
+# exclude Inf1: "If your endpoint uses any of the following features, you cannot use deployment
+# guardrails on your endpoint, and your endpoint will fall back to using a blue/green deployment
+# with all at once traffic shifting and no final baking period: Marketplace containers;
+# Endpoints that use Inf1 (Inferentia-based) instances"
+# (docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html). Marketplace
+# packages cannot be served here: MODEL_PACKAGE_ARN takes packages of an account only.
+NO_GUARDRAILS = re.compile(r"^ml\.inf1\.")
 INSTANCE_STORAGE = re.compile(r"^ml\.(?:[a-z]+\d+[a-z]*d[a-z]*|g5|g6e?|p5e?|trn1n?)\.")
 S3_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
 MODEL_PACKAGE_ARN = re.compile(
@@ -544,7 +552,8 @@ class ModelEndpointArgs:
     capture_prefix: Annotated[str, Matches(S3_KEY, "an S3 key prefix")] = "data-capture"
     """Prefix for captured data inside the bucket."""
     traffic_routing: TrafficRouting = "CANARY"
-    """Blue/green traffic shifting: ``CANARY``, ``LINEAR`` or ``ALL_AT_ONCE``."""
+    """Blue/green traffic shifting: ``CANARY``, ``LINEAR`` or ``ALL_AT_ONCE`` (the only one on
+    Inf1 instances, which SageMaker's deployment guardrails exclude)."""
     canary_percent: Annotated[int, between(1, 50)] = 5
     """Share of capacity that takes traffic first in a canary (1-50)."""
     linear_step_percent: Annotated[int, between(10, 50)] = 10
@@ -600,6 +609,7 @@ class ModelEndpointArgs:
                 f"must be under model_prefix '{self.model_prefix}/'",
             )
         self._check_capacity()
+        self._check_guardrails()
         self._check_deployment()
         if self.mode == "serverless":
             self._check_serverless()
@@ -653,6 +663,23 @@ class ModelEndpointArgs:
                     smallest,
                     f"{self.traffic_routing} shifts at most 50% of the fleet first: run 2 or "
                     "more instances, or use ALL_AT_ONCE",
+                )
+
+    def _check_guardrails(self) -> None:
+        """Canary and linear shifting need deployment guardrails, which Inf1 endpoints lack."""
+        if self.mode != "provisioned" or self.traffic_routing == "ALL_AT_ONCE":
+            return
+        types = [("instance_type", self.instance_type)]
+        if self.variants.second:
+            types.append(("variants.instance_type", self.variants.instance_type))
+        for field_name, instance_type in types:
+            if instance_type is not None and NO_GUARDRAILS.match(instance_type):
+                raise ArgsError(
+                    field_name,
+                    instance_type,
+                    f"SageMaker's deployment guardrails exclude Inf1 instances: "
+                    f"{self.traffic_routing} would fall back to all at once without baking; "
+                    "use ALL_AT_ONCE or an Inf2 (ml.inf2.*) instance type",
                 )
 
     def _check_deployment(self) -> None:

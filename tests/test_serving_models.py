@@ -249,6 +249,22 @@ BAD = [
         f'{CHURN}.variants.mode: got "shadow"; a shadow variant\'s responses are only seen through data capture',
     ),
     (
+        "canary on inf1",
+        ("models", "demo"),
+        {"instanceType": "ml.inf1.xlarge", "trafficRouting": "LINEAR", "instanceCount": 2},
+        f'{SERVING}.models.demo.instanceType: got "ml.inf1.xlarge"; SageMaker\'s deployment guardrails exclude Inf1 instances: LINEAR would fall back to all at once without baking; use ALL_AT_ONCE or an Inf2',
+    ),
+    (
+        "canary with an inf1 challenger",
+        ("models", "churn"),
+        {
+            "trafficRouting": "CANARY",
+            "instanceCount": 2,
+            **_ab(instanceCount=2, instanceType="ml.inf1.2xlarge"),
+        },
+        f'{CHURN}.variants.instanceType: got "ml.inf1.2xlarge"; SageMaker\'s deployment guardrails exclude Inf1',
+    ),
+    (
         "legacy model not served",
         ("legacyModel",),
         "gone",

@@ -287,6 +287,8 @@ def _validation_error(project: str, failure: ValidationError) -> ConfigError:
             error,
         )
     loc = error["loc"]
+    if error["type"] == "extra_forbidden" and _single_model_key(loc):
+        return _single_model_block(project, error, errors)
     key = _full_key(project, loc)
     if error["type"] == "extra_forbidden":
         parent = locate(StackConfig, loc[:-1])
@@ -297,6 +299,33 @@ def _validation_error(project: str, failure: ValidationError) -> ConfigError:
         what = explain(error, hint).removeprefix("expected ")
         return ConfigError(key, _MISSING, f"required ({what})")
     return ConfigError(key, error["input"], explain(error, hint))
+
+
+UPGRADING_SINGLE_MODEL = "README: Upgrading a single-model stack; CHANGELOG: the serving block"
+
+
+def _single_model_key(loc: Sequence[Any]) -> bool:
+    """A key of the single-model serving block (``serving.model``, ``serving.imageTag``, ...)
+    that the model map moved under ``models.<model>`` or ``defaults``."""
+    if len(loc) != 2 or loc[0] != "serving":
+        return False
+    moved = {info.alias or n for n, info in schema.ServingModelConfig.model_fields.items()}
+    return loc[1] == "model" or loc[1] in moved
+
+
+def _single_model_block(project: str, error: Any, errors: Sequence[Any]) -> ConfigError:
+    """The single-model serving block: one line saying how to migrate (named after its
+    ``serving.model`` when it has one)."""
+    named = next((e for e in errors if tuple(e["loc"]) == ("serving", "model")), error)
+    model = named["input"] if named is not error or error["loc"][1] == "model" else None
+    shown = model if isinstance(model, str) and model else "<model>"
+    return ConfigError(
+        _full_key(project, named["loc"]),
+        named["input"],
+        f"the single-model serving block became the model map: move its keys (without model) "
+        f"under serving.models.{shown} or serving.defaults and set serving.legacyModel: "
+        f"{shown} so its resources are kept ({UPGRADING_SINGLE_MODEL})",
+    )
 
 
 def _model(hint: Any) -> type[BaseModel]:

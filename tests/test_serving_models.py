@@ -399,3 +399,27 @@ def test_the_demo_model_is_for_data_models_outside_prod(
     config[SERVING]["models"]["churn"] = settings
     code, _, err = run(tmp_path, config, capsys, stack)
     assert code == 2 and "serving.models.churn.demoModel: got true" in err and expected in err
+
+
+@pytest.mark.parametrize(
+    ("block", "key", "shown"),
+    [
+        ({"model": "demo", "imageTag": "0.1.0", "instanceType": "ml.m5.large"}, "model", "demo"),
+        ({"imageTag": "0.1.0", "models": {"demo": {}}}, "imageTag", "<model>"),
+    ],
+    ids=["the single-model block", "a model key left at the top"],
+)
+def test_the_single_model_block_points_at_the_migration(tmp_path, capsys, block, key, shown):
+    config = copy.deepcopy(stack_config("staging"))
+    config[SERVING] = block
+    code, out, err = run(tmp_path, config, capsys)
+    assert (code, out) == (2, ""), err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: invalid config {SERVING}.{key}: got "), err
+    assert (
+        f"the single-model serving block became the model map: move its keys (without model) "
+        f"under serving.models.{shown} or serving.defaults and set serving.legacyModel: {shown} "
+        "so its resources are kept (README: Upgrading a single-model stack; CHANGELOG: the "
+        "serving block)"
+    ) in err
+    assert "unknown key" not in err

@@ -743,7 +743,8 @@ class ModelEndpointArgs:
             raise ArgsError(
                 "variants.model_package_arn",
                 variants.model_package_arn,
-                "the second variant must serve another model than the champion",
+                "the second variant must serve another model than the champion: to promote the "
+                "challenger, remove variants (README: Promoting a challenger)",
             )
         if self.traffic_routing != "ALL_AT_ONCE" and variants.instance_count < 2:
             raise ArgsError(

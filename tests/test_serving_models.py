@@ -423,3 +423,26 @@ def test_the_single_model_block_points_at_the_migration(tmp_path, capsys, block,
         "serving block)"
     ) in err
     assert "unknown key" not in err
+
+
+def test_a_challenger_that_became_the_champion_stops_the_plan_naming_the_fix(capsys, monkeypatch):
+    """The pinned challenger is now the newest approved package: one line naming the key and
+    the promotion, before any resource is registered (no traffic changes unreviewed)."""
+    from mlops_platform.infra.mocks import RecordingMocks
+
+    original = RecordingMocks.latest_approved_package
+
+    def newest(self, group, **kwargs):
+        return PACKAGE if group.endswith("-churn") else original(self, group, **kwargs)
+
+    monkeypatch.setattr(RecordingMocks, "latest_approved_package", newest)
+    code = plan.main(["--stack", "staging", "--project-dir", str(ROOT), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == (
+        f'error: invalid config {CHURN}.variants.modelPackageArn: got "{PACKAGE}"; the '
+        "challenger is now the newest Approved package of 'mlops-platform-staging-churn', which "
+        "the champion serves (modelSource: latest-approved): the test is over; to promote it "
+        f"remove {CHURN.removeprefix('mlops-platform:')}.variants, or pin the next challenger "
+        '(README: "Promoting a challenger")\n'
+    )

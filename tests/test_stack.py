@@ -371,7 +371,13 @@ def test_the_lookup_uses_the_stacks_region_and_profile(monkeypatch):
 
     monkeypatch.setattr(stack_module, "resolve_latest_package", fake)
     settings = SimpleNamespace(
-        serving=(SimpleNamespace(model="m", package_group="g"),),
+        serving=(
+            SimpleNamespace(
+                model="m",
+                package_group="g",
+                endpoint=SimpleNamespace(variants=SimpleNamespace(second=None)),
+            ),
+        ),
         region="eu-west-1",
         profile="prod-admin",
         allowed_account_ids=("333333333333",),

@@ -11,12 +11,14 @@ CHANGELOG.md and the compatibility policy in docs/components.md). Names starting
 the pure helper functions of the modules may change in any release.
 """
 
-from mlops_platform.components._validate import ArgsError
+from mlops_platform.components._validate import ArgsError, Tags
 from mlops_platform.components.ci import CiIdentity, CiIdentityArgs
 from mlops_platform.components.compute import (
     Cluster,
     ClusterArgs,
+    LogType,
     NodePool,
+    Pool,
     ServiceAccountRole,
     ServiceAccountRoleArgs,
 )
@@ -29,21 +31,27 @@ from mlops_platform.components.governance import (
     ProjectVariable,
     ProtectedEnvironment,
 )
-from mlops_platform.components.network import Network, NetworkArgs
+from mlops_platform.components.network import NatMode, Network, NetworkArgs
 from mlops_platform.components.pipelines import (
+    AuthMode,
+    Direction,
     GateSettings,
     Orchestrator,
     OrchestratorArgs,
+    TemplateReferencing,
     TrainingPipeline,
     TrainingPipelineArgs,
 )
 from mlops_platform.components.registry import (
     ContainerRegistry,
     ContainerRegistryArgs,
+    MlflowSize,
     ModelRegistry,
     ModelRegistryArgs,
+    TagMutability,
 )
 from mlops_platform.components.runners import (
+    ContainerMode,
     GithubRunners,
     GithubRunnersArgs,
     GitlabRunner,
@@ -54,10 +62,17 @@ from mlops_platform.components.runners import (
 from mlops_platform.components.security import EncryptionKey, EncryptionKeyArgs
 from mlops_platform.components.serving import (
     AlarmSubscription,
+    Environment,
+    Mode,
     ModelEndpoint,
     ModelEndpointArgs,
+    Platform,
     ServingImage,
     ServingImageArgs,
+    SubscriptionProtocol,
+    TrafficRouting,
+    Variants,
+    VariantsMode,
 )
 from mlops_platform.components.storage import (
     AccessLogBucket,
@@ -76,19 +91,23 @@ __all__ = [
     "AccessLogBucketArgs",
     "AlarmSubscription",
     "ArgsError",
+    "AuthMode",
     "CiIdentity",
     "CiIdentityArgs",
     "Cluster",
     "ClusterArgs",
+    "ContainerMode",
     "ContainerRegistry",
     "ContainerRegistryArgs",
     "DataBucket",
     "DataBucketArgs",
     "DeploymentEnvironment",
+    "Direction",
     "DvcRemote",
     "DvcRemoteArgs",
     "EncryptionKey",
     "EncryptionKeyArgs",
+    "Environment",
     "GateSettings",
     "GithubRepositoryGovernance",
     "GithubRepositoryGovernanceArgs",
@@ -98,15 +117,21 @@ __all__ = [
     "GitlabProjectGovernanceArgs",
     "GitlabRunner",
     "GitlabRunnerArgs",
+    "LogType",
+    "MlflowSize",
+    "Mode",
     "ModelEndpoint",
     "ModelEndpointArgs",
     "ModelRegistry",
     "ModelRegistryArgs",
+    "NatMode",
     "Network",
     "NetworkArgs",
     "NodePool",
     "Orchestrator",
     "OrchestratorArgs",
+    "Platform",
+    "Pool",
     "ProjectVariable",
     "ProtectedEnvironment",
     "RunnerAccess",
@@ -115,7 +140,14 @@ __all__ = [
     "ServiceAccountRoleArgs",
     "ServingImage",
     "ServingImageArgs",
+    "SubscriptionProtocol",
+    "TagMutability",
+    "Tags",
+    "TemplateReferencing",
+    "TrafficRouting",
     "TrainingPipeline",
     "TrainingPipelineArgs",
+    "Variants",
+    "VariantsMode",
     "__version__",
 ]

@@ -36,6 +36,12 @@ from pydantic import Field
 from mlops_platform.components._aws import aws_context, policy_document, service_endpoint
 from mlops_platform.components._docs import SecureDefault
 from mlops_platform.components._k8s import bound_role
+from mlops_platform.components._names import (
+    CRON_WORKFLOW_NAME,
+    IAM_ROLE_NAME,
+    K8S_NAME,
+    PhysicalName,
+)
 from mlops_platform.components._schema import Allowed, Matches, between, check_declared
 from mlops_platform.components._validate import (
     CHART_VERSION,
@@ -283,6 +289,23 @@ def template_name(model: str) -> str:
 def service_account_name(model: str) -> str:
     """The service account a model's pipeline runs as."""
     return f"{model}-pipeline"
+
+
+def cron_name(model: str) -> str:
+    """The CronWorkflow of a model's scheduled retraining."""
+    return f"{model}-retrain"
+
+
+def physical_names(name: str, model: str) -> list[PhysicalName]:
+    """Every physical name a :class:`TrainingPipeline` called ``name`` gives its children (with
+    a schedule), each with its limit."""
+    return [
+        # ServiceAccountRole(f"{name}-role") names its IAM role f"{name}-role-role".
+        PhysicalName("the pipeline's IAM role", f"{name}-role-role", IAM_ROLE_NAME),
+        PhysicalName("the WorkflowTemplate", template_name(model), K8S_NAME, autonamed=False),
+        PhysicalName("the CronWorkflow", cron_name(model), CRON_WORKFLOW_NAME, autonamed=False),
+        PhysicalName("the model label", model, K8S_NAME, autonamed=False),
+    ]
 
 
 def pipeline_access_policy(
@@ -1069,7 +1092,7 @@ def cron_workflow(args: TrainingPipelineArgs) -> dict[str, Any]:
 
     assert args.schedule is not None
     cron = CronWorkflow(
-        name=f"{args.model}-retrain",
+        name=cron_name(args.model),
         schedules=[args.schedule],
         timezone=args.timezone,
         concurrency_policy="Forbid",
@@ -1201,7 +1224,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                 api_version=ARGO_API_VERSION,
                 kind="CronWorkflow",
                 metadata={
-                    "name": f"{args.model}-retrain",
+                    "name": cron_name(args.model),
                     "namespace": args.namespace,
                     "labels": labels,
                 },

@@ -29,6 +29,15 @@ from pydantic import Field
 
 from mlops_platform.components._aws import aws_context, policy_document, service_endpoint
 from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._names import (
+    ALARM_NAME,
+    IAM_INLINE_POLICY_NAME,
+    IAM_ROLE_NAME,
+    SAGEMAKER_NAME,
+    SCALING_POLICY_NAME,
+    TOPIC_NAME,
+    PhysicalName,
+)
 from mlops_platform.components._schema import Allowed, Matches, OneOf, between, check_declared
 from mlops_platform.components._validate import (
     IAM_PATH_NAME,
@@ -38,6 +47,8 @@ from mlops_platform.components._validate import (
     Tags,
     is_known,
 )
+from mlops_platform.serving.options import ConfigError as ServerConfigError
+from mlops_platform.serving.options import check_environment
 
 TYPE = "mlops:serving:ModelEndpoint"
 IMAGE_TYPE = "mlops:serving:ServingImage"
@@ -50,11 +61,43 @@ ACCELERATED = re.compile(r"^ml\.(?:p\d|g\d|inf\d|trn\d)")
 # Families with local NVMe instance storage (a "d" after the generation: m5d, c5d, g4dn, p4d;
 # and g5, g6, p5, trn1): SageMaker refuses a storage-volume KMS key for them, their instance
 # storage is encrypted by the hardware instead.
+# SageMaker's deployment guardrails (canary and linear traffic shifting, baking, auto-rollback)
+# exclude Inf1: "If your endpoint uses any of the following features, you cannot use deployment
+# guardrails on your endpoint, and your endpoint will fall back to using a blue/green deployment
+# with all at once traffic shifting and no final baking period: Marketplace containers;
+# Endpoints that use Inf1 (Inferentia-based) instances"
+# (docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html). Marketplace
+# packages cannot be served here: MODEL_PACKAGE_ARN takes packages of an account only.
+NO_GUARDRAILS = re.compile(r"^ml\.inf1\.")
 INSTANCE_STORAGE = re.compile(r"^ml\.(?:[a-z]+\d+[a-z]*d[a-z]*|g5|g6e?|p5e?|trn1n?)\.")
 S3_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
 MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]+(?:/\d+)?$"
 )
+# SageMaker CreateModel's ContainerDefinition.Environment (botocore: EnvironmentMap max 100,
+# EnvironmentKey [a-zA-Z_][a-zA-Z0-9_]* max 1024, EnvironmentValue max 1024; the docs: "The
+# maximum length of all keys and values in the map, combined, is 32 KB").
+ENVIRONMENT_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")
+ENVIRONMENT_ENTRIES = 100
+ENVIRONMENT_ENTRY_BYTES = 1024
+ENVIRONMENT_BYTES = 32 * 1024
+EnvironmentName = Annotated[
+    str,
+    Matches(
+        ENVIRONMENT_NAME, "an environment variable name: letters, digits and _, not first a digit"
+    ),
+]
+EnvironmentValue = Annotated[
+    str,
+    Field(max_length=ENVIRONMENT_ENTRY_BYTES),
+    Allowed('values are strings of at most 1024 characters (quote numbers: "4")'),
+]
+Environment = Annotated[
+    Mapping[EnvironmentName, EnvironmentValue],
+    Field(max_length=ENVIRONMENT_ENTRIES),
+    Allowed("expected a map of at most 100 environment variable names to strings"),
+]
+"""The environment of a model's container."""
 SubscriptionProtocol = Literal["email", "email-json", "https", "sqs", "lambda", "sms"]
 SUBSCRIPTION_PROTOCOLS = get_args(SubscriptionProtocol)
 
@@ -211,6 +254,42 @@ def alarm_definitions(
     return alarms
 
 
+def physical_names(
+    name: str, endpoint_name: str, second_variants: Sequence[str] | None = None
+) -> list[PhysicalName]:
+    """Every physical name a :class:`ModelEndpoint` called ``name`` may give its children, with
+    the ``second_variants`` it serves (by default both an A/B challenger's and a shadow's: the
+    longest case), the 4XX alarms and autoscaling, each with its AWS limit."""
+    if second_variants is None:
+        second_variants = SECOND_VARIANTS
+    thresholds = {
+        "error_rate_percent": 1.0,
+        "p99_latency_ms": 1.0,
+        "client_error_rate_percent": 1.0,
+    }
+    alarms = [
+        d["name"]
+        for prefix in (endpoint_name, *(f"{endpoint_name}-{v}" for v in second_variants))
+        for d in alarm_definitions(
+            endpoint_name=endpoint_name, variant_name="v", name_prefix=prefix, **thresholds
+        )
+    ]
+    return [
+        PhysicalName("the SageMaker endpoint", endpoint_name, SAGEMAKER_NAME, autonamed=False),
+        PhysicalName("the endpoint configuration", f"{name}-config", SAGEMAKER_NAME),
+        PhysicalName("the SageMaker model", f"{name}-model", SAGEMAKER_NAME),
+        *(
+            PhysicalName(f"the {v} variant's SageMaker model", f"{name}-{v}-model", SAGEMAKER_NAME)
+            for v in second_variants
+        ),
+        PhysicalName("the execution role", f"{name}-execution", IAM_ROLE_NAME),
+        PhysicalName("the execution role's policy", f"{name}-execution", IAM_INLINE_POLICY_NAME),
+        PhysicalName("the alarm topic", f"{name}-alarms", TOPIC_NAME),
+        *(PhysicalName("a rollback alarm", a, ALARM_NAME, autonamed=False) for a in alarms),
+        PhysicalName("the autoscaling policy", f"{name}-invocations", SCALING_POLICY_NAME),
+    ]
+
+
 def sagemaker_trust_policy(account_id: str) -> dict[str, Any]:
     """SageMaker may assume the role, only on behalf of this account."""
     return {
@@ -361,6 +440,7 @@ CHALLENGER_VARIANT = "challenger"
 """Production variant name of an A/B test's challenger (InvokeEndpoint ``TargetVariant``)."""
 SHADOW_VARIANT = "shadow"
 """Variant name of a shadow test's shadow variant."""
+SECOND_VARIANTS = (CHALLENGER_VARIANT, SHADOW_VARIANT)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -476,7 +556,8 @@ class ModelEndpointArgs:
     capture_prefix: Annotated[str, Matches(S3_KEY, "an S3 key prefix")] = "data-capture"
     """Prefix for captured data inside the bucket."""
     traffic_routing: TrafficRouting = "CANARY"
-    """Blue/green traffic shifting: ``CANARY``, ``LINEAR`` or ``ALL_AT_ONCE``."""
+    """Blue/green traffic shifting: ``CANARY``, ``LINEAR`` or ``ALL_AT_ONCE`` (the only one on
+    Inf1 instances, which SageMaker's deployment guardrails exclude)."""
     canary_percent: Annotated[int, between(1, 50)] = 5
     """Share of capacity that takes traffic first in a canary (1-50)."""
     linear_step_percent: Annotated[int, between(10, 50)] = 10
@@ -504,11 +585,18 @@ class ModelEndpointArgs:
     where supported, i.e. provisioned endpoints; serverless endpoints do not support it."""
     variants: Variants = field(default_factory=Variants)
     """A/B or shadow test beside the champion (one variant by default)."""
+    environment: Environment = field(default_factory=dict)
+    """Environment variables of the model's container, and of the challenger's or shadow's
+    (SageMaker ``CreateModel``: at most 100, 32 KB in all), e.g.
+    ``SAGEMAKER_MODEL_SERVER_WORKERS`` and ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` for the reference
+    server, whose whole-number variables are checked as it reads them. Don't put secrets here:
+    they are plain text in the model's description."""
     tags: Tags = field(default_factory=dict)
     """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
         check_declared(self)
+        self._check_environment()
         self._check_variants()
         if self.model_data_key is not None and self.model_package_arn is not None:
             raise ArgsError(
@@ -525,9 +613,32 @@ class ModelEndpointArgs:
                 f"must be under model_prefix '{self.model_prefix}/'",
             )
         self._check_capacity()
+        self._check_guardrails()
         self._check_deployment()
         if self.mode == "serverless":
             self._check_serverless()
+
+    def _check_environment(self) -> None:
+        """SageMaker's byte limits, and the values the reference server would refuse to start
+        with (parsed by the server's own code)."""
+        total = 0
+        for name, value in self.environment.items():
+            size = len(value.encode())
+            if size > ENVIRONMENT_ENTRY_BYTES:
+                raise ArgsError(
+                    f"environment.{name}", f"{size} bytes", "at most 1024 bytes (UTF-8)"
+                )
+            total += len(name.encode()) + size
+        if total > ENVIRONMENT_BYTES:
+            raise ArgsError(
+                "environment",
+                f"{total} bytes",
+                "names and values together are at most 32 KB (SageMaker CreateModel)",
+            )
+        try:
+            check_environment(self.environment)
+        except ServerConfigError as error:
+            raise ArgsError(f"environment.{error.name}", error.value, error.allowed) from None
 
     def _check_capacity(self) -> None:
         if (self.min_instances is None) != (self.max_instances is None):
@@ -556,6 +667,23 @@ class ModelEndpointArgs:
                     smallest,
                     f"{self.traffic_routing} shifts at most 50% of the fleet first: run 2 or "
                     "more instances, or use ALL_AT_ONCE",
+                )
+
+    def _check_guardrails(self) -> None:
+        """Canary and linear shifting need deployment guardrails, which Inf1 endpoints lack."""
+        if self.mode != "provisioned" or self.traffic_routing == "ALL_AT_ONCE":
+            return
+        types = [("instance_type", self.instance_type)]
+        if self.variants.second:
+            types.append(("variants.instance_type", self.variants.instance_type))
+        for field_name, instance_type in types:
+            if instance_type is not None and NO_GUARDRAILS.match(instance_type):
+                raise ArgsError(
+                    field_name,
+                    instance_type,
+                    f"SageMaker's deployment guardrails exclude Inf1 instances: "
+                    f"{self.traffic_routing} would fall back to all at once without baking; "
+                    "use ALL_AT_ONCE or an Inf2 (ml.inf2.*) instance type",
                 )
 
     def _check_deployment(self) -> None:
@@ -619,7 +747,8 @@ class ModelEndpointArgs:
             raise ArgsError(
                 "variants.model_package_arn",
                 variants.model_package_arn,
-                "the second variant must serve another model than the champion",
+                "the second variant must serve another model than the champion: to promote the "
+                "challenger, remove variants (README: Promoting a challenger)",
             )
         if self.traffic_routing != "ALL_AT_ONCE" and variants.instance_count < 2:
             raise ArgsError(
@@ -864,6 +993,8 @@ class ModelEndpoint(pulumi.ComponentResource):
             container = {"model_package_name": package}
         else:
             container["model_data_url"] = data_url
+        if args.environment:  # alongside a model package too (ContainerDefinition.Environment)
+            container["environment"] = dict(args.environment)
         return aws.sagemaker.Model(
             name,
             execution_role_arn=self.role.arn,

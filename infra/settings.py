@@ -44,12 +44,14 @@ from mlops_platform.components.runners import (
     RunnerScaleSet,
 )
 from mlops_platform.components.serving import (
+    CHALLENGER_VARIANT,
+    SHADOW_VARIANT,
     AlarmSubscription,
     ModelEndpointArgs,
     Variants,
 )
 from mlops_platform.components.storage import AccessLogBucketArgs
-from mlops_platform.infra import schema
+from mlops_platform.infra import naming, schema
 from mlops_platform.infra.schema import (
     AWS_KEYS,
     ENVIRONMENTS,
@@ -322,6 +324,8 @@ def validation_error(
             error,
         )
     loc = error["loc"]
+    if error["type"] == "extra_forbidden" and _single_model_key(loc):
+        return _single_model_block(project, error, errors)
     key = _full_key(project, loc)
     if error["type"] == "extra_forbidden":
         parent = locate(model, loc[:-1])
@@ -334,6 +338,33 @@ def validation_error(
         what = explain(error, hint).removeprefix("expected ")
         return ConfigError(key, MISSING, f"required ({what})")
     return ConfigError(key, error["input"], explain(error, hint))
+
+
+UPGRADING_SINGLE_MODEL = "README: Upgrading a single-model stack; CHANGELOG: the serving block"
+
+
+def _single_model_key(loc: Sequence[Any]) -> bool:
+    """A key of the single-model serving block (``serving.model``, ``serving.imageTag``, ...)
+    that the model map moved under ``models.<model>`` or ``defaults``."""
+    if len(loc) != 2 or loc[0] != "serving":
+        return False
+    moved = {info.alias or n for n, info in schema.ServingModelConfig.model_fields.items()}
+    return loc[1] == "model" or loc[1] in moved
+
+
+def _single_model_block(project: str, error: Any, errors: Sequence[Any]) -> ConfigError:
+    """The single-model serving block: one line saying how to migrate (named after its
+    ``serving.model`` when it has one)."""
+    named = next((e for e in errors if tuple(e["loc"]) == ("serving", "model")), error)
+    model = named["input"] if named is not error or error["loc"][1] == "model" else None
+    shown = model if isinstance(model, str) and model else "<model>"
+    return ConfigError(
+        _full_key(project, named["loc"]),
+        named["input"],
+        f"the single-model serving block became the model map: move its keys (without model) "
+        f"under serving.models.{shown} or serving.defaults and set serving.legacyModel: "
+        f"{shown} so its resources are kept ({UPGRADING_SINGLE_MODEL})",
+    )
 
 
 def _model(hint: Any) -> type[BaseModel]:
@@ -570,11 +601,15 @@ def load() -> Settings:
         registry_values = set_values(cfg.modelRegistry)
         # Every served model has its package group; the block lists only the extra ones.
         extra = registry_values.pop("models", ())
+        for index, model in enumerate(extra):
+            _check_model_key(
+                f"{ns}modelRegistry.models[{index}]", model, project=project, stack=stack
+            )
         model_registry = build_args(
             ModelRegistryArgs,
             ns + "modelRegistry",
             config_names(schema.ModelRegistryConfig, project=project),
-            name_prefix=f"{project}-{stack}",
+            name_prefix=naming.stack_prefix(project, stack),
             artifact_bucket=bucket,
             protect=protect,
             models=tuple(dict.fromkeys((*served, *extra))),
@@ -872,7 +907,31 @@ def _cluster(ns: str, *, project: str, stack: str, environment: str, block: Any)
     )
 
 
-ENDPOINT_NAME_LIMIT = 63  # SageMaker endpoint and model package group names
+SECOND_VARIANTS_BY_MODE = {"single": (), "ab": (CHALLENGER_VARIANT,), "shadow": (SHADOW_VARIANT,)}
+
+
+def _check_model_key(
+    key: str, model: str, *, project: str, stack: str, mode: str | None = None
+) -> None:
+    """A model key names the model's endpoint, models, roles, alarms, package group and
+    pipeline: it may be as long as the tightest of those names allows (``infra.naming``), for
+    the variants the model serves (a served model's ``variants.mode``; None for a
+    registry-only model: the longest case, as it may be served later)."""
+    second = None if mode is None else SECOND_VARIANTS_BY_MODE[mode]
+    limit = naming.model_key_limit(project, stack, second)
+    if len(model) > limit.length:
+        over = next(
+            n
+            for n in naming.model_names(project, stack, model, second)
+            if n.what == limit.binding.what
+        )
+        raise ConfigError(
+            key,
+            model,
+            f"a model key names its endpoint, models, roles, alarms and pipeline: at most "
+            f"{limit.length} characters in stack {stack} ({over.what}'s name would be "
+            f"{over.length} characters, AWS allows {over.limit})",
+        )
 
 
 def _serving(
@@ -899,25 +958,28 @@ def _serving(
             block.legacy_model,
             f"expected one of the served models ({', '.join(block.models)})",
         )
-    prefix = f"{project}-{stack}-"
     defaults = set_values(block.defaults)
     settings = []
     for model, model_block in block.models.items():
-        if len(prefix + model) > ENDPOINT_NAME_LIMIT:
-            raise ConfigError(
-                f"{key}.models.{model}",
-                model,
-                f"{prefix}<model> names its endpoint and package group: at most "
-                f"{ENDPOINT_NAME_LIMIT - len(prefix)} characters here",
-            )
         own = set_values(model_block)
+        values = {**defaults, **own}
+        _check_model_key(
+            f"{key}.models.{model}",
+            model,
+            project=project,
+            stack=stack,
+            mode=getattr(values.get("variants"), "mode", None) or "single",
+        )
+        # The environment merges: a model's variables over the defaults' of the same name.
+        if "environment" in defaults and "environment" in own:
+            values["environment"] = {**defaults["environment"], **own["environment"]}
         settings.append(
             _serving_model(
                 key,
                 model,
-                values={**defaults, **own},
-                own=set(own),
-                endpoint_name=prefix + model,
+                values=values,
+                own={*own, *(f"environment.{name}" for name in own.get("environment", {}))},
+                endpoint_name=naming.endpoint_name(project, stack, model),
                 model_registry=model_registry,
                 legacy=model == block.legacy_model,
                 environment=environment,
@@ -944,6 +1006,9 @@ def _serving_model(
 
     def where(field_name: str) -> str:
         head = re.split(r"[.\[]", field_name, maxsplit=1)[0]
+        if head == "environment" and field_name != head:
+            # One variable of the merged environment: the defaults' unless the model sets it.
+            return f"{key}.models.{model}" if field_name in own else f"{key}.defaults"
         taken_from_defaults = head not in own and head in merged
         return f"{key}.defaults" if taken_from_defaults else f"{key}.models.{model}"
 

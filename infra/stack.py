@@ -34,7 +34,8 @@ from mlops_platform.components.registry import ModelRegistry
 from mlops_platform.components.runners import GithubRunners, GitlabRunner, RunnerAccess
 from mlops_platform.components.serving import ModelEndpoint, ServingImage, ServingImageArgs
 from mlops_platform.components.storage import AccessLogBucket
-from mlops_platform.infra.settings import ServingSettings, Settings
+from mlops_platform.infra import naming
+from mlops_platform.infra.settings import ConfigError, ServingSettings, Settings
 
 
 def _latest_approved_package(group: str, *, region: str, profile: str | None) -> str | None:
@@ -132,7 +133,27 @@ def release_packages(settings: Settings) -> dict[str, str | None]:
                 f"model package {arn} is in account {account}, not one this stack deploys to "
                 f"(aws:allowedAccountIds: {', '.join(settings.allowed_account_ids)})"
             )
+        _check_test_not_over(settings.project, serving, arn)
     return packages
+
+
+def _check_test_not_over(project: str, serving: ServingSettings, champion: str) -> None:
+    """A pinned challenger (or shadow) that has become the newest approved package would serve
+    what the champion serves: the test is over, and only a person may decide what the endpoint
+    serves next. Stopping here (before any resource is registered) changes no traffic; serving
+    the champion alone instead would drop the second variant and its alarms, which replaces a
+    production endpoint unreviewed (README: "Promoting a challenger")."""
+    variants = serving.endpoint.variants
+    if variants.second is None or variants.model_package_arn != champion:
+        return
+    raise ConfigError(
+        f"{project}:serving.models.{serving.model}.variants.modelPackageArn",
+        champion,
+        f"the {variants.second} is now the newest Approved package of "
+        f"'{serving.package_group}', which the champion serves (modelSource: latest-approved): "
+        f"the test is over; to promote it remove serving.models.{serving.model}.variants, or "
+        'pin the next challenger (README: "Promoting a challenger")',
+    )
 
 
 def backend_url(ci: CiIdentityArgs) -> pulumi.Output[str]:
@@ -373,7 +394,7 @@ def training(
     pipelines = {}
     for args in config.pipelines:
         pipelines[args.model] = TrainingPipeline(
-            f"{args.model}-pipeline",
+            naming.pipeline_component(args.model),
             replace(
                 args,
                 orchestrator=orchestrator,
@@ -485,7 +506,7 @@ def serve(
                 **({"model_package_arn": package} if package else {}),
                 **iam,
             )
-        except ArgsError as error:  # e.g. a pinned challenger that is the newest approved package
+        except ArgsError as error:  # a resolved package the settings could not check
             raise pulumi.RunError(
                 f"invalid config {settings.project}:serving.models.{serving.model}: {error}"
             ) from None
@@ -493,7 +514,7 @@ def serve(
         # (endpoint-model, endpoint-config, ...) follow from this alias of their parent.
         aliases = [pulumi.Alias(name=LEGACY_ENDPOINT)] if serving.legacy else None
         endpoint = ModelEndpoint(
-            f"{serving.model}-serving",
+            naming.endpoint_component(serving.model),
             endpoint_args,
             pulumi.ResourceOptions(providers={"aws": aws_provider}, aliases=aliases),
         )

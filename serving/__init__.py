@@ -8,6 +8,8 @@
 - :mod:`serving.server`: gunicorn with one uvicorn worker per vCPU (:func:`serving.server.serve`),
   the SageMaker environment variables, and an in-process server
   (:func:`serving.server.make_server`).
+- :mod:`serving.options`: the environment variables the server reads and their parsing (no
+  dependencies: the platform validates a model's container environment with it).
 - :mod:`serving.demo_model`: trains the iris demo model (``python -m serving.demo_model``).
 - ``python -m serving``: the command-line entry point the container runs.
 """

@@ -62,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%Y-%m-%d %H:%M:%S %z",
     )
     # the server's imports (gunicorn, uvicorn, numpy, scikit-learn) load after --help
-    from .server import ConfigError, serve, serve_options
+    from .options import ConfigError
+    from .server import serve, serve_options
 
     try:
         options = serve_options(

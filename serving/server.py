@@ -34,15 +34,13 @@ from uvicorn_worker import UvicornWorker
 
 from .app import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_CONCURRENCY, InferenceApp
 from .model import LoadedModel, ModelLoadError, load_model
+from .options import MAX_CONCURRENCY_ENV, TIMEOUT_ENV, WORKERS_ENV, positive_int
 from .payload import encode_json
 
 logger = logging.getLogger(__name__)
 
 Status = Literal["loading", "ready", "failed"]
 
-WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
-TIMEOUT_ENV = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
-MAX_CONCURRENCY_ENV = "SERVING_MAX_CONCURRENCY"
 DEFAULT_TIMEOUT = 60
 """SageMaker's default for ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` (seconds)."""
 BACKLOG = 2048
@@ -108,10 +106,6 @@ class ModelState:
         return self._settled.wait(timeout)
 
 
-class ConfigError(ValueError):
-    """An environment variable the server cannot start with; the message names it."""
-
-
 @dataclass(frozen=True, kw_only=True)
 class ServeOptions:
     """How :func:`serve` runs: where, with which model, and how many workers."""
@@ -147,27 +141,16 @@ def serve_options(
     ``SAGEMAKER_MODEL_SERVER_WORKERS`` defaults to the number of vCPUs and
     ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` to 60 seconds; ``SERVING_MAX_CONCURRENCY`` (ours) to
     :data:`~serving.app.DEFAULT_MAX_CONCURRENCY`. An unset or empty variable takes its default;
-    anything but a whole number of at least 1 raises :class:`ConfigError`.
+    anything but a whole number of at least 1 raises :class:`~serving.options.ConfigError`.
     """
     return ServeOptions(
         model_dir=model_dir,
         host=host,
         port=port,
-        workers=_positive_int(environ, WORKERS_ENV, vcpus(), "a number of worker processes"),
-        timeout=_positive_int(environ, TIMEOUT_ENV, DEFAULT_TIMEOUT, "a number of seconds"),
-        max_concurrency=_positive_int(
-            environ, MAX_CONCURRENCY_ENV, DEFAULT_MAX_CONCURRENCY, "a number of requests"
-        ),
+        workers=positive_int(environ, WORKERS_ENV, vcpus()),
+        timeout=positive_int(environ, TIMEOUT_ENV, DEFAULT_TIMEOUT),
+        max_concurrency=positive_int(environ, MAX_CONCURRENCY_ENV, DEFAULT_MAX_CONCURRENCY),
     )
-
-
-def _positive_int(environ: Mapping[str, str], name: str, default: int, what: str) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise ConfigError(f"{name}={raw!r}: must be a whole number of at least 1 ({what})")
-    return int(raw)
 
 
 # --- HTTP protocol and worker ------------------------------------------------------------------

@@ -210,3 +210,46 @@ def test_dvc_remote_and_container_registry_build_with_default_args(mocks):
     return pulumi.Output.all(
         remote.dvc_remote_url, registry.registry_url, after_registration(mocks, check)
     ).apply(lambda v: (v[0].endswith("/dvc"), v[1].endswith(".amazonaws.com")))
+
+
+# Names in the type column that are not ours: typing, the Pulumi SDKs, and Literal values.
+NOT_OURS = {
+    "None",
+    "Any",
+    "Literal",
+    "Mapping",
+    "Sequence",
+    "Input",
+    "Output",
+    "Provider",
+    "Resource",
+}
+
+
+def documented_field_types() -> set[str]:
+    """Every type name in the type column of docs/components.md's field tables."""
+    names: set[str] = set()
+    header: list[str] | None = None
+    for line in (ROOT / "docs" / "components.md").read_text(encoding="utf-8").splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        if header is None:
+            header = cells
+            continue
+        if "type" not in header or set(line) <= set("|- "):
+            continue
+        column = cells[header.index("type")]
+        column = re.sub(r"'[^']*'", "", column)  # Literal['ON_DEMAND', 'SPOT'] values
+        names.update(re.findall(r"(?<![\w.])[A-Z]\w*", column))
+    return names - NOT_OURS
+
+
+def test_every_type_the_docs_name_in_field_tables_is_importable_from_components():
+    documented = documented_field_types()
+    assert {"Variants", "Tags", "TrafficRouting", "Environment"} <= documented
+    missing = sorted(name for name in documented if name not in components.__all__)
+    assert missing == []
+    for name in documented:
+        assert getattr(components, name) is not None

@@ -550,3 +550,16 @@ def test_model_registry_invalid_args(kwargs, field):
     with pytest.raises(ArgsError) as caught:
         ModelRegistryArgs(**kwargs)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize("routing", ["CANARY", "LINEAR"])
+def test_canary_and_linear_are_refused_on_inf1_which_guardrails_exclude(routing):
+    with pytest.raises(ArgsError, match=r"^instance_type: got 'ml.inf1.xlarge'; SageMaker's dep"):
+        endpoint_args(
+            instance_type="ml.inf1.xlarge", traffic_routing=routing, linear_step_percent=50
+        )
+    # all at once is what SageMaker does with Inf1 anyway; Inf2 has guardrails
+    assert endpoint_args(instance_type="ml.inf1.xlarge", traffic_routing="ALL_AT_ONCE")
+    assert endpoint_args(
+        instance_type="ml.inf2.xlarge", traffic_routing=routing, linear_step_percent=50
+    )

@@ -175,9 +175,9 @@ BAD = [
     ),
     (
         "model key too long",
-        ("models", "a" * 41),
+        ("models", "a" * 31),
         {},
-        f'{SERVING}.models.{"a" * 41}: got "{"a" * 41}"; mlops-platform-staging-<model> names',
+        f'{SERVING}.models.{"a" * 31}: got "{"a" * 31}"; a model key names its endpoint, models, roles, alarms and pipeline: at most 30 characters in stack staging',
     ),
     (
         "unknown key in a model",
@@ -247,6 +247,22 @@ BAD = [
             "variants": {"mode": "shadow", "modelPackageArn": PACKAGE, "instanceCount": 1},
         },
         f'{CHURN}.variants.mode: got "shadow"; a shadow variant\'s responses are only seen through data capture',
+    ),
+    (
+        "canary on inf1",
+        ("models", "demo"),
+        {"instanceType": "ml.inf1.xlarge", "trafficRouting": "LINEAR", "instanceCount": 2},
+        f'{SERVING}.models.demo.instanceType: got "ml.inf1.xlarge"; SageMaker\'s deployment guardrails exclude Inf1 instances: LINEAR would fall back to all at once without baking; use ALL_AT_ONCE or an Inf2',
+    ),
+    (
+        "canary with an inf1 challenger",
+        ("models", "churn"),
+        {
+            "trafficRouting": "CANARY",
+            "instanceCount": 2,
+            **_ab(instanceCount=2, instanceType="ml.inf1.2xlarge"),
+        },
+        f'{CHURN}.variants.instanceType: got "ml.inf1.2xlarge"; SageMaker\'s deployment guardrails exclude Inf1',
     ),
     (
         "legacy model not served",
@@ -383,3 +399,50 @@ def test_the_demo_model_is_for_data_models_outside_prod(
     config[SERVING]["models"]["churn"] = settings
     code, _, err = run(tmp_path, config, capsys, stack)
     assert code == 2 and "serving.models.churn.demoModel: got true" in err and expected in err
+
+
+@pytest.mark.parametrize(
+    ("block", "key", "shown"),
+    [
+        ({"model": "demo", "imageTag": "0.1.0", "instanceType": "ml.m5.large"}, "model", "demo"),
+        ({"imageTag": "0.1.0", "models": {"demo": {}}}, "imageTag", "<model>"),
+    ],
+    ids=["the single-model block", "a model key left at the top"],
+)
+def test_the_single_model_block_points_at_the_migration(tmp_path, capsys, block, key, shown):
+    config = copy.deepcopy(stack_config("staging"))
+    config[SERVING] = block
+    code, out, err = run(tmp_path, config, capsys)
+    assert (code, out) == (2, ""), err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: invalid config {SERVING}.{key}: got "), err
+    assert (
+        f"the single-model serving block became the model map: move its keys (without model) "
+        f"under serving.models.{shown} or serving.defaults and set serving.legacyModel: {shown} "
+        "so its resources are kept (README: Upgrading a single-model stack; CHANGELOG: the "
+        "serving block)"
+    ) in err
+    assert "unknown key" not in err
+
+
+def test_a_challenger_that_became_the_champion_stops_the_plan_naming_the_fix(capsys, monkeypatch):
+    """The pinned challenger is now the newest approved package: one line naming the key and
+    the promotion, before any resource is registered (no traffic changes unreviewed)."""
+    from mlops_platform.infra.mocks import RecordingMocks
+
+    original = RecordingMocks.latest_approved_package
+
+    def newest(self, group, **kwargs):
+        return PACKAGE if group.endswith("-churn") else original(self, group, **kwargs)
+
+    monkeypatch.setattr(RecordingMocks, "latest_approved_package", newest)
+    code = plan.main(["--stack", "staging", "--project-dir", str(ROOT), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == (
+        f'error: invalid config {CHURN}.variants.modelPackageArn: got "{PACKAGE}"; the '
+        "challenger is now the newest Approved package of 'mlops-platform-staging-churn', which "
+        "the champion serves (modelSource: latest-approved): the test is over; to promote it "
+        f"remove {CHURN.removeprefix('mlops-platform:')}.variants, or pin the next challenger "
+        '(README: "Promoting a challenger")\n'
+    )

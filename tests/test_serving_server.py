@@ -43,12 +43,12 @@ from test_serving_app import (
 
 from mlops_platform.serving import payload
 from mlops_platform.serving.app import DEFAULT_MAX_CONCURRENCY
+from mlops_platform.serving.options import ConfigError
 from mlops_platform.serving.payload import decode_instances, encode_json, predictions_to_json
 from mlops_platform.serving.server import (
     MAX_CONCURRENCY_ENV,
     TIMEOUT_ENV,
     WORKERS_ENV,
-    ConfigError,
     GunicornServer,
     InferenceServer,
     ServeOptions,

@@ -371,7 +371,13 @@ def test_the_lookup_uses_the_stacks_region_and_profile(monkeypatch):
 
     monkeypatch.setattr(stack_module, "resolve_latest_package", fake)
     settings = SimpleNamespace(
-        serving=(SimpleNamespace(model="m", package_group="g"),),
+        serving=(
+            SimpleNamespace(
+                model="m",
+                package_group="g",
+                endpoint=SimpleNamespace(variants=SimpleNamespace(second=None)),
+            ),
+        ),
         region="eu-west-1",
         profile="prod-admin",
         allowed_account_ids=("333333333333",),
@@ -478,7 +484,11 @@ def test_runners_land_on_their_pools_with_the_app_secret_by_reference(plans, sta
     assert cpu["githubConfigSecret"] == secret["outputs"]["metadata"]["name"]
     assert cpu["minRunners"] == 0 == gpu["minRunners"]
     # The cpu sets build images (dind, privileged): alone on the tainted builds pool.
-    assert cpu["containerMode"] == {"type": "dind"}
+    # The chart's dind pod, rendered by the component with the daemon pinned by digest.
+    assert "containerMode" not in cpu
+    [dind] = cpu["template"]["spec"]["initContainers"][1:]
+    assert dind["name"] == "dind" and dind["securityContext"] == {"privileged": True}
+    assert re.fullmatch(r"docker:[\w.-]+-dind@sha256:[0-9a-f]{64}", dind["image"])
     assert cpu["template"]["spec"]["nodeSelector"] == {"mlops-platform/pool": "builds"}
     assert cpu["template"]["spec"]["tolerations"] == [
         {

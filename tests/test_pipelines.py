@@ -134,6 +134,45 @@ def test_cron_expressions_argo_rejects(expression: str, fragment: str) -> None:
 # --- the rendered manifests ----------------------------------------------------------------------
 
 
+def test_the_train_steps_mlflow_run_id_reaches_register() -> None:
+    steps = templates_of(render(pipeline_args()))
+    train, register = steps["train"], steps["register"]
+    (run_id,) = train["outputs"]["parameters"]
+    # The file always exists (ops train writes it empty first); the default covers a team
+    # image whose ops predates it.
+    assert run_id == {
+        "name": "mlflow-run-id",
+        "valueFrom": {"path": "/work/out/mlflow-run-id", "default": ""},
+    }
+    args = train["container"]["args"]
+    assert args[args.index("--run-id-file") + 1] == "/work/out/mlflow-run-id"
+    register_args = register["container"]["args"]
+    assert register_args[register_args.index("--mlflow-run-id") + 1] == (
+        "{{inputs.parameters.mlflow-run-id}}"
+    )
+    assert {"name": "mlflow-run-id"} in register["inputs"]["parameters"]
+    (task,) = [t for t in steps["pipeline"]["dag"]["tasks"] if t["name"] == "register"]
+    assert {
+        "name": "mlflow-run-id",
+        "value": "{{tasks.train.outputs.parameters.mlflow-run-id}}",
+    } in task["arguments"]["parameters"]
+
+
+def test_without_a_tracking_server_no_run_id_is_wired() -> None:
+    manifest = workflow_template(
+        pipeline_args(tracking_server_arn=None),
+        image="registry.example.com/training:v1",
+        serving_image="registry.example.com/serving:v1",
+        artifacts_bucket="artifacts-bucket",
+        tracking_uri=None,
+    )
+    validate_manifest(manifest)
+    steps = templates_of(manifest)
+    assert "--run-id-file" not in steps["train"]["container"]["args"]
+    assert "--mlflow-run-id" not in steps["register"]["container"]["args"]
+    assert "--remote-url" not in steps["fetch"]["container"]["args"]  # none given
+
+
 def test_template_is_the_six_steps_in_order_and_valid_for_argo() -> None:
     manifest = render(pipeline_args())
     validate_manifest(manifest)
@@ -478,6 +517,10 @@ def test_pipeline_registers_template_cron_service_account_and_irsa_role(mocks):
         document = policy(m.find("aws:iam/rolePolicy:RolePolicy", "churn-pipeline-role-pipeline"))
         sids = {s["Sid"] for s in document["Statement"]}
         assert "RegisterInOwnGroup" in sids and "LogToTrackingServer" in sids
+        # fetch pulls from the stack's DVC remote: the one bucket (and prefix) the role reads.
+        fetch = templates_of({"spec": template.inputs["spec"]})["fetch"]["container"]["args"]
+        assert fetch[fetch.index("--remote-url") + 1] == "s3://dvc-bucket/dvc"
+        assert document["Statement"][0]["Resource"].startswith("arn:aws:s3:::dvc-bucket")
         executor = m.find("kubernetes:rbac.authorization.k8s.io/v1:Role", "churn-pipeline-executor")
         assert executor.inputs["rules"] == [
             {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],

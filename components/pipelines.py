@@ -85,6 +85,8 @@ MODEL_PREFIX = "models"
 WORKDIR = "/work/repo"
 OUTDIR = "/work/out"
 OPS = ["python", "-m", "mlops_platform.ops"]
+# The training image's user (examples/ml-project/training.Dockerfile), which the pods run as.
+TRAINING_UID = 8737
 # The train step's output parameter: the MLflow run the training logged (register records it).
 RUN_ID = "mlflow-run-id"
 RUN_ID_PATH = f"{OUTDIR}/mlflow-run-id"
@@ -928,8 +930,15 @@ def workflow_template(
         active_deadline_seconds=args.timeout_seconds,
         workflow_metadata=m.WorkflowMetadata(labels={"mlops-platform/model": model}),
         pod_metadata=m.Metadata(labels={"mlops-platform/model": model}),
+        # Pod-wide, so that Argo's init container checks the git artifact out as the user the
+        # steps run as (the training image's; a root-owned checkout is read-only to them:
+        # argoproj/argo-workflows#11376). 8737 is the UID Argo's documentation gives workflows.
         security_context=m.PodSecurityContext(
-            seccomp_profile=m.SeccompProfile(type="RuntimeDefault")
+            run_as_non_root=True,
+            run_as_user=TRAINING_UID,
+            run_as_group=TRAINING_UID,
+            fs_group=TRAINING_UID,
+            seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
         ),
     ) as template:
         fetch = Container(

@@ -10,7 +10,15 @@ import json
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
-from conftest import ACCOUNT, KEY_ARN, REGION, after_registration, component_children_ok, policy
+from conftest import (
+    ACCOUNT,
+    KEY_ARN,
+    REGION,
+    ROOT,
+    after_registration,
+    component_children_ok,
+    policy,
+)
 
 from mlops_platform.components import (
     ArgsError,
@@ -25,7 +33,10 @@ from mlops_platform.components.pipelines import (
     ARGO_CHART_VERSION,
     MLFLOW_LOGGING_ACTIONS,
     ORCHESTRATOR_TYPE,
+    OUTDIR,
     PIPELINE_TYPE,
+    TRAINING_UID,
+    WORKDIR,
     check_cron,
     cron_workflow,
     orchestrator_values,
@@ -42,6 +53,7 @@ TRAINING_REPO = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/mlops-platform/dev/t
 RELEASE = "kubernetes:helm.sh/v3:Release"
 TEMPLATE = "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate"
 CRON = "kubernetes:argoproj.io/v1alpha1:CronWorkflow"
+ML_PROJECT = ROOT / "examples" / "ml-project"
 STEPS = ["fetch", "validate-data", "train", "evaluate", "gate", "register"]
 
 
@@ -132,6 +144,47 @@ def test_cron_expressions_argo_rejects(expression: str, fragment: str) -> None:
 
 
 # --- the rendered manifests ----------------------------------------------------------------------
+
+
+def test_pods_run_as_the_training_images_user() -> None:
+    # Argo's init container writes the git artifact as this user too: the steps own their
+    # checkout (a root-owned one is read-only to them, argoproj/argo-workflows#11376).
+    context = render(pipeline_args())["spec"]["securityContext"]
+    assert context == {
+        "runAsNonRoot": True,
+        "runAsUser": TRAINING_UID,
+        "runAsGroup": TRAINING_UID,
+        "fsGroup": TRAINING_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def test_the_training_image_is_the_templates_environment_as_a_non_root_user() -> None:
+    dockerfile = (ML_PROJECT / "training.Dockerfile").read_text(encoding="utf-8")
+    instructions = [line for line in dockerfile.splitlines() if line and not line.startswith("#")]
+    (user,) = [line for line in instructions if line.startswith("USER ")]
+    assert user == f"USER {TRAINING_UID}:{TRAINING_UID}"
+    assert f"--uid {TRAINING_UID}" in dockerfile
+    # git accepts the artifact checkout whoever owns it: the step's own working directory.
+    assert f"git config --system --add safe.directory {WORKDIR}" in dockerfile
+    assert f"WORKDIR {WORKDIR}" in instructions
+    assert f"chown training:training {WORKDIR} {OUTDIR}" in dockerfile
+    # The template's pinned requirements (the environment .venv-dvc tests), then the library
+    # without its own pins, as `make venv-dvc` installs them.
+    assert "COPY examples/ml-project/requirements.txt /tmp/requirements.txt" in instructions
+    assert "pip install --no-cache-dir --no-deps --no-build-isolation /tmp/platform" in dockerfile
+    # The same base as the serving image.
+    serving = (ROOT / "serving" / "Dockerfile").read_text(encoding="utf-8")
+    (base,) = [line for line in instructions if line.startswith("FROM ")]
+    assert base in serving.splitlines()
+    # Everything it copies exists and passes its .dockerignore (context: the repository root).
+    ignore = (ML_PROJECT / "training.Dockerfile.dockerignore").read_text(encoding="utf-8")
+    allowed = [line[1:].rstrip("/") for line in ignore.splitlines() if line.startswith("!")]
+    for line in instructions:
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), source
+                assert source in allowed, f"{source} is not allowed by the .dockerignore"
 
 
 def test_the_train_steps_mlflow_run_id_reaches_register() -> None:

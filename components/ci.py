@@ -352,10 +352,11 @@ def preview_policy(*, state_bucket_arn: str) -> dict[str, Any]:
     }
 
 
-def permissions_boundary_policy() -> dict[str, Any]:
+def permissions_boundary_policy(*, partition: str, region: str, account_id: str) -> dict[str, Any]:
     """The most any role created by the deploy role may ever do: use the platform's services,
-    never administer IAM, the organisation or the account, and never assume other roles (a
-    role the deploy role creates must not become a stepping stone)."""
+    log to the environment's MLflow tracking servers, never administer IAM, the organisation or
+    the account, and never assume other roles (a role the deploy role creates must not become a
+    stepping stone)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -364,6 +365,16 @@ def permissions_boundary_policy() -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": [f"{service}:*" for service in MANAGED_SERVICES],
                 "Resource": "*",
+            },
+            {
+                # MLflow's REST API on SageMaker is its own service prefix (sagemaker-mlflow),
+                # which sagemaker:* does not cover; its every action takes a tracking server.
+                "Sid": "MlflowTracking",
+                "Effect": "Allow",
+                "Action": "sagemaker-mlflow:*",
+                "Resource": (
+                    f"arn:{partition}:sagemaker:{region}:{account_id}:mlflow-tracking-server/*"
+                ),
             },
             {
                 "Sid": "NoAdministration",
@@ -646,7 +657,12 @@ class CiIdentity(pulumi.ComponentResource):
         self.boundary = aws.iam.Policy(
             f"{name}-boundary",
             description="Permissions boundary of every role the CI deploy role creates",
-            policy=policy_document(permissions_boundary_policy),
+            policy=policy_document(
+                permissions_boundary_policy,
+                partition=self._context.partition,
+                region=self._context.region,
+                account_id=self._context.account_id,
+            ),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self),
         )

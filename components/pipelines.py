@@ -91,6 +91,18 @@ MODEL_PREFIX = "models"
 WORKDIR = "/work/repo"
 OUTDIR = "/work/out"
 OPS = ["python", "-m", "mlops_platform.ops"]
+# The training image's user (examples/ml-project/training.Dockerfile), which the pods run as.
+TRAINING_UID = 8737
+# The train step's output parameter: the MLflow run the training logged (register records it).
+RUN_ID = "mlflow-run-id"
+RUN_ID_PATH = f"{OUTDIR}/mlflow-run-id"
+
+
+def dvc_remote_url(bucket_arn: str, prefix: str) -> str:
+    """The DVC remote URL of a bucket ARN (``arn:<partition>:s3:::<bucket>``) and key prefix."""
+    return f"s3://{bucket_arn.split(':', 5)[5]}/{prefix}"
+
+
 IMAGE = re.compile(r"^[\w.-]+(?::\d+)?/[\w./-]+(?::[\w.-]{1,128})?(?:@sha256:[0-9a-f]{64})?$")
 GIT_URL = re.compile(r"^(?:https://[\w.-]+(?::\d+)?/[\w./~-]+|git@[\w.-]+:[\w./~-]+)$")
 GIT_REVISION = re.compile(r"^[\w][\w./-]{0,254}$")
@@ -362,11 +374,14 @@ def pipeline_access_policy(
     ]
     base = f"arn:{partition}:sagemaker:{region}:{account_id}"
     packages = f"{base}:model-package/{model_package_group.lower()}/*"
+    group = f"{base}:model-package-group/{model_package_group}"
     register: dict[str, Any] = {
+        # The Service Authorization Reference lists both resource types for CreateModelPackage:
+        # a versioned package is authorized on its group as well as on the package.
         "Sid": "RegisterInOwnGroup",
         "Effect": "Allow",
         "Action": "sagemaker:CreateModelPackage",
-        "Resource": packages,
+        "Resource": [packages, group],
     }
     if not auto_approve:
         register["Condition"] = {
@@ -384,7 +399,7 @@ def pipeline_access_policy(
             "Sid": "ReadOwnGroup",
             "Effect": "Allow",
             "Action": ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"],
-            "Resource": [packages, f"{base}:model-package-group/{model_package_group}"],
+            "Resource": [packages, group],
         },
         register,
     ]
@@ -873,8 +888,12 @@ def workflow_template(
     serving_image: str,
     artifacts_bucket: str,
     tracking_uri: str | None,
+    dvc_remote_url: str | None = None,
 ) -> dict[str, Any]:
-    """The model's WorkflowTemplate (a dict, built with Hera's typed models)."""
+    """The model's WorkflowTemplate (a dict, built with Hera's typed models).
+
+    ``dvc_remote_url`` is the stack's DVC remote: ``fetch`` pulls from it whatever remote the
+    repository's committed ``.dvc/config`` names (the role may read only this one)."""
     from hera.workflows import (
         DAG,
         Container,
@@ -934,15 +953,29 @@ def workflow_template(
         active_deadline_seconds=args.timeout_seconds,
         workflow_metadata=m.WorkflowMetadata(labels={"mlops-platform/model": model}),
         pod_metadata=m.Metadata(labels={"mlops-platform/model": model}),
+        # Pod-wide, so that Argo's init container checks the git artifact out as the user the
+        # steps run as (the training image's; a root-owned checkout is read-only to them:
+        # argoproj/argo-workflows#11376). 8737 is the UID Argo's documentation gives workflows.
         security_context=m.PodSecurityContext(
-            seccomp_profile=m.SeccompProfile(type="RuntimeDefault")
+            run_as_non_root=True,
+            run_as_user=TRAINING_UID,
+            run_as_group=TRAINING_UID,
+            fs_group=TRAINING_UID,
+            seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
         ),
     ) as template:
         fetch = Container(
             name="fetch",
             image=image,
             command=OPS,
-            args=["fetch", "--workdir", WORKDIR, "--revision-file", f"{OUTDIR}/revision"],
+            args=[
+                "fetch",
+                "--workdir",
+                WORKDIR,
+                "--revision-file",
+                f"{OUTDIR}/revision",
+                *(["--remote-url", dvc_remote_url] if dvc_remote_url else []),
+            ],
             working_dir=WORKDIR,
             env=env,
             resources=small,
@@ -965,16 +998,28 @@ def workflow_template(
             inputs=[s3("workspace", WORKDIR, f"{workspace_key}/fetched.tgz")],
             **cpu_pool,
         )
+        # With a tracking server, the training code writes the id of its MLflow run to
+        # $MLOPS_MLFLOW_RUN_ID_FILE; register records it with the package (mlflow.run_id).
+        run_id = (
+            [Parameter(name=RUN_ID, value_from=m.ValueFrom(path=RUN_ID_PATH, default=""))]
+            if tracking_uri
+            else []
+        )
         train = Container(
             name="train",
             image=image,
             command=OPS,
-            args=["train", "--workdir", WORKDIR],
+            args=[
+                "train",
+                "--workdir",
+                WORKDIR,
+                *(["--run-id-file", RUN_ID_PATH] if tracking_uri else []),
+            ],
             working_dir=WORKDIR,
             env=env,
             resources=train_requirements,
             inputs=[s3("workspace", WORKDIR, f"{workspace_key}/fetched.tgz")],
-            outputs=[s3("workspace", WORKDIR, f"{workspace_key}/trained.tgz")],
+            outputs=[s3("workspace", WORKDIR, f"{workspace_key}/trained.tgz"), *run_id],
             **_gpu_scheduling(args),
         )
         evaluate = Container(
@@ -1047,6 +1092,8 @@ def workflow_template(
             "--generated-by",
             "{{workflow.name}}",
         ]
+        if tracking_uri:
+            register_args += ["--mlflow-run-id", f"{{{{inputs.parameters.{RUN_ID}}}}}"]
         if args.auto_approve:
             register_args.append("--approve")
         register = Container(
@@ -1055,7 +1102,11 @@ def workflow_template(
             command=OPS,
             args=register_args,
             resources=small,
-            inputs=[metrics_in, Parameter(name="revision")],
+            inputs=[
+                metrics_in,
+                Parameter(name="revision"),
+                *([Parameter(name=RUN_ID)] if tracking_uri else []),
+            ],
             **cpu_pool,
         )
         with DAG(name="pipeline"):
@@ -1079,6 +1130,7 @@ def workflow_template(
                 arguments=[
                     t_evaluate.get_artifact("metrics").with_name("metrics"),
                     t_fetch.get_parameter("revision").with_name("revision"),
+                    *([t_train.get_parameter(RUN_ID).with_name(RUN_ID)] if tracking_uri else []),
                 ],
             )
             t_fetch >> t_validate >> t_train >> t_evaluate >> t_gate >> t_register
@@ -1197,6 +1249,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             serving=args.serving_image,
             bucket=args.artifacts_bucket,
             tracking=args.tracking_server_arn,
+            dvc_bucket_arn=args.dvc_bucket_arn,
         ).apply(
             lambda v: _checked(
                 workflow_template(
@@ -1205,6 +1258,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                     serving_image=v["serving"],
                     artifacts_bucket=v["bucket"],
                     tracking_uri=v["tracking"],
+                    dvc_remote_url=dvc_remote_url(v["dvc_bucket_arn"], args.dvc_prefix),
                 )
             )["spec"]
         )

@@ -15,8 +15,9 @@ python -m ops register --group G --model-data s3://... --image URI --metrics met
                        [--approve] [--code-revision SHA] [--data-revision REV] [--repository URL]
                        [--generated-by NAME] [--mlflow-run-id ID] [--description TEXT] [--region R]
 python -m ops fetch --workdir DIR [--repo URL] [--revision REV] [--revision-file FILE]
+                    [--remote-url s3://BUCKET/PREFIX]
 python -m ops validate-data --schema data/schema.yaml --data data/train.csv
-python -m ops train [--workdir DIR]
+python -m ops train [--workdir DIR] [--run-id-file FILE]
 python -m ops evaluate --metrics metrics.json --model-dir model --require M1,M2 --out model.tar.gz
                        [--metrics-out FILE]
 python -m ops submit --model M --revision SHA [--namespace pipelines] [--wait] [--timeout S]
@@ -314,6 +315,10 @@ def _pipeline_commands(commands: Any) -> None:
     fetch.add_argument("--repo", help="clone this repository into --workdir first")
     fetch.add_argument("--revision", help="branch, tag or commit to check out")
     fetch.add_argument("--revision-file", type=Path, help="write the commit SHA here")
+    fetch.add_argument(
+        "--remote-url",
+        help="pull from this DVC remote (the stack's) instead of the committed default",
+    )
 
     validate = commands.add_parser(
         "validate-data", help="Check a CSV data set against the team's schema (pipeline step)."
@@ -323,6 +328,11 @@ def _pipeline_commands(commands: Any) -> None:
 
     train = commands.add_parser("train", help="The team's dvc repro (pipeline step).")
     train.add_argument("--workdir", type=Path, default=Path.cwd(), help="the model repository")
+    train.add_argument(
+        "--run-id-file",
+        type=Path,
+        help="the training code writes its MLflow run id here ($MLOPS_MLFLOW_RUN_ID_FILE)",
+    )
 
     evaluate = commands.add_parser(
         "evaluate", help="Check the metrics and pack the model for SageMaker (pipeline step)."
@@ -535,7 +545,12 @@ def _step(args: argparse.Namespace) -> int:
 
     try:
         if args.command == "fetch":
-            sha = pipeline.fetch(args.workdir, repository=args.repo, revision=args.revision)
+            sha = pipeline.fetch(
+                args.workdir,
+                repository=args.repo,
+                revision=args.revision,
+                remote_url=args.remote_url,
+            )
             if args.revision_file is not None:
                 args.revision_file.parent.mkdir(parents=True, exist_ok=True)
                 args.revision_file.write_text(sha, encoding="utf-8")
@@ -543,8 +558,8 @@ def _step(args: argparse.Namespace) -> int:
         elif args.command == "validate-data":
             print(pipeline.validate_data(args.schema, args.data))
         elif args.command == "train":
-            pipeline.train(args.workdir)
-            print("trained: dvc repro finished")
+            run_id = pipeline.train(args.workdir, run_id_file=args.run_id_file)
+            print("trained: dvc repro finished" + (f" (MLflow run {run_id})" if run_id else ""))
         else:
             metrics = pipeline.evaluate(
                 metrics_path=args.metrics,

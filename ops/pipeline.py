@@ -18,6 +18,7 @@ turns into a pandera ``DataFrameSchema``::
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tarfile
@@ -30,15 +31,21 @@ from mlops_platform.ops.gate import MetricsError, read_metrics
 TYPES = ("int", "float", "str", "bool")
 COLUMN_KEYS = frozenset({"type", "min", "max", "nullable", "allowed", "unique"})
 SCHEMA_KEYS = frozenset({"columns", "rows", "strict"})
+# The DVC remote `fetch --remote-url` adds to the checkout's local config (never committed).
+PLATFORM_REMOTE = "mlops-platform"
+# Where the training code writes its MLflow run id (`train --run-id-file`), for `register`.
+RUN_ID_ENV = "MLOPS_MLFLOW_RUN_ID_FILE"
 
 
 class StepError(RuntimeError):
     """A step that cannot go on: one line, exit 1."""
 
 
-def _run(argv: Sequence[str], cwd: Path, what: str) -> str:
+def _run(argv: Sequence[str], cwd: Path, what: str, env: Mapping[str, str] | None = None) -> str:
     try:
-        result = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            list(argv), cwd=cwd, env=env, capture_output=True, text=True, check=False
+        )
     except OSError as error:
         raise StepError(f"{what}: cannot run {argv[0]}: {error.strerror}") from None
     if result.returncode != 0:
@@ -48,10 +55,24 @@ def _run(argv: Sequence[str], cwd: Path, what: str) -> str:
     return result.stdout
 
 
-def fetch(workdir: Path, *, repository: str | None = None, revision: str | None = None) -> str:
+def fetch(
+    workdir: Path,
+    *,
+    repository: str | None = None,
+    revision: str | None = None,
+    remote_url: str | None = None,
+) -> str:
     """Check out ``revision`` of the model repository in ``workdir`` (cloning ``repository``
-    first when given) and ``dvc pull`` the data its ``.dvc`` files name; return the SHA."""
+    first when given) and ``dvc pull`` the data its ``.dvc`` files name; return the SHA.
+
+    With ``remote_url`` (the stack's DVC remote) the data comes from there, whatever remote the
+    repository's committed ``.dvc/config`` names: each stack's pipeline may read only its own
+    remote, so a default remote committed for another stack must not decide where it pulls."""
     workdir = Path(workdir)
+    if remote_url is not None and "://" not in remote_url:
+        raise StepError(
+            f"--remote-url: expected a DVC remote URL such as s3://bucket/dvc, got {remote_url!r}"
+        )
     if repository is not None:
         _run(["git", "clone", "--quiet", repository, str(workdir)], Path.cwd(), "git clone")
     if not (workdir / ".git").exists():
@@ -68,7 +89,12 @@ def fetch(workdir: Path, *, repository: str | None = None, revision: str | None 
     # a data file missing from the remote must fail here, not be skipped.
     tracked = _run(["git", "ls-files", "*.dvc", "**/*.dvc"], workdir, "git ls-files").split()
     if tracked:
-        _run(["dvc", "pull", *sorted(set(tracked))], workdir, f"dvc pull of {sha[:12]}")
+        pull = ["dvc", "pull"]
+        if remote_url is not None:
+            add = ["dvc", "remote", "add", "--local", "--force", PLATFORM_REMOTE, remote_url]
+            _run(add, workdir, "dvc remote add")
+            pull += ["--remote", PLATFORM_REMOTE]
+        _run([*pull, *sorted(set(tracked))], workdir, f"dvc pull of {sha[:12]}")
     return sha
 
 
@@ -164,9 +190,22 @@ def validate_data(schema_path: Path, data_path: Path) -> str:
     return f"data set {str(data_path)!r}: {len(frame)} rows match {str(schema_path)!r}"
 
 
-def train(workdir: Path) -> None:
-    """The team's ``dvc repro`` (the pipeline in its ``dvc.yaml``)."""
-    _run(["dvc", "repro"], Path(workdir), "dvc repro")
+def train(workdir: Path, *, run_id_file: Path | None = None) -> str | None:
+    """The team's ``dvc repro`` (the pipeline in its ``dvc.yaml``).
+
+    With ``run_id_file``, the training code finds that path in ``MLOPS_MLFLOW_RUN_ID_FILE`` and
+    writes the id of the MLflow run it logged there; the file exists (empty) even when it does
+    not, so the step's output parameter always does. Returns the run id, if any."""
+    if run_id_file is None:
+        _run(["dvc", "repro"], Path(workdir), "dvc repro")
+        return None
+    run_id_file = Path(run_id_file).resolve()
+    run_id_file.parent.mkdir(parents=True, exist_ok=True)
+    run_id_file.write_text("", encoding="utf-8")
+    env = {**os.environ, RUN_ID_ENV: str(run_id_file)}
+    _run(["dvc", "repro"], Path(workdir), "dvc repro", env=env)
+    run_id = run_id_file.read_text(encoding="utf-8").strip()
+    return run_id or None
 
 
 def evaluate(

@@ -4,9 +4,9 @@
 
 Scans, in one checkov run, the three stacks' Terraform plans (``python -m infra.plan --format
 terraform-plan``), the GitHub workflows (the repository's and the model-team template's),
-``serving/Dockerfile`` and ``.gitlab-ci.yml``. Every failing check must be fixed or skipped in
-ONE reviewed file, ``policy/checkov-skips.yaml``, with a written reason per check and target (a
-stack, or a file's path). The audit fails (exit 1) on:
+``serving/Dockerfile``, ``examples/ml-project/training.Dockerfile`` and ``.gitlab-ci.yml``.
+Every failing check must be fixed or skipped in ONE reviewed file, ``policy/checkov-skips.yaml``,
+with a written reason per check and target (a stack, or a file's path). The audit fails (exit 1) on:
 
 - a failing check that is not skipped;
 - a file checkov did not scan (it drops workflow files its bundled schema rejects without a
@@ -96,6 +96,7 @@ def scan_targets(root: Path, plans_dir: Path) -> dict[str, Path]:
         *sorted((root / ".github/workflows").glob("*.yml")),
         *sorted((root / "examples/ml-project/.github/workflows").glob("*.yml")),
         root / "serving/Dockerfile",
+        root / "examples/ml-project/training.Dockerfile",
         root / ".gitlab-ci.yml",
     ]
     for path in files:

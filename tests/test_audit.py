@@ -39,6 +39,7 @@ def _all_scanned(targets: dict[str, Path]) -> dict:
 
 def test_every_shipped_file_is_a_target(targets):
     assert {"dev", "staging", "prod", ".gitlab-ci.yml", "serving/Dockerfile"} <= set(targets)
+    assert "examples/ml-project/training.Dockerfile" in targets
     assert ".github/workflows/ci.yml" in targets
     assert "examples/ml-project/.github/workflows/train-and-build.yml" in targets
 
@@ -81,7 +82,12 @@ def test_a_bad_skip_is_one_line_naming_the_check(targets, text, expected):
 
 def test_a_skip_without_reason_exits_2_naming_the_check(tmp_path, capsys, monkeypatch):
     root = tmp_path / "repo"
-    for relative in (".github/workflows/ci.yml", "serving/Dockerfile", ".gitlab-ci.yml"):
+    for relative in (
+        ".github/workflows/ci.yml",
+        "serving/Dockerfile",
+        "examples/ml-project/training.Dockerfile",
+        ".gitlab-ci.yml",
+    ):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text("x\n")
     (root / "policy").mkdir()

@@ -7,7 +7,15 @@ from typing import Any
 
 import pulumi
 import pytest
-from conftest import ACCOUNT, KEY_ARN, ROOT, after_registration, component_children_ok, statement
+from conftest import (
+    ACCOUNT,
+    KEY_ARN,
+    REGION,
+    ROOT,
+    after_registration,
+    component_children_ok,
+    statement,
+)
 
 from mlops_platform.components import ArgsError
 from mlops_platform.components.ci import (
@@ -204,11 +212,23 @@ def test_deploy_role_empties_buckets_only_when_asked():
     assert "s3:GetObject" not in emptying["Action"]
 
 
+def _boundary() -> dict:
+    return permissions_boundary_policy(partition="aws", region=REGION, account_id=ACCOUNT)
+
+
 def test_boundary_never_allows_administration():
-    doc = permissions_boundary_policy()
+    doc = _boundary()
     assert statement(doc, "NoAdministration")["Action"] == ["account:*", "iam:*", "organizations:*"]
     allowed = statement(doc, "PlatformServices")["Action"]
     assert not any(a.startswith(("iam:", "sts:")) for a in allowed), "no IAM, no role chaining"
+
+
+def test_boundary_allows_mlflow_only_on_the_environments_tracking_servers():
+    # sagemaker:* does not cover MLflow's own service prefix: without this statement every
+    # MLflow call of a pipeline role under the boundary is AccessDenied.
+    mlflow = statement(_boundary(), "MlflowTracking")
+    assert mlflow["Action"] == "sagemaker-mlflow:*"
+    assert mlflow["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:mlflow-tracking-server/*"
 
 
 # --- CiIdentity ----------------------------------------------------------------------------------

@@ -97,6 +97,40 @@ def test_fetch_failures_are_one_line(
     assert missing_data[2].count("\n") == 1
 
 
+@needs_git
+def test_fetch_with_the_stacks_remote_pulls_from_it(
+    tmp_path: Path, git_env: None, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    repository(tmp_path / "origin", dvc_file=True)
+    calls = fake_dvc(tmp_path / "bin", "exit 0", monkeypatch)
+    code, _, err = run_main(
+        capsys, "fetch", "--workdir", str(tmp_path / "origin"), "--remote-url", "s3://dvc-b/dvc"
+    )
+    assert (code, err) == (0, "")
+    assert calls.read_text().splitlines() == [
+        "remote add --local --force mlops-platform s3://dvc-b/dvc",
+        "pull --remote mlops-platform data.csv.dvc",
+    ]
+
+
+def test_train_hands_the_training_code_a_file_for_its_mlflow_run_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    fake_dvc(tmp_path / "bin", 'printf run-0123abc > "$MLOPS_MLFLOW_RUN_ID_FILE"', monkeypatch)
+    run_id = tmp_path / "out" / "mlflow-run-id"
+    code, out, _ = run_main(
+        capsys, "train", "--workdir", str(tmp_path), "--run-id-file", str(run_id)
+    )
+    assert (code, out) == (0, "trained: dvc repro finished (MLflow run run-0123abc)\n")
+    assert run_id.read_text() == "run-0123abc"
+    # Training that logs no run leaves the file empty: the output parameter still exists.
+    fake_dvc(tmp_path / "bin", "exit 0", monkeypatch)
+    code, out, _ = run_main(
+        capsys, "train", "--workdir", str(tmp_path), "--run-id-file", str(run_id)
+    )
+    assert (code, out, run_id.read_text()) == (0, "trained: dvc repro finished\n", "")
+
+
 def test_train_runs_dvc_repro_and_reports_its_last_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

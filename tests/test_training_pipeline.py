@@ -9,7 +9,9 @@ temporary directory, uploads the ``model`` output artifact to the key the templa
 stops at the first failing step, as Argo does. Outcomes: the first model of a group registers;
 a better one registers as PendingManualApproval with its metrics; a worse one stops at the gate
 with a one-line reason; a data set that breaks the schema stops before training; a missing
-revision fails the fetch; MLflow receives each trained run; a failed run registers nothing.
+revision fails the fetch; MLflow receives each trained run and the package records its id;
+a failed run registers nothing. The team's committed ``.dvc/config`` names another stack's
+remote as its default: the fetch pulls from the stack's own remote, which the template names.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from test_ml_project import dvc_env
 from mlops_platform.components.pipelines import (
     GateSettings,
     TrainingPipelineArgs,
+    dvc_remote_url,
     validate_manifest,
     workflow_template,
 )
@@ -40,6 +43,8 @@ DVC_BIN = ROOT / ".venv-dvc" / "bin"
 REGION = "eu-west-1"
 GROUP = "mlops-platform-dev-iris"
 DVC_BUCKET = "dvc-remote-bucket"
+# The remote the team committed as its default: another stack's, which this stack cannot read.
+OTHER_STACK_REMOTE = "s3://prod-dvc-remote-bucket/dvc"
 ARTIFACTS = "artifacts-bucket"
 SERVING_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-platform/dev/serving:v1"
 ARGO_PATHS = {"/work/repo": "repo", "/work/out": "out"}
@@ -102,14 +107,14 @@ def world(moto: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]
     dvc = str(DVC_BIN / "dvc")
     git("init", "-q", "-b", "main", cwd=repo, env=env)
     subprocess.run([dvc, "init", "-q"], cwd=repo, env=env, check=True)
-    subprocess.run(
-        [dvc, "remote", "add", "-d", "storage", f"s3://{DVC_BUCKET}/dvc"],
-        cwd=repo, env=env, check=True,
-    )  # fmt: skip
-    # The emulator's endpoint, committed here (a clone has no local config to carry it).
-    subprocess.run(
-        [dvc, "remote", "modify", "storage", "endpointurl", moto], cwd=repo, env=env, check=True
-    )
+    # The committed default is another stack's remote (no such bucket here); the team pushes
+    # each stack's data to that stack's remote by name (README "Training pipelines"). The
+    # emulator's endpoint comes from AWS_ENDPOINT_URL, which DVC's S3 client honours.
+    for argv in (
+        ["remote", "add", "-d", "prod", OTHER_STACK_REMOTE],
+        ["remote", "add", "dev", f"s3://{DVC_BUCKET}/dvc"],
+    ):
+        subprocess.run([dvc, *argv], cwd=repo, env=env, check=True)
     subprocess.run(
         [str(DVC_BIN / "python"), "src/make_dataset.py", "data/iris.csv"],
         cwd=repo, env=env, check=True, capture_output=True,
@@ -124,7 +129,7 @@ def commit(world: dict[str, Any], message: str, *, c: float | None = None) -> st
         params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
         params["train"]["C"] = c
         (repo / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    for argv in (["add", "-q", "data/iris.csv"], ["push", "-q"]):
+    for argv in (["add", "-q", "data/iris.csv"], ["push", "-q", "-r", "dev"]):
         result = subprocess.run(
             [dvc, *argv], cwd=repo, env=env, capture_output=True, text=True, check=False
         )
@@ -168,6 +173,7 @@ def run_template(world: dict[str, Any], revision: str) -> Run:
         serving_image=SERVING_IMAGE,
         artifacts_bucket=ARTIFACTS,
         tracking_uri=world["env"]["MLFLOW_TRACKING_URI"],
+        dvc_remote_url=dvc_remote_url(f"arn:aws:s3:::{DVC_BUCKET}", "dvc"),
     )
     validate_manifest(manifest)
     spec = manifest["spec"]
@@ -254,6 +260,15 @@ def mlflow_runs(world: dict[str, Any]) -> list[Path]:
     return sorted((world["base"] / "mlruns").glob("*/*/meta.yaml"))
 
 
+def tracked_run(world: dict[str, Any], package: dict[str, Any], run: Run) -> Path:
+    """The MLflow run directory a package names (``mlflow.run_id``): the one the train step
+    logged and passed on to register."""
+    run_id = package["CustomerMetadataProperties"]["mlflow.run_id"]
+    assert f"(MLflow run {run_id})" in run.stdout["train"]
+    (run_dir,) = [m.parent for m in mlflow_runs(world) if m.parent.name == run_id]
+    return run_dir
+
+
 ALL_STEPS = ["fetch", "validate-data", "train", "evaluate", "gate", "register"]
 
 
@@ -273,13 +288,12 @@ def test_pipeline_outcomes_end_to_end(world: dict[str, Any]) -> None:
     key = container["ModelDataUrl"].removeprefix(f"s3://{ARTIFACTS}/")
     assert key == "models/iris/iris-training-1/model.tar.gz"
     assert world["s3"].head_object(Bucket=ARTIFACTS, Key=key)["ContentLength"] > 0
-    # MLflow received the run: parameters, metrics and the model.
+    # MLflow received the run: parameters, metrics and the model; the package names the run.
     (run_meta,) = mlflow_runs(world)
-    run_dir = run_meta.parent
-    assert (run_dir / "params" / "C").read_text() == "0.003"
-    assert (run_dir / "metrics" / "test_accuracy").read_text().split()[1] == "0.8421"
-    logged = list((world["base"] / "mlruns").glob("*/models/*/artifacts/MLmodel"))
-    assert logged, "the model was not logged to MLflow"
+    assert tracked_run(world, package, run) == run_meta.parent
+    assert (run_meta.parent / "params" / "C").read_text() == "0.003"
+    assert (run_meta.parent / "metrics" / "test_accuracy").read_text().split()[1] == "0.8421"
+    assert list((world["base"] / "mlruns").glob("*/models/*/artifacts/MLmodel")), "no model"
     # A person approves it: it becomes the champion.
     world["sagemaker"].update_model_package(
         ModelPackageArn=package["ModelPackageArn"],
@@ -298,6 +312,7 @@ def test_pipeline_outcomes_end_to_end(world: dict[str, Any]) -> None:
     assert len(registered) == 2
     assert registered[1]["ModelApprovalStatus"] == "PendingManualApproval"
     assert registered[1]["CustomerMetadataProperties"]["metric.test_accuracy"] == "0.9737"
+    assert tracked_run(world, registered[1], run) != run_meta.parent
 
     # 3. A worse model stops at the gate with one line naming both values; nothing registers.
     worse = commit(world, "worse model", c=0.01)
@@ -361,4 +376,43 @@ def test_template_ci_submits_the_pipeline_on_main_from_the_platforms_runners() -
     assert (
         'python -m mlops_platform.ops submit --model "$MODEL" --revision "$REVISION" --wait'
         in scripts
+    )
+
+
+def test_fetch_pulls_from_the_stacks_remote_not_the_committed_default(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    sha = commit(world, "data for the remote test", c=0.5)
+    committed = (world["repo"] / ".dvc" / "config").read_text(encoding="utf-8")
+    assert f"url = {OTHER_STACK_REMOTE}" in committed and "remote = prod" in committed
+
+    def fetch(workdir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(DVC_BIN / "python"), "-m", "mlops_platform.ops", "fetch", "--repo", str(world["repo"]),
+             "--revision", sha, "--workdir", str(workdir), *extra],
+            env=world["env"], capture_output=True, text=True, check=False,
+        )  # fmt: skip
+
+    # A bare dvc pull reads the committed default: another stack's bucket, a failed fetch.
+    bare = fetch(tmp_path / "bare")
+    assert bare.returncode == 1 and bare.stderr.startswith("error: dvc pull of "), bare.stderr
+    # With the stack's remote the data arrives; the committed config is left as it was.
+    ours = fetch(tmp_path / "ours", "--remote-url", f"s3://{DVC_BUCKET}/dvc")
+    assert ours.returncode == 0, ours.stderr
+    assert (tmp_path / "ours" / "data" / "iris.csv").stat().st_size > 0
+    assert (tmp_path / "ours" / ".dvc" / "config").read_text(encoding="utf-8") == committed
+    local = (tmp_path / "ours" / ".dvc" / "config.local").read_text(encoding="utf-8")
+    assert f"url = s3://{DVC_BUCKET}/dvc" in local
+
+
+def test_fetch_rejects_a_remote_that_is_not_a_url(world: dict[str, Any], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(DVC_BIN / "python"), "-m", "mlops_platform.ops", "fetch", "--repo", str(world["repo"]),
+         "--workdir", str(tmp_path / "clone"), "--remote-url", "dvc-remote-bucket"],
+        env=world["env"], capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: --remote-url: expected a DVC remote URL such as s3://bucket/dvc, "
+        "got 'dvc-remote-bucket'\n"
     )

@@ -454,15 +454,22 @@ def test_drift_previews_expect_no_changes():
     assert (args["command"], args["refresh"], args["expect-no-changes"]) == ("preview", True, True)
 
 
-def test_release_builds_and_pushes_the_serving_image_to_staging():
+def test_release_builds_and_pushes_the_serving_and_training_images_to_staging():
     build = job("release.yml", "build")
     assert steps_using(build, ECR_LOGIN)
     push = step_index(build, runs("docker push"))
     script = build["steps"][push]["run"]
     assert "pulumi stack output repositoryUrls --stack staging" in script
-    assert ".serving" in script
-    assert "serving/" in script
-    assert step_index(build, lambda s: action(s) == UPLOAD) > push
+    # Each image goes to the staging repository of its name (repositoryUrls' keys).
+    assert "for image in serving training; do" in script
+    assert "serving) dockerfile=serving/Dockerfile context=serving/ ;;" in script
+    assert "training) dockerfile=examples/ml-project/training.Dockerfile context=. ;;" in script
+    assert (ROOT / "examples/ml-project/training.Dockerfile").is_file()
+    assert '--file "$dockerfile" --tag "$repo:$TAG" "$context"' in script
+    assert 'gzip > "$RUNNER_TEMP/images/$image-image.tar.gz"' in script
+    upload = step_index(build, lambda s: action(s) == UPLOAD)
+    assert upload > push
+    assert build["steps"][upload]["with"]["name"] == "images"
 
 
 def assert_pins_then_up(job_: dict[str, Any], stack: str, *, model: str | None) -> int:
@@ -513,6 +520,10 @@ def test_prod_release_is_approved_pushes_its_image_holds_the_models_deploys_then
     assert yaml.safe_dump(prod).count("pulumi config set") == 1
     push = step_index(prod, runs("docker push"))
     assert "repositoryUrls --stack prod" in prod["steps"][push]["run"]
+    # The very images staging built (the artifact), both of them.
+    assert "for image in serving training; do" in prod["steps"][push]["run"]
+    (download,) = steps_using(prod, DOWNLOAD)
+    assert download["with"]["name"] == "images"
     up = assert_pins_then_up(prod, "prod", model=None)
     watch = step_index(prod, runs("-m ops watch"))
     assert push < up < watch
@@ -919,6 +930,18 @@ def test_gitlab_prod_is_manual_and_watched():
     assert push < up < watch
     assert "-m ops models --outputs outputs-prod.json" in prod["script"][watch]
     assert '--model "$model" --outputs outputs-prod.json --timeout 3600' in prod["script"][watch]
+
+
+def test_gitlab_release_builds_both_images_and_prod_promotes_the_staged_digests():
+    build = gitlab_script(GITLAB_JOBS["build"])
+    assert "for image in serving training; do" in build
+    assert "training) dockerfile=examples/ml-project/training.Dockerfile context=. ;;" in build
+    assert '--file "$dockerfile" --tag "$repo:$CI_COMMIT_TAG" "$context"' in build
+    assert GITLAB_JOBS["build"]["artifacts"]["reports"]["dotenv"] == "build.env"
+    prod = gitlab_script(GITLAB_JOBS["deploy-prod"])
+    assert 'training) staged="$TRAINING_IMAGE_STAGING" ;;' in prod
+    assert 'serving) staged="$SERVING_IMAGE_STAGING" ;;' in prod
+    assert 'repo="$(image_repo prod "$image")"' in prod
 
 
 # --- schema validation -----------------------------------------------------------------------

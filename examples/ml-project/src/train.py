@@ -141,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     described = metadata(model, names, params)
     if os.environ.get("MLFLOW_TRACKING_URI"):
         described["mlflow_run_id"] = log_to_mlflow(model, params, metrics, features[:5])
+        # The platform's train step names a file for the run id: register records it.
+        run_id_file = os.environ.get("MLOPS_MLFLOW_RUN_ID_FILE")
+        if run_id_file:
+            Path(run_id_file).write_text(described["mlflow_run_id"], encoding="utf-8")
     document = json.dumps(described, indent=2, sort_keys=True)
     (args.out / METADATA_FILE).write_text(document + "\n", encoding="utf-8")
     if args.metrics is not None:

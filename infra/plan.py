@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -340,6 +340,7 @@ def check_policy(resources: list[dict[str, Any]], files: StackFiles) -> list[dic
     except context.WaiverError as error:  # settings reject these first; kept for other programs
         raise PlanError(f"invalid config {files.project}:policy.{error}") from None
     inputs = {res["urn"]: res["inputs"] for res in resources}
+    default_providers = {"aws": default_provider_inputs(files.config, "aws")}
     records = [
         Resource(
             type=res["type"],
@@ -348,14 +349,29 @@ def check_policy(resources: list[dict[str, Any]], files: StackFiles) -> list[dic
             props=res["inputs"],
             protect=res["protect"],
             retain_on_delete=res["retainOnDelete"],
-            # A provider reference is "<provider urn>::<provider id>".
-            provider=inputs.get((res.get("provider") or "").rsplit("::", 1)[0]),
+            # A provider reference is "<provider urn>::<provider id>"; without one, the
+            # package's default provider, configured from the stack's config (aws:defaultTags).
+            provider=inputs.get(res["provider"].rsplit("::", 1)[0])
+            if res.get("provider")
+            else default_providers.get(res["type"].split(":", 1)[0]),
             dependencies=tuple(res["dependencies"]),
         )
         for res in resources
         if res["custom"]
     ]
     return [finding.to_json() for finding in evaluate(records, stack_context)]
+
+
+def default_provider_inputs(config: Mapping[str, str], package: str) -> dict[str, Any]:
+    """The inputs of a package's default provider: its keys of the stack's config
+    (``aws:defaultTags`` -> ``defaultTags``), structured values decoded."""
+    inputs: dict[str, Any] = {}
+    for key, raw in config.items():
+        namespace, _, name = key.partition(":")
+        if namespace == package:
+            decoded = _json_or_none(raw) if raw[:1] in "[{" else None
+            inputs[name] = raw if decoded is None else decoded
+    return inputs
 
 
 def _json_or_none(text: str | None) -> Any:

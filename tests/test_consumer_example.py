@@ -9,6 +9,7 @@ import json
 import os
 import re
 import runpy
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -189,10 +190,10 @@ def test_requirements_pin_the_library_at_its_current_version():
 MLOPS_PLAN = Path(sys.executable).parent / "mlops-plan"
 
 
-def mlops_plan(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess:
+def mlops_plan(tmp_path: Path, *argv: str, project: Path = CONSUMER) -> subprocess.CompletedProcess:
     """The installed command, run from outside the repository as a team would."""
     return subprocess.run(
-        [str(MLOPS_PLAN), "--stack", "dev", "--project-dir", str(CONSUMER), *argv],
+        [str(MLOPS_PLAN), "--stack", "dev", "--project-dir", str(project), *argv],
         cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
 
@@ -207,17 +208,27 @@ def platform_plan(tmp_path_factory, platform_outputs) -> Path:
 
 @pytest.mark.skipif(not MLOPS_PLAN.exists(), reason="mlops-plan is not installed in the venv")
 def test_mlops_plan_plans_a_team_project_with_the_platforms_rules(tmp_path, platform_plan):
+    """The example passes the platform's rules as it ships (its environment and the default
+    provider's tags in Pulumi.dev.yaml); without those tags, the tag rule fails it."""
     reference = f"--stack-reference=my-org/mlops-platform/dev={platform_plan}"
     done = mlops_plan(tmp_path, reference, "--format", "json")
-    assert done.returncode == 1, done.stderr  # the platform's tag rule applies by default
+    assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["project"] == "churn-model"
-    assert {f["rule"] for f in result["policy"] if f["severity"] == "mandatory"} == {
-        "tags-required"
-    }
+    assert [f for f in result["policy"] if f["severity"] == "mandatory"] == []
     assert result["estimate"]["region"] == "eu-west-1"  # the default provider's region
     assert result["estimate"]["monthlyCostUsd"] > 0
     assert result["outputs"]["githubVariables"]["MLOPS_SERVING_REPOSITORY"].endswith("/serving")
+    untagged = tmp_path / "untagged"
+    shutil.copytree(CONSUMER, untagged)
+    stack = yaml.safe_load((untagged / "Pulumi.dev.yaml").read_text(encoding="utf-8"))
+    del stack["config"]["aws:defaultTags"]
+    (untagged / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack), encoding="utf-8")
+    done = mlops_plan(tmp_path, reference, "--format", "json", project=untagged)
+    assert done.returncode == 1, done.stderr  # the platform's tag rule applies
+    mandatory = [f for f in json.loads(done.stdout)["policy"] if f["severity"] == "mandatory"]
+    assert {f["rule"] for f in mandatory} == {"tags-required"}
+    assert all("missing tags: env, owner" in f["message"] for f in mandatory)
 
 
 @pytest.mark.skipif(not MLOPS_PLAN.exists(), reason="mlops-plan is not installed in the venv")

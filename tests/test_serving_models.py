@@ -175,9 +175,9 @@ BAD = [
     ),
     (
         "model key too long",
-        ("models", "a" * 31),
+        ("models", "a" * 38),
         {},
-        f'{SERVING}.models.{"a" * 31}: got "{"a" * 31}"; a model key names its endpoint, models, roles, alarms and pipeline: at most 30 characters in stack staging',
+        f'{SERVING}.models.{"a" * 38}: got "{"a" * 38}"; a model key names its endpoint, models, roles, alarms and pipeline: at most 37 characters in stack staging',
     ),
     (
         "unknown key in a model",

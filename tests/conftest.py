@@ -20,9 +20,21 @@ from typing import Any
 import pulumi
 import pytest
 
+import mlops_platform.infra
 from mlops_platform.infra.mocks import RecordingMocks, Registration, install
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The tests test this checkout's code: a venv whose editable install points at another checkout
+# (a `git worktree` sharing the main checkout's .venv) would run that one's code instead.
+_IMPORTED = Path(mlops_platform.infra.__file__).resolve().parents[1]
+if _IMPORTED != ROOT:
+    pytest.exit(
+        f"mlops_platform is imported from {_IMPORTED}, not from this checkout ({ROOT}): "
+        "run `make test` here (it builds this checkout's .venv), or put a directory whose "
+        "mlops_platform/<package> entries link to this checkout first on PYTHONPATH",
+        returncode=2,
+    )
 PROJECT = "mlops-platform"
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

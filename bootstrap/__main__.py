@@ -9,7 +9,6 @@ before the first resource is registered, and a bad value stops with one line.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import pulumi
@@ -21,24 +20,13 @@ from mlops_platform.components import (
     EncryptionKey,
     EncryptionKeyArgs,
 )
-from mlops_platform.infra import settings
+from mlops_platform.infra import schema, settings
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:  # the language host runs this directory; tests may not
-    sys.path.insert(0, str(HERE))
-import bootstrap_config as cfg  # noqa: E402  (this project's own module)
+cfg = schema.project_module(Path(__file__).resolve().parent, "bootstrap_config")
 
 # Every key checked against its declaration (bootstrap_config.py); a typo is an error, never a
 # silent default.
-config = settings.all_config()
-settings.check_keys(
-    config,
-    cfg.PROJECT,
-    cfg.BootstrapConfig,
-    cfg.SECRETS,
-    provider_keys=cfg.STACK_FILES.provider_keys,
-)
-stack = settings.validate(config, cfg.PROJECT, cfg.BootstrapConfig, cfg.SECRETS)
+stack = settings.read(cfg.STACK_FILES)
 names = settings.config_names(cfg.BootstrapConfig, project=cfg.PROJECT)
 region = stack.aws_region
 

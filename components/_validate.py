@@ -32,6 +32,9 @@ KEY_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(?:/[A-Za-z0-9!_.*'()-]+)*$")
 IAM_PATH = re.compile(r"^/(?:[A-Za-z0-9+=,.@_-]+/)*$")
 # A Helm chart version (SemVer, optionally with a pre-release suffix).
 CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
+# Kubernetes resource quantities as the components take them (requests and limits).
+CPU_QUANTITY = re.compile(r"^(?:\d+m|\d+(?:\.\d{1,3})?)$")
+MEMORY_QUANTITY = re.compile(r"^\d+(?:Ki|Mi|Gi|Ti)$")
 
 # --- declarations shared by the Args dataclasses (see components/_schema.py) ---------------------
 

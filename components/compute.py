@@ -23,6 +23,7 @@ from pydantic import Field
 
 from mlops_platform.components._aws import aws_context, policy_document, policy_json, stateful
 from mlops_platform.components._docs import SecureDefault
+from mlops_platform.components._k8s import pinned_chart
 from mlops_platform.components._schema import (
     Allowed,
     Matches,
@@ -83,6 +84,18 @@ BUILD_TAINT = {"key": "mlops-platform/privileged", "value": "true", "effect": "N
 """Taint of the ``builds`` node group: only privileged Docker-in-Docker runners tolerate it, so a
 privileged pod never shares a node with other workloads."""
 GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def toleration(taint: Mapping[str, str]) -> dict[str, str]:
+    """The pod toleration of a node group's taint (EKS spells ``NO_SCHEDULE``, pods
+    ``NoSchedule``)."""
+    effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute"}
+    return {
+        "key": taint["key"],
+        "operator": "Equal",
+        "value": taint["value"],
+        "effect": effects.get(taint["effect"], taint["effect"]),
+    }
 
 
 def issuer_host(issuer: str) -> str:
@@ -304,9 +317,6 @@ ARM_FAMILY = re.compile(r"^[a-z]+\d+[a-z]*g[a-z]*$")
 PRINCIPAL_ARN = re.compile(
     r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::\d{12}:(?:role|user)/[\w+=,.@/-]+$"
 )
-# Helm waits this long for a release to become ready (the default, 300 s, is short for a
-# first install that waits for nodes to pull images).
-HELM_TIMEOUT_SECONDS = 900
 CLUSTER_ADMIN_POLICY = "cluster-access-policy/AmazonEKSClusterAdminPolicy"
 # Reads every resource, Secrets included: what a preview of Helm releases needs (Helm keeps
 # its release records in Secrets).
@@ -1031,16 +1041,15 @@ class Cluster(pulumi.ComponentResource):
 
         def chart(release: str, version: str, repository: str, values: dict[str, Any]) -> None:
             """A pinned Helm chart in kube-system, rolled back if it fails to become ready."""
-            k8s.helm.v3.Release(
+            pinned_chart(
                 f"{name}-{release}",
-                name=release,
+                release_name=release,
                 chart=release,
                 version=version,
-                repository_opts={"repo": repository},
+                repository=repository,
                 namespace="kube-system",
                 values=values,
-                atomic=True,
-                timeout=HELM_TIMEOUT_SECONDS,
+                cleanup_on_fail=False,
                 opts=on_cluster,
             )
 

@@ -36,6 +36,9 @@ from pydantic import Field
 from mlops_platform.components._docs import SecureDefault
 from mlops_platform.components._schema import Allowed, Matches, OneOf, between, check_declared
 from mlops_platform.components._validate import ArgsError
+from mlops_platform.components.ci import BRANCH as BRANCH_NAME
+from mlops_platform.components.ci import ENVIRONMENT as ENVIRONMENT_NAME
+from mlops_platform.components.ci import GITLAB_PROJECT as GITLAB_PROJECT_PATH
 
 GITHUB_TYPE = "mlops:governance:GithubRepository"
 GITLAB_TYPE = "mlops:governance:GitlabProject"
@@ -65,9 +68,7 @@ PROTECTED_ENVIRONMENTS = "protected-environments"
 GITLAB_FEATURES = (CODE_OWNER_REVIEW, APPROVAL_RULES, PROTECTED_ENVIRONMENTS)
 
 REF_PATTERN = re.compile(r"^[A-Za-z0-9._/*?+@-]{1,255}$")
-BRANCH_NAME = re.compile(r"^[A-Za-z0-9._/-]{1,255}$")
 REPOSITORY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 TEAM_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 USER_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
@@ -77,7 +78,6 @@ CODEOWNER = re.compile(
     r"^(?:@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9._-]+)?|[^@\s]+@[^@\s]+\.[^@\s]+)$"
 )
 CODEOWNERS_PATH = re.compile(r"^[^\s#]+$")
-GITLAB_PROJECT_PATH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)+$")
 GITLAB_GROUP_PATH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 MAX_ENVIRONMENT_REVIEWERS = 6
 GITHUB_ACTIONS_APP_ID = 15368

@@ -35,7 +35,7 @@ from pydantic import Field
 
 from mlops_platform.components._aws import aws_context, policy_document, service_endpoint
 from mlops_platform.components._docs import SecureDefault
-from mlops_platform.components._k8s import bound_role
+from mlops_platform.components._k8s import bound_role, pinned_chart
 from mlops_platform.components._names import (
     CRON_WORKFLOW_NAME,
     IAM_ROLE_NAME,
@@ -45,9 +45,11 @@ from mlops_platform.components._names import (
 from mlops_platform.components._schema import Allowed, Matches, between, check_declared
 from mlops_platform.components._validate import (
     CHART_VERSION,
+    CPU_QUANTITY,
     IAM_PATH_NAME,
     KEY_PREFIX,
     KMS_KEY,
+    MEMORY_QUANTITY,
     POLICY_ARN,
     ArgsError,
     Tags,
@@ -56,7 +58,6 @@ from mlops_platform.components.compute import (
     GPU_POOL,
     GPU_RESOURCE,
     GPU_TAINT,
-    HELM_TIMEOUT_SECONDS,
     K8S_LABEL,
     K8S_SUBDOMAIN,
     OIDC_PROVIDER_ARN,
@@ -65,6 +66,7 @@ from mlops_platform.components.compute import (
     SYSTEM_POOL,
     ServiceAccountRole,
     ServiceAccountRoleArgs,
+    toleration,
 )
 from mlops_platform.components.registry import GROUP_NAME, PULL_ACTIONS
 from mlops_platform.components.storage import dvc_access_policy
@@ -110,8 +112,6 @@ METRIC = re.compile(r"^[A-Za-z0-9_.:/=+@-]{1,100}$")
 RELATIVE_PATH = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.(?:/|$))[\w./-]+$")
 IN_REPOSITORY = Matches(RELATIVE_PATH, "a path inside the repository")
 NOT_NEGATIVE = Allowed("expected a number of 0 or more")
-CPU_QUANTITY = re.compile(r"^(?:\d+m|\d+(?:\.\d{1,3})?)$")
-MEMORY_QUANTITY = re.compile(r"^\d+(?:Ki|Mi|Gi|Ti)$")
 SUBJECT = re.compile(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?):([a-z0-9][-a-z0-9.]{0,252})$")
 TIMEZONE = re.compile(r"^(?:UTC|[A-Z][A-Za-z_]+(?:/[A-Z][A-Za-z0-9_+-]+){1,2})$")
 
@@ -156,23 +156,8 @@ CRON_FIELDS = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day of month", 1, 31, {}),
-    (
-        "month",
-        1,
-        12,
-        {
-            m: i + 1
-            for i, m in enumerate(
-                ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-            )
-        },
-    ),
-    (
-        "day of week",
-        0,
-        6,
-        {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])},
-    ),
+    ("month", 1, 12, {m: i + 1 for i, m in enumerate(MONTHS)}),
+    ("day of week", 0, 6, {d: i for i, d in enumerate(WEEKDAYS)}),
 )
 GO_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
 
@@ -452,7 +437,6 @@ def pipeline_access_policy(
 
 def orchestrator_values(
     *,
-    namespace: str,
     artifacts_bucket: str,
     region: str,
     auth_mode: str,
@@ -510,7 +494,6 @@ def orchestrator_values(
         values["controller"]["workflowRestrictions"] = {"templateReferencing": template_referencing}
     if auth_mode == "sso" and sso is not None:
         values["server"]["sso"] = {"enabled": True, **sso}
-    del namespace  # the release's namespace; kept in the signature for callers' clarity
     return values
 
 
@@ -653,7 +636,6 @@ class Orchestrator(pulumi.ComponentResource):
         region = aws_context(self).region
         values = pulumi.Output.all(bucket=args.artifacts_bucket, region=region).apply(
             lambda v: orchestrator_values(
-                namespace=args.namespace,
                 artifacts_bucket=v["bucket"],
                 region=v["region"],
                 auth_mode=args.auth_mode,
@@ -661,16 +643,13 @@ class Orchestrator(pulumi.ComponentResource):
                 sso=args.sso,
             )
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_chart(
             f"{name}-argo",
             chart=ARGO_CHART,
             version=args.chart_version,
-            repository_opts={"repo": ARGO_REPOSITORY},
+            repository=ARGO_REPOSITORY,
             namespace=ns.metadata.name,
             values=values,
-            atomic=True,
-            timeout=HELM_TIMEOUT_SECONDS,
-            cleanup_on_fail=True,
             opts=child,
         )
         # Resources of the pipelines wait for the chart: its CRDs define their kinds.
@@ -870,14 +849,7 @@ def _gpu_scheduling(args: TrainingPipelineArgs) -> dict[str, Any]:
 
     return {
         "node_selector": {POOL_LABEL: GPU_POOL},
-        "tolerations": [
-            m.Toleration(
-                key=GPU_TAINT["key"],
-                operator="Equal",
-                value=GPU_TAINT["value"],
-                effect="NoSchedule",
-            )
-        ],
+        "tolerations": [m.Toleration(**toleration(GPU_TAINT))],
     }
 
 

@@ -34,7 +34,7 @@ from pydantic import Field
 
 from mlops_platform.components._aws import aws_context, policy_document, service_endpoint
 from mlops_platform.components._docs import SecureDefault
-from mlops_platform.components._k8s import bound_role
+from mlops_platform.components._k8s import bound_role, pinned_chart
 from mlops_platform.components._schema import (
     Allowed,
     Matches,
@@ -44,9 +44,11 @@ from mlops_platform.components._schema import (
 )
 from mlops_platform.components._validate import (
     CHART_VERSION,
+    CPU_QUANTITY,
     IAM_PATH_NAME,
     KEY_PREFIX,
     KMS_KEY,
+    MEMORY_QUANTITY,
     POLICY_ARN,
     ArgsError,
     Tags,
@@ -60,7 +62,6 @@ from mlops_platform.components.compute import (
     GPU_POOL,
     GPU_RESOURCE,
     GPU_TAINT,
-    HELM_TIMEOUT_SECONDS,
     K8S_LABEL,
     K8S_SUBDOMAIN,
     OIDC_PROVIDER_ARN,
@@ -69,6 +70,7 @@ from mlops_platform.components.compute import (
     SYSTEM_POOL,
     ServiceAccountRole,
     ServiceAccountRoleArgs,
+    toleration,
 )
 from mlops_platform.components.registry import PULL_ACTIONS
 from mlops_platform.components.storage import DataBucket, DataBucketArgs, dvc_access_policy
@@ -104,8 +106,6 @@ GITHUB_CONFIG_URL = re.compile(
     r"/(?:enterprises/)?[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)?$"
 )
 GITLAB_URL = re.compile(r"^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?(?:/[\w.~-]+)*/?$")
-CPU_QUANTITY = re.compile(r"^(?:\d+m|\d+(?:\.\d{1,3})?)$")
-MEMORY_QUANTITY = re.compile(r"^\d+(?:Ki|Mi|Gi|Ti)$")
 IMAGE = re.compile(r"^[\w.:/@-]+$")
 # A reference pinned by content: <repository>[:<tag>]@sha256:<64 hex> (the tag stays for readers).
 PINNED_IMAGE = re.compile(r"^[\w.:/-]+(?::[\w.-]+)?@sha256:[0-9a-f]{64}$")
@@ -544,18 +544,6 @@ RESTRICTED_CONTAINER: dict[str, Any] = {
 }
 
 
-def toleration(taint: Mapping[str, str]) -> dict[str, str]:
-    """The pod toleration of a node group's taint (EKS spells ``NO_SCHEDULE``, pods
-    ``NoSchedule``)."""
-    effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute"}
-    return {
-        "key": taint["key"],
-        "operator": "Equal",
-        "value": taint["value"],
-        "effect": effects.get(taint["effect"], taint["effect"]),
-    }
-
-
 DOCKER_SOCKET_DIR, WORK_DIR, EXTERNALS_DIR = (
     "/var/run",
     "/home/runner/_work",
@@ -903,7 +891,7 @@ class GithubRunners(pulumi.ComponentResource):
             metadata={"name": args.controller_namespace},
             opts=child,
         )
-        self.controller = k8s.helm.v3.Release(
+        self.controller = pinned_chart(
             f"{name}-controller",
             chart=ARC_CONTROLLER_CHART,
             version=args.controller_chart_version,
@@ -913,9 +901,6 @@ class GithubRunners(pulumi.ComponentResource):
                 "nodeSelector": {POOL_LABEL: SYSTEM_POOL},
                 "flags": {"logLevel": "info"},
             },
-            atomic=True,
-            timeout=HELM_TIMEOUT_SECONDS,
-            cleanup_on_fail=True,
             opts=child,
         )
 
@@ -994,15 +979,12 @@ class GithubRunners(pulumi.ComponentResource):
                     runner_group=args.runner_group,
                 )
             )
-            self.scale_sets[scale_set.name] = k8s.helm.v3.Release(
+            self.scale_sets[scale_set.name] = pinned_chart(
                 f"{name}-{scale_set.name}",
                 chart=ARC_SCALE_SET_CHART,
                 version=args.scale_set_chart_version,
                 namespace=runner_ns.metadata.name,
                 values=values,
-                atomic=True,
-                timeout=HELM_TIMEOUT_SECONDS,
-                cleanup_on_fail=True,
                 # The controller installs the CRDs a scale set is made of.
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=[self.controller, *kube_mode, *network]
@@ -1409,11 +1391,11 @@ class GitlabRunner(pulumi.ComponentResource):
                 capabilities=args.job_capabilities,
             )
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_chart(
             f"{name}-runner",
             chart=GITLAB_RUNNER_CHART,
             version=args.chart_version,
-            repository_opts={"repo": GITLAB_CHARTS},
+            repository=GITLAB_CHARTS,
             namespace=ns.metadata.name,
             values={
                 "gitlabUrl": args.gitlab_url,
@@ -1428,9 +1410,6 @@ class GitlabRunner(pulumi.ComponentResource):
                 "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                 "runners": {"secret": token.metadata.name, "config": config},
             },
-            atomic=True,
-            timeout=HELM_TIMEOUT_SECONDS,
-            cleanup_on_fail=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=network),
         )
 

@@ -28,7 +28,6 @@ import argparse
 import ast
 import contextlib
 import dataclasses
-import importlib
 import inspect
 import re
 import sys
@@ -485,13 +484,9 @@ class Reference:
     """The directory of a separate Pulumi project (``governance``); empty: the platform."""
 
     @property
-    def module(self) -> str:
-        return f"{self.project_dir}_config" if self.project_dir else "schema"
-
-    @property
     def source(self) -> str:
         """The module that declares the config model (named in the begin marker)."""
-        return f"{self.project_dir}/{self.module}.py" if self.project_dir else "infra/schema.py"
+        return self.load().source
 
     @property
     def begin(self) -> str:
@@ -506,9 +501,8 @@ class Reference:
 
         if not self.project_dir:
             return schema.PLATFORM
-        if str(ROOT / self.project_dir) not in sys.path:
-            sys.path.insert(0, str(ROOT / self.project_dir))
-        return importlib.import_module(self.module).STACK_FILES
+        module = schema.project_module(ROOT / self.project_dir, f"{self.project_dir}_config")
+        return module.STACK_FILES
 
 
 REFERENCES = (

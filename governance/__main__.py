@@ -12,7 +12,6 @@ and a bad value stops with one line naming the key.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,13 +31,11 @@ from mlops_platform.components import (
     ProtectedEnvironment,
 )
 from mlops_platform.components import governance as gov
-from mlops_platform.infra import settings
+from mlops_platform.infra import schema, settings
 from mlops_platform.infra.settings import MISSING, ConfigError, SecretValue, all_config
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:  # the language host runs this directory; tests may not
-    sys.path.insert(0, str(HERE))
-import governance_config as cfg  # noqa: E402  (this project's own module)
+cfg = schema.project_module(HERE, "governance_config")
 
 # The workflows' fallback when a stack has no runner scale sets (runs-on: ... || 'ubuntu-24.04').
 HOSTED_RUNNER = "ubuntu-24.04"
@@ -47,9 +44,7 @@ HOSTED_RUNNER = "ubuntu-24.04"
 def read_config() -> Any:
     """The project's config, validated against its declarations (``governance_config.py``):
     unknown keys, JSON types, ranges and patterns, secrets only as secrets."""
-    raw = all_config()
-    settings.check_keys(raw, cfg.PROJECT, cfg.GovernanceConfig, cfg.SECRETS)
-    config = settings.validate(raw, cfg.PROJECT, cfg.GovernanceConfig, cfg.SECRETS)
+    config = settings.read(cfg.STACK_FILES)
     if config.github is None and config.gitlab is None:
         raise ConfigError(cfg.NS + "github", MISSING, "configure github, gitlab or both")
     cfg.check_platform_stacks(config)

@@ -96,15 +96,16 @@ def _provider_urn(res: dict[str, Any]) -> str:
     return (res.get("provider") or "").rsplit("::", 1)[0]
 
 
-def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+def string_leaves(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string inside a JSON value, with its property path (``rules[0].id``), in order."""
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _strings(item, f"{path}.{key}" if path else key)
+            yield from string_leaves(item, f"{path}.{key}" if path else key)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _strings(item, f"{path}[{index}]")
+            yield from string_leaves(item, f"{path}[{index}]")
 
 
 def _computed_values(res: dict[str, Any]) -> set[str]:
@@ -263,7 +264,7 @@ def _follow_replacements(
                 continue
             known = {p["path"] for p in entry["properties"]}
             added = False
-            for path, text in _strings(new[urn].get("inputs") or {}):
+            for path, text in string_leaves(new[urn].get("inputs") or {}):
                 if path not in known and any(value in text for value in values):
                     entry["properties"].append(
                         {

@@ -437,16 +437,6 @@ def local_projects(project_dir: Path) -> dict[str, Path]:
     return found
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
 def local_stack_references(
     files: StackFiles, project_dir: Path
 ) -> dict[str, tuple[dict[str, Any], tuple[str, ...]]]:
@@ -459,7 +449,8 @@ def local_stack_references(
     for key, raw in sorted(files.config.items()):
         if not key.startswith(f"{files.project}:"):
             continue
-        for text in _strings(_json_or_none(raw) if raw[:1] in "[{" else raw):
+        decoded = _json_or_none(raw) if raw[:1] in "[{" else raw
+        for _, text in plan_diff.string_leaves(decoded):
             match = STACK_REFERENCE.match(text)
             if not match or match.group(1) not in projects or text in answers:
                 continue

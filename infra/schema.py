@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, create_model
@@ -541,6 +543,15 @@ class ProjectConfig:
 
 
 PLATFORM = ProjectConfig(PROJECT, StackConfig, SECRETS, SCHEMA_FILE, "infra/schema.py")
+
+
+def project_module(directory: Path, name: str) -> ModuleType:
+    """A separate Pulumi project's own module (``governance/governance_config.py``), imported
+    as its program is run: with the project's directory on ``sys.path`` (the language host puts
+    it there; tests and the docs generator may not), so that all of them share one module."""
+    if str(directory) not in sys.path:
+        sys.path.insert(0, str(directory))
+    return importlib.import_module(name)
 
 
 def stack_file_schema(target: ProjectConfig = PLATFORM) -> dict[str, Any]:

@@ -372,6 +372,14 @@ def _model(hint: Any) -> type[BaseModel]:
     return _nested_models(hint)[0]
 
 
+def read(target: schema.ProjectConfig, config: Mapping[str, Any] | None = None) -> Any:
+    """A separate project's config (governance, bootstrap), checked and typed against its
+    declarations: unknown keys and plain-text secrets first, then every value."""
+    config = all_config() if config is None else config
+    check_keys(config, target.project, target.model, target.secrets, target.provider_keys)
+    return validate(config, target.project, target.model, target.secrets)
+
+
 def validate(
     config: Mapping[str, Any],
     project: str,

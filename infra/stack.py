@@ -169,10 +169,10 @@ def export_ci(ci: CiIdentity, args: CiIdentityArgs) -> None:
     pulumi.export("ciPreviewRoleArn", ci.preview_role_arn)
     pulumi.export("ciDeployRoleArn", ci.deploy_role_arn)
     pulumi.export("ciBoundaryArn", ci.boundary_arn)
-    pulumi.export("ciBackendUrl", backend_url(args))
     if ci.gitlab_deploy_role_arn is not None:
         pulumi.export("ciGitlabPreviewRoleArn", ci.gitlab_preview_role_arn)
         pulumi.export("ciGitlabDeployRoleArn", ci.gitlab_deploy_role_arn)
+    pulumi.export("ciBackendUrl", backend_url(args))
 
 
 def build(settings: Settings) -> Platform:
@@ -189,9 +189,6 @@ def build(settings: Settings) -> Platform:
         "iam_path": PLATFORM_IAM_PATH,
         "permissions_boundary_arn": ci.boundary_arn if ci is not None else None,
     }
-    if ci is not None:
-        export_ci(ci, settings.ci)
-
     encryption = settings.encryption
     principals = set(encryption.service_principals)
     if settings.serving:
@@ -296,12 +293,7 @@ def identity(settings: Settings, opts: pulumi.ResourceOptions) -> CiIdentity | N
         return None
     ci_args = replace(settings.ci, allow_emptying_buckets=settings.artifacts.force_destroy)
     ci = CiIdentity("ci", ci_args, opts)
-    pulumi.export("ciPreviewRoleArn", ci.preview_role_arn)
-    pulumi.export("ciDeployRoleArn", ci.deploy_role_arn)
-    pulumi.export("ciBoundaryArn", ci.boundary_arn)
-    if ci.gitlab_deploy_role_arn is not None:
-        pulumi.export("ciGitlabPreviewRoleArn", ci.gitlab_preview_role_arn)
-        pulumi.export("ciGitlabDeployRoleArn", ci.gitlab_deploy_role_arn)
+    export_ci(ci, ci_args)
     return ci
 
 

@@ -42,6 +42,8 @@ from typing import Any
 
 import yaml
 
+from mlops_platform.infra.diff import string_leaves
+
 FORMAT_VERSION = "1.2"
 TERRAFORM_VERSION = "1.9.8"
 """The ``terraform show -json`` format this export follows (scanners only check it exists)."""
@@ -418,7 +420,7 @@ class _Exporter:
             return [], False
         if isinstance(value, str):
             return self._references(value, deps)
-        strings = [s for s in _strings(value)]
+        strings = [s for _, s in string_leaves(value)]
         refs: list[str] = []
         for text in strings:
             refs += self._references(text, deps)[0]
@@ -428,17 +430,6 @@ class _Exporter:
 def _all(value: Any, deps) -> dict[str, Any]:
     """Nested keys inherit the dependencies of the top-level property they belong to."""
     return {key: deps for key in value} if isinstance(value, dict) else {}
-
-
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
 
 
 def _exported(res: dict[str, Any]) -> bool:

@@ -9,9 +9,7 @@ resource constructed so far has been registered.
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -57,11 +55,10 @@ def moto_server() -> Iterator[str]:
 
 def project_module(directory: str, name: str) -> ModuleType:
     """A separate Pulumi project's own module (``governance/governance_config.py``), imported
-    the way its program imports it (its directory on ``sys.path``): one module for both."""
-    path = str(ROOT / directory)
-    if path not in sys.path:
-        sys.path.insert(0, path)
-    return importlib.import_module(name)
+    the way its program imports it: one module for both."""
+    from mlops_platform.infra import schema
+
+    return schema.project_module(ROOT / directory, name)
 
 
 @pytest.fixture

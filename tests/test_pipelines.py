@@ -460,7 +460,6 @@ def test_auto_approval_lifts_only_the_approval_condition() -> None:
 
 def test_orchestrator_values_are_the_secure_posture() -> None:
     values = orchestrator_values(
-        namespace="pipelines",
         artifacts_bucket="artifacts-bucket",
         region=REGION,
         auth_mode="client",
